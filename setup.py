@@ -1,0 +1,19 @@
+"""Build configuration for the optional C accelerators; everything else is in pyproject.toml.
+
+Both are optional: without a compiler (or OpenSSL's headers, for _mint) the package still
+works, on the pure-Python reference implementations, only slower.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension("mailbeacon.core._scan", sources=["src/mailbeacon/core/_scan.c"], optional=True),
+        Extension(
+            "mailbeacon.core._mint",
+            sources=["src/mailbeacon/core/_mint.c"],
+            libraries=["crypto"],
+            optional=True,
+        ),
+    ]
+)

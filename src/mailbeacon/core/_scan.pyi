@@ -1,0 +1,3 @@
+from .htmlscan import RawTag
+
+def scan(html: str, /) -> list[RawTag]: ...
