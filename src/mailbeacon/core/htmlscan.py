@@ -54,8 +54,8 @@ def _ci(word: str) -> str:
 _END = rf"(?=[{_WS}/>])"  # a tag name ends here
 # A tag's attributes up to its closing ">". As in the HTML Standard's tokenizer a quote opens a
 # value only right after "=" (and whitespace): in `width=50%" style="..."` the value is `50%"`.
-# Possessive quantifiers keep the engine from backtracking on malformed input.
-_ATTRS = rf"[^>=]*+(?:=[{_WS}]*+(?:\"[^\"]*+\"|'[^']*+'|)[^>=]*+)*+"
+# Possessive and atomic repeats keep the engine from backtracking on malformed input.
+_ATTRS = rf"[^>=]*+(?>(?:=[{_WS}]*+(?:\"[^\"]*+\"|'[^']*+'|)[^>=]*+)*)"
 _RAW_TEXT = ("script", "style", "title", "textarea", "xmp", "iframe", "noembed", "noframes")
 # An ordinary start tag. Its first letter decides cheaply: tags starting like a special one
 # (table, td, span, img, b, ...) pay only for a short lookahead of their own letter.
@@ -81,23 +81,24 @@ _COMMENT = (
     r"<!--(?:"
     r"\[[iI][fF][^\]>]*+\]>"  # a conditional comment opener: its content is Outlook's HTML
     r"|-?>"  # "<!-->" and "<!--->" are complete (empty) comments
-    r"|[^-]*+(?:-(?!-!?>)[^-]*+)*+(?:--!?>)?)"  # a comment, or one running to the end
+    r"|[^-]*+(?>(?:-(?!-!?>)[^-]*+)*)(?:--!?>)?)"  # a comment, or one running to the end
 )
-# No capture groups may appear in the possessive loop below (CPython's re then reports wrong
-# group spans), so each raw-text element gets its own alternative instead of a backreference.
+# Repeated groups are atomic, (?>(?:...)*), never possessive, (?:...)*+: CPython 3.11 before
+# 3.11.4 (Debian 12's) mis-matches possessive group repeats. For the same reason no capture
+# group appears inside one, so each raw-text element gets its own alternative.
 _RAW_ELEMENTS = "".join(
-    rf"|<{_ci(n)}{_END}{_ATTRS}>[^<]*+(?:<(?!/{_ci(n)}{_END})[^<]*+)*+"
+    rf"|<{_ci(n)}{_END}{_ATTRS}>[^<]*+(?>(?:<(?!/{_ci(n)}{_END})[^<]*+)*)"
     rf"(?:</{_ci(n)}{_END}{_ATTRS}>)?"
     for n in _RAW_TEXT
 )
 # Everything uninteresting, consumed inside the regular-expression engine.
 _SKIP = (
-    rf"[^<]*+(?:(?:{_ORDINARY_START}|{_ORDINARY_END}|{_COMMENT}"
+    rf"[^<]*+(?>(?:(?:{_ORDINARY_START}|{_ORDINARY_END}|{_COMMENT}"
     r"|<![^>]*+>?"  # doctype, CDATA, bogus comment; also Outlook's "<![endif]-->"
     r"|<\?[^>]*+>?"  # processing instruction
     r"|<(?![a-zA-Z!?/])"  # a "<" that starts no tag is text
     r"|</(?![a-zA-Z])[^>]*+>?"  # "</" + non-letter is a bogus comment
-    rf"{_RAW_ELEMENTS})[^<]*+)*+"
+    rf"{_RAW_ELEMENTS})[^<]*+)*)"
 )
 _PATTERN = re.compile(
     rf"{_SKIP}(?:"
@@ -144,7 +145,7 @@ def scan_reference(html: str) -> list[RawTag]:
         if name_start >= 0:
             attrs, href = _attributes(html, name_end, pos - 1)
             name = m.group("name")
-            has_content = name[0] in "aAvV" and len(name) != 4  # <a> and VML, not <area>
+            has_content = name in ("a", "A") or name[0] in "vV"  # <a> and VML elements
             ends = content_end(html, name, pos) if has_content else pos
             tags.append((START, name_start - 1, pos, name_start, name_end, attrs, href, ends))
         elif m.start("end") >= 0:

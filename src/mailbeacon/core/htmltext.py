@@ -49,7 +49,7 @@ _BLOCK = (
     "address|article|aside|blockquote|br|center|dd|div|dl|dt|figcaption|figure|footer|h[1-6]"
     "|header|hr|li|main|nav|ol|p|pre|section|table|tbody|td|tfoot|th|thead|tr|ul"
 )
-_QUOTED_ATTRS = r"""[^>"']*+(?:(?:"[^"]*+"|'[^']*+')[^>"']*+)*+"""  # up to the tag's ">"
+_QUOTED_ATTRS = r"""[^>"']*+(?>(?:(?:"[^"]*+"|'[^']*+')[^>"']*+)*)"""  # up to the tag's ">"
 _MARKUP = re.compile(
     r"<!--(?:.*?-->|.*)"  # comments, including Outlook's conditional ones
     r"|<![^>]*>"

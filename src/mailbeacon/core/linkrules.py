@@ -51,7 +51,7 @@ _PLACEHOLDER = re.compile(
 # use. Most links are like this; for them one match replaces the general checks.
 _PLAIN_WEB = re.compile(
     r"[hH][tT][tT][pP][sS]?://([A-Za-z0-9.-]+)(?::[0-9]*)?"
-    r"(?:[/?#][^{}*%]*+(?:(?:%(?!%|7[bB]|25)|\*(?!\|))[^{}*%]*+)*+)?\Z"
+    r"(?:[/?#][^{}*%]*+(?>(?:(?:%(?!%|7[bB]|25)|\*(?!\|))[^{}*%]*+)*))?\Z"
 )
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 # Authority of an http(s) URL: optional userinfo, then the host (bracketed IPv6 or a name).

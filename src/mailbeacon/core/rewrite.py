@@ -65,6 +65,7 @@ class SkippedLink(NamedTuple):
     url: str
     reason: SkipReason
     element: str
+    value_start: int  # where the href value is in the input
 
 
 class Edit(NamedTuple):
@@ -143,7 +144,7 @@ class HtmlPlan:
         click_url = tracker.click_url
         for start, end, target, anchor, element in self.sites if clicks else ():
             if index > MAX_LINK_INDEX:
-                skipped.append(SkippedLink(target, SkipReason.TOO_MANY, element))
+                skipped.append(SkippedLink(target, SkipReason.TOO_MANY, element, start))
                 continue
             if beacon_at <= start:
                 pieces.append(html[last:beacon_at])
@@ -201,7 +202,7 @@ def plan_html(html: str, rules: LinkRules | None = None) -> HtmlPlan:
             if reason is None and "track" in html[name_end:end].lower() and _opts_out(html, attrs):
                 reason = SkipReason.OPTED_OUT
             if reason is not None:
-                skipped.append(SkippedLink(url, reason, name))
+                skipped.append(SkippedLink(url, reason, name, href[2]))
                 continue
             if name == "area":
                 alt = _value(html, attrs, "alt")

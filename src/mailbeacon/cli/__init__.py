@@ -1,0 +1,35 @@
+"""The ``mailbeacon`` command line: one module per command, assembled here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..core.errors import MailbeaconError
+from . import instrument
+
+__all__ = ["main"]
+
+# Each command module offers add_parser(subparsers) and run(args) -> exit status.
+_COMMANDS = (instrument,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mailbeacon", description="Self-hosted email engagement tracking."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in _COMMANDS:
+        command.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except MailbeaconError as exc:  # CommandError and the core's errors: a message, no trace
+        print(f"mailbeacon: {exc}", file=sys.stderr)
+        return 2
+    return status
