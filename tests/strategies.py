@@ -89,9 +89,7 @@ def link(draw: st.DrawFn) -> Doc:
     before = draw(st.sampled_from(["", ' class="btn"', " style='color:red'", " target=_blank"]))
     after = draw(st.sampled_from(["", ' title="a > b"', " data-x=1", ' alt="pic"']))
     if opt_out:
-        after += draw(
-            st.sampled_from([' data-mailbeacon-track="off"', " data-msys-clicktrack=0"])
-        )
+        after += draw(st.sampled_from([' data-mailbeacon-track="off"', " data-msys-clicktrack=0"]))
     attrs = f"{before} {href}={_quote(written, quote)}{after}"
     text = draw(SAFE_TEXT)
     if element.lower() == "area":

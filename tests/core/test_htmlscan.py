@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 
 from mailbeacon.core import htmlscan
-from mailbeacon.core.htmlscan import EOF, END, START, scan, scan_reference
+from mailbeacon.core.htmlscan import END, EOF, START, scan, scan_reference
 from tests.strategies import HTMLISH, documents
 
 
@@ -51,8 +51,13 @@ def test_attribute_spans_exclude_quotes_and_keep_unquoted_values() -> None:
     html = "<a =x href='y' c d=e f= g/>"
     (tag, _eof) = scan(html)
     spans = {html[ns:ne]: (html[vs:ve], q) for ns, ne, vs, ve, q in tag[5]}
-    assert spans == {"=x": ("", 0), "href": ("y", ord("'")), "c": ("", 0), "d": ("e", 0),
-                     "f": ("g/", 0)}
+    assert spans == {
+        "=x": ("", 0),
+        "href": ("y", ord("'")),
+        "c": ("", 0),
+        "d": ("e", 0),
+        "f": ("g/", 0),
+    }
     assert tag[6] == 1  # the index of href
 
 

@@ -35,7 +35,7 @@ def test_decode_attribute(value: str, decoded: str) -> None:
         ("<td>a</td><td>b</td>", "a b"),
         ("a<br>b", "a b"),
         ('<img src="x" alt="Logo &amp; co">', "Logo & co"),
-        ('<IMG ALT=Up src=x /> and more', "Up and more"),
+        ("<IMG ALT=Up src=x /> and more", "Up and more"),
         ("<img src=x>", ""),
         ("<!--[if mso]>x<![endif]-->y", "y"),
         ("caf\u00e9 \u4e2d\u6587 \U0001f600", "caf\u00e9 \u4e2d\u6587 \U0001f600"),

@@ -154,8 +154,10 @@ def test_the_accelerator_equals_the_reference(
     token = reference.mint(header, shared, audience, index)
     assert fast.mint(header, shared, audience, index) == token
     raw = base64.urlsafe_b64decode(token)
-    assert fast.check(raw, audience) == reference.check(raw, audience) == shared + bytes(
-        (index >> 8, index & 255)
+    assert (
+        fast.check(raw, audience)
+        == reference.check(raw, audience)
+        == shared + bytes((index >> 8, index & 255))
     )
 
 

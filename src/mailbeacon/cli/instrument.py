@@ -46,12 +46,13 @@ def add_parser(commands: Any) -> None:
         "--pixel", choices=[p.value for p in PixelPosition], default="top", help="pixel position"
     )
     parser.add_argument(
-        "--exclude-domain", action="append", default=[], metavar="DOMAIN",
+        "--exclude-domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
         help="never track links to DOMAIN or its subdomains (repeatable)",
     )
-    parser.add_argument(
-        "--links", action="store_true", help="print the link table as JSON instead"
-    )
+    parser.add_argument("--links", action="store_true", help="print the link table as JSON instead")
     parser.set_defaults(run=run)
 
 
@@ -63,8 +64,10 @@ def run(args: argparse.Namespace) -> int:
         keyring = Keyring.parse(keys, setting=KEYS_VARIABLE)
     else:
         keyring = Keyring.ephemeral()
-        print(f"mailbeacon: ${KEYS_VARIABLE} is not set; signing with a throw-away key",
-              file=sys.stderr)
+        print(
+            f"mailbeacon: ${KEYS_VARIABLE} is not set; signing with a throw-away key",
+            file=sys.stderr,
+        )
     try:
         tracker = CopyTracker(TokenCodec(keyring), args.base_url, args.copy_id, date.today())
     except ValueError as exc:
@@ -120,7 +123,9 @@ def _text(data: bytes, name: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CommandError(f"{name} is not UTF-8; pass a whole message to keep its charset") from exc
+        raise CommandError(
+            f"{name} is not UTF-8; pass a whole message to keep its charset"
+        ) from exc
 
 
 def _link(link: TrackedLink) -> dict[str, object]:

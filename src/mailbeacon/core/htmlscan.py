@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from typing import Final
 
-__all__ = ["ACCELERATED", "EOF", "END", "START", "AttrSpan", "RawTag", "content_end", "scan"]
+__all__ = ["ACCELERATED", "END", "EOF", "START", "AttrSpan", "RawTag", "content_end", "scan"]
 
 START: Final = 0  # a start tag: <a>, <area>, <body>, <v:...>
 END: Final = 1  # the end tag </body>
@@ -156,14 +157,14 @@ def scan_reference(html: str) -> list[RawTag]:
             return tags
 
 
+scan: Callable[[str], list[RawTag]]
 try:
-    from ._scan import scan as _accelerated_scan
+    from ._scan import scan
 except ImportError:  # pragma: no cover - built wherever a C compiler exists
     ACCELERATED = False
     scan = scan_reference
 else:
     ACCELERATED = True
-    scan = _accelerated_scan
 
 
 @functools.lru_cache(maxsize=64)

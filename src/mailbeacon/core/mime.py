@@ -215,7 +215,9 @@ class MessagePlan:
             body, encoding = _encode(data, part, self.raw[part.body_start : part.body_end])
             if encoding != part.transfer_encoding:
                 pieces.append(self.raw[last : part.header_start])
-                pieces.append(_with_encoding(self.raw[part.header_start : part.header_end], encoding))
+                pieces.append(
+                    _with_encoding(self.raw[part.header_start : part.header_end], encoding)
+                )
                 last = part.header_end
             pieces.append(self.raw[last : part.body_start])
             pieces.append(body)
@@ -310,9 +312,7 @@ def _encode(data: bytes, part: MimePart, original: bytes) -> tuple[bytes, str]:
     crlf = b"\r\n" in original
     if encoding == "base64":
         return _base64(data, original, crlf), encoding
-    if encoding in ("7bit", "8bit") and any(
-        len(line) > MAX_LINE for line in _NEWLINE.split(data)
-    ):
+    if encoding in ("7bit", "8bit") and any(len(line) > MAX_LINE for line in _NEWLINE.split(data)):
         encoding = "quoted-printable"
     if encoding == "quoted-printable":
         encoded = binascii.b2a_qp(data, istext=True)

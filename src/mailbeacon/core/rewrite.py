@@ -195,7 +195,7 @@ def plan_html(html: str, rules: LinkRules | None = None) -> HtmlPlan:
                 if body_open < 0 and html[name_start:name_end].lower() == "body":
                     body_open = end
                 continue
-            name = html[name_start:name_end].lower()
+            name = "a" if name_end - name_start == 1 else html[name_start:name_end].lower()
             href = attrs[href_index]
             url, reason = judge(html[href[2] : href[3]])
             # Opt-out attributes all end in "track": a substring test spares most links the walk.

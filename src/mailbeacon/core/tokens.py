@@ -43,7 +43,7 @@ from .errors import ForgedToken, KeyringError
 try:
     # CPython's own SHA-256: OpenSSL 3's (hashlib's default) pays a provider lookup per object,
     # which makes each of our one-block hashes ~40% slower.
-    from _sha256 import sha256 as _sha256
+    from _sha256 import sha256 as _sha256  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - other interpreters
     _sha256 = hashlib.sha256
 
@@ -56,8 +56,8 @@ __all__ = [
     "CopyMinter",
     "Keyring",
     "Purpose",
-    "TokenCodec",
     "PurposeKeyReference",
+    "TokenCodec",
     "Verified",
 ]
 
@@ -311,4 +311,3 @@ class TokenCodec:
 def reference_tag(secret: bytes, purpose: Purpose, message: bytes) -> bytes:
     """The tag by :func:`hmac.digest`: what the precomputed-state path must equal (tests)."""
     return hmac.digest(_derive(secret, b"mac", purpose), message, "sha256")[:TAG_BYTES]
-

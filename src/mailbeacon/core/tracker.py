@@ -66,6 +66,4 @@ class CopyTracker:
         return self._click_prefix + self._token(Purpose.HONEYPOT)
 
     def _token(self, purpose: Purpose) -> str:
-        return self.codec.issue(
-            purpose, self.copy_id, issued=self.issued, audience=self._audience
-        )
+        return self.codec.issue(purpose, self.copy_id, issued=self.issued, audience=self._audience)
