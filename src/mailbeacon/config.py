@@ -1,0 +1,318 @@
+"""mailbeacon's settings: one declarative table, read from the environment and an optional file.
+
+Every setting has an environment variable (``MAILBEACON_*``), a default and a help text; the
+same table validates values, documents them (``mailbeacon settings``) and names the exact
+variable to fix when a value is wrong. A TOML file named by ``MAILBEACON_CONFIG`` may hold the
+same settings under their short names (``database_url = "..."``); the environment wins.
+
+Nothing here is global: :func:`load_settings` takes the environ mapping, so tests pass a dict.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .core.errors import MailbeaconError
+from .core.tokens import Keyring
+from .core.tracker import check_base_url
+
+__all__ = ["SETTINGS", "ConfigError", "Settings", "Upstream", "load_settings"]
+
+CONFIG_FILE_VARIABLE = "MAILBEACON_CONFIG"
+
+
+class ConfigError(MailbeaconError):
+    """A setting has an unusable value; the message names the variable to fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Where accepted mail goes: captured locally, or relayed to an SMTP server."""
+
+    capture: bool
+    host: str = ""
+    port: int = 0
+    username: str | None = None
+    password: str | None = None
+    tls: str = "starttls"  # "starttls" (required), "tls" (implicit), "none"
+
+    def describe(self) -> str:
+        if self.capture:
+            return "local capture"
+        user = f"{self.username}@" if self.username else ""
+        return f"smtp://{user}{self.host}:{self.port} ({self.tls})"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    environment: str
+    database_url: str
+    signing_keys: str | None
+    public_url: str
+    host: str
+    port: int
+    upstream: Upstream
+    token_lifetime_days: int
+    settle_seconds: float
+    ip_privacy: str
+    sqlite_synchronous: str
+    outbound_concurrency: int
+    max_message_bytes: int
+    auto_migrate: bool
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
+
+    def keyring(self) -> Keyring | None:
+        """The signing keyring, or None when development mode will generate one."""
+        if self.signing_keys is None:
+            return None
+        return Keyring.parse(self.signing_keys, setting="MAILBEACON_SIGNING_KEYS")
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: str | None  # None: required (or generated, see help)
+    help: str
+    parse: Callable[[str, str], Any] = lambda value, variable: value
+    choices: tuple[str, ...] = ()
+
+    @property
+    def variable(self) -> str:
+        return "MAILBEACON_" + self.name.upper()
+
+
+def _int(minimum: int) -> Callable[[str, str], int]:
+    def parse(value: str, variable: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{variable} must be a whole number, got {value!r}") from None
+        if number < minimum:
+            raise ConfigError(f"{variable} must be at least {minimum}, got {number}")
+        return number
+
+    return parse
+
+
+def _float(value: str, variable: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{variable} must be a number, got {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"{variable} must not be negative, got {number}")
+    return number
+
+
+def _bool(value: str, variable: str) -> bool:
+    words = {"1": True, "true": True, "yes": True, "on": True}
+    words |= {"0": False, "false": False, "no": False, "off": False}
+    if value.strip().lower() not in words:
+        raise ConfigError(f"{variable} must be true or false, got {value!r}")
+    return words[value.strip().lower()]
+
+
+def _public_url(value: str, variable: str) -> str:
+    try:
+        return check_base_url(value)
+    except ValueError:
+        raise ConfigError(f"{variable} must be an absolute http(s) URL, got {value!r}") from None
+
+
+def _database_url(value: str, variable: str) -> str:
+    if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+        raise ConfigError(
+            f"{variable} must be a sqlite:///path or postgresql://... URL, got {value!r}"
+        )
+    if value.startswith("postgres:"):
+        value = "postgresql:" + value.removeprefix("postgres:")
+    return value
+
+
+def parse_upstream(value: str, variable: str, tls: str = "starttls") -> Upstream:
+    if value.strip().lower() == "capture":
+        return Upstream(capture=True)
+    url = urlsplit(value)
+    if url.scheme not in ("smtp", "smtps") or not url.hostname:
+        raise ConfigError(
+            f"{variable} must be 'capture' or smtp://user:password@host:port, got {value!r}"
+        )
+    try:
+        port = url.port or (465 if url.scheme == "smtps" else 587)
+    except ValueError:
+        raise ConfigError(f"{variable} has an invalid port: {value!r}") from None
+    return Upstream(
+        capture=False,
+        host=url.hostname,
+        port=port,
+        username=unquote(url.username) if url.username else None,
+        password=unquote(url.password) if url.password else None,
+        tls="tls" if url.scheme == "smtps" else tls,
+    )
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "environment",
+        "production",
+        "development generates a signing key when none is set; production refuses to start "
+        "without one",
+        choices=("development", "production"),
+    ),
+    Setting(
+        "database_url",
+        "sqlite:///mailbeacon.sqlite3",
+        "SQLAlchemy URL: sqlite:///path (one machine) or postgresql://user@host/db",
+        _database_url,
+    ),
+    Setting(
+        "signing_keys",
+        None,
+        "token signing keys, newest first: id:secret,id:secret (secrets of 32+ bytes); "
+        "generated and kept in the database in development",
+    ),
+    Setting(
+        "public_url",
+        "http://127.0.0.1:8025",
+        "the base URL of tracking links and of the API as seen by recipients and clients",
+        _public_url,
+    ),
+    Setting("host", "127.0.0.1", "interface mailbeacon serve listens on"),
+    Setting("port", "8025", "HTTP port of mailbeacon serve", _int(0)),
+    Setting(
+        "upstream",
+        "capture",
+        "where mail goes: 'capture' (kept locally, readable through the API) or "
+        "smtp://user:password@host:port (smtps:// for implicit TLS)",
+    ),
+    Setting(
+        "upstream_tls",
+        "starttls",
+        "TLS to an smtp:// upstream: starttls (required), none (loopback or trusted networks)",
+        choices=("starttls", "none"),
+    ),
+    Setting(
+        "token_lifetime_days",
+        "30",
+        "days a tracking link records hits; older links still redirect, unrecorded",
+        _int(1),
+    ),
+    Setting(
+        "settle_seconds",
+        "5",
+        "how long an observation waits before promotion, so that bursts are seen whole",
+        _float,
+    ),
+    Setting(
+        "ip_privacy",
+        "truncated",
+        "recipient IPs: full, truncated (/24 and /48) or none",
+        choices=("full", "truncated", "none"),
+    ),
+    Setting(
+        "sqlite_synchronous",
+        "normal",
+        "SQLite durability: normal survives a killed process, full also a power loss (slower)",
+        choices=("normal", "full"),
+    ),
+    Setting("outbound_concurrency", "4", "recipient copies sent to the upstream at once", _int(1)),
+    Setting(
+        "max_message_bytes",
+        str(25 * 1024 * 1024),
+        "largest message accepted, in bytes (attachments included)",
+        _int(1024),
+    ),
+    Setting(
+        "auto_migrate",
+        "false",
+        "apply pending database migrations when serve starts",
+        _bool,
+    ),
+)
+
+
+def load_settings(environ: Mapping[str, str], **overrides: str) -> Settings:
+    """Settings from ``overrides`` (command-line flags), then the environment, then the file
+    named by MAILBEACON_CONFIG, then the defaults."""
+    file_values = _read_file(environ.get(CONFIG_FILE_VARIABLE))
+    raw: dict[str, str | None] = {}
+    for setting in SETTINGS:
+        value = overrides.get(setting.name)
+        if value is None:
+            value = environ.get(setting.variable)
+        if value is None and setting.name in file_values:
+            value = str(file_values[setting.name])
+        if value is None:
+            value = setting.default
+        if value is not None and setting.choices and value not in setting.choices:
+            choices = ", ".join(setting.choices)
+            raise ConfigError(f"{setting.variable} must be one of {choices}, got {value!r}")
+        raw[setting.name] = value
+    values = {
+        s.name: (s.parse(v, s.variable) if v is not None else None)
+        for s in SETTINGS
+        for v in [raw[s.name]]
+    }
+    values["upstream"] = parse_upstream(
+        str(raw["upstream"]), "MAILBEACON_UPSTREAM", str(raw["upstream_tls"])
+    )
+    del values["upstream_tls"]
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _read_file(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        with Path(path).open("rb") as file:
+            data = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}: cannot read {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}: {path} is not valid TOML: {exc}") from exc
+    known = {s.name for s in SETTINGS}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}: unknown settings in {path}: {unknown}")
+    return data
+
+
+def _check(settings: Settings) -> None:
+    if settings.signing_keys is None and not settings.development:
+        raise ConfigError(
+            "MAILBEACON_SIGNING_KEYS is required in production (id:secret, a secret of 32+ "
+            "bytes); set MAILBEACON_ENVIRONMENT=development to have one generated"
+        )
+    keyring = settings.keyring()  # raises KeyringError naming the variable
+    if keyring is not None and not settings.development:
+        for entry in (settings.signing_keys or "").split(","):
+            secret = entry.partition(":")[2] or entry
+            if len(set(secret.strip())) < 8:
+                raise ConfigError(
+                    "MAILBEACON_SIGNING_KEYS holds a placeholder-like secret; generate one "
+                    "with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+                )
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, help) of every setting, for ``--help`` and the docs."""
+    rows = []
+    for setting in SETTINGS:
+        default = setting.default if setting.default is not None else "(none)"
+        text = setting.help
+        if setting.choices:
+            text += f" [{' | '.join(setting.choices)}]"
+        rows.append((setting.variable, default, text))
+    return rows
+
+

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy Core tables and queries, one schema for SQLite and PostgreSQL."""

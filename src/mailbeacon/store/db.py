@@ -1,0 +1,89 @@
+"""The database handle: an engine, and the discipline for using it from threads.
+
+- SQLite: WAL (readers never block the writer), foreign keys on, and one writer at a time in
+  this process (a lock, as datasette's single write thread) with ``BEGIN IMMEDIATE`` so that
+  writers in other processes queue on the lock instead of failing on upgrade.
+- PostgreSQL (psycopg 3): a connection pool; writers run concurrently.
+
+Queries are plain functions taking a ``Connection`` (see the sibling modules); this class only
+hands out connections: :meth:`read` and :meth:`write` (a transaction).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+__all__ = ["Database"]
+
+
+class Database:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "normal") -> None:
+        parsed = make_url(url)
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        self.url = parsed
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = _sqlite_engine(parsed.render_as_string(hide_password=False),
+                                         sqlite_synchronous)
+            self._write_lock: contextlib.AbstractContextManager[Any] = threading.Lock()
+        elif self.dialect == "postgresql":
+            self.engine = create_engine(parsed, pool_size=10, max_overflow=20,
+                                        pool_pre_ping=True)
+            self._write_lock = contextlib.nullcontext()
+        else:
+            raise ValueError(f"unsupported database {parsed.drivername!r}")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def describe(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that commits on success and rolls back on an exception."""
+        with self._write_lock, self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.info["begin"] = "BEGIN IMMEDIATE"
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop("begin", None)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_engine(url: str, synchronous: str) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # The driver must not open transactions on its own: SQLAlchemy emits BEGIN (below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql(conn.info.get("begin", "BEGIN"))
+
+    return engine

@@ -1,0 +1,244 @@
+"""The tables. Every change here comes with an Alembic migration (store/migrations/versions).
+
+Ids: an integer primary key for joins and pagination, and for what the outside sees a
+``public_id`` (a UUID) that reveals no volumes. The exception is ``copies.id``: it is the copy id
+inside tracking tokens, which are sealed, so it never shows.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from .types import UTCDateTime
+
+__all__ = [
+    "copies",
+    "events",
+    "idempotency_keys",
+    "instance_secrets",
+    "links",
+    "messages",
+    "metadata",
+    "observations",
+    "projects",
+    "routes",
+    "teams",
+]
+
+# Deterministic constraint names, so that migrations can refer to them on both databases.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite: INTEGER PRIMARY KEY is the rowid
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("team_id", BigId, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("sid", String(16), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("sending_token_hash", String(64), nullable=False, unique=True),
+    Column("delivery_mode", String(16), nullable=False, default="live"),
+    Column("smtp_enabled", Boolean, nullable=False, default=True),
+    Column("redact_email_content", Boolean, nullable=False, default=False),
+    Column("default_route_id", BigId, nullable=True),  # routes.id; no FK: routes refer here
+    Column("token_generated_at", UTCDateTime, nullable=False),
+    Column("token_last_used_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "team_id"),
+)
+
+routes = Table(
+    "routes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("project_id", BigId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("slug", String(255), nullable=False),
+    Column("route_type", String(16), nullable=False),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("track_opens", Boolean, nullable=False),
+    Column("track_clicks", Boolean, nullable=False),
+    Column("settings", JSON, nullable=False),  # the other Lettermint route settings, as given
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project_id", "slug"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("project_id", BigId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("route_id", BigId, ForeignKey("routes.id", ondelete="SET NULL"), nullable=True),
+    Column("source", String(16), nullable=False),  # lettermint, lettr, smtp
+    Column("status", String(24), nullable=False),
+    Column("from_email", String(320), nullable=False),
+    Column("from_name", String(255), nullable=True),
+    Column("subject", Text, nullable=True),
+    Column("to", JSON, nullable=False),  # [{"email", "name"}]
+    Column("cc", JSON, nullable=False),
+    Column("bcc", JSON, nullable=False),
+    Column("reply_to", JSON, nullable=False),  # [str]
+    Column("tag", String(255), nullable=True),
+    Column("tags", JSON, nullable=False),  # [{"name", "value"}]
+    Column("metadata", JSON, nullable=False),  # {str: str}
+    Column("attachments", JSON, nullable=False),  # [{"filename", "content_type", "size", ...}]
+    Column("html", Text, nullable=True),
+    Column("text", Text, nullable=True),
+    Column("raw", LargeBinary, nullable=False),  # the message as accepted, before tracking
+    Column("transactional", Boolean, nullable=False, default=True),
+    Column("track_opens", Boolean, nullable=False),
+    Column("track_clicks", Boolean, nullable=False),
+    Column("status_changed_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "project_id", "id"),
+    Index(None, "project_id", "tag"),
+    Index(None, "project_id", "status"),
+    Index(None, "route_id"),
+)
+
+# One recipient's instrumented copy. Its id is the copy id in tracking tokens.
+copies = Table(
+    "copies",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("message_id", BigId, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("recipient_kind", String(3), nullable=False),  # to, cc, bcc
+    Column("status", String(16), nullable=False),  # queued, processed, delivered, failed, captured
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),  # a worker holds it until then
+    Column("last_error", Text, nullable=True),
+    Column("raw", LargeBinary, nullable=False),  # exactly what is handed to the upstream
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "message_id"),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "recipient"),
+)
+
+# The tracked links of a message: the same for every recipient's copy.
+links = Table(
+    "links",
+    metadata,
+    Column("message_id", BigId, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("link_index", Integer, primary_key=True, autoincrement=False),
+    Column("url", Text, nullable=False),
+    Column("anchor_text", Text, nullable=False),
+    Column("element", String(64), nullable=False),
+)
+
+# Raw hits, written on the redirect path (group commit): no foreign keys, nothing to check.
+observations = Table(
+    "observations",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("copy_id", BigInteger, nullable=False),
+    Column("kind", SmallInteger, nullable=False),  # 1 open, 2 click, 3 honeypot
+    Column("link_index", Integer, nullable=False),
+    Column("at_us", BigInteger, nullable=False),  # Unix time in microseconds
+    Column("method", String(8), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", Text, nullable=False),
+    Column("headers", Text, nullable=False),  # JSON object: the few headers classification uses
+    Column("promoted", Boolean, nullable=False, default=False),
+    Index(None, "promoted", "id"),
+    Index(None, "copy_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("project_id", BigId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", BigId, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("copy_id", BigInteger, nullable=True),
+    Column("observation_id", BigInteger, nullable=True, unique=True),  # promotion is idempotent
+    Column("type", String(32), nullable=False),  # message.created, message.clicked, ...
+    Column("at", UTCDateTime, nullable=False),
+    Column("recipient", String(320), nullable=True),
+    Column("link_index", Integer, nullable=True),
+    Column("url", Text, nullable=True),
+    Column("anchor_text", Text, nullable=True),
+    Column("first", Boolean, nullable=True),  # first_open / first_click among countable events
+    Column("classification", String(24), nullable=True),
+    Column("probability", SmallInteger, nullable=True),
+    Column("proxy_type", String(32), nullable=True),
+    Column("family", String(64), nullable=True),
+    Column("reason_codes", JSON, nullable=True),
+    Column("details", JSON, nullable=True),
+    Column("machine", Boolean, nullable=True),
+    Column("counts_for_metrics", Boolean, nullable=True),
+    Column("device_type", String(16), nullable=True),
+    Column("client_type", String(24), nullable=True),
+    Column("client_name", String(64), nullable=True),
+    Column("user_agent", Text, nullable=True),
+    Column("data", JSON, nullable=False),  # anything else the event carries (error text, ...)
+    Index(None, "message_id", "id"),
+    Index(None, "project_id", "at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("project_id", BigId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("scope", String(32), nullable=False),  # which endpoint: lettermint.send, lettr.emails
+    Column("key", String(255), nullable=False),
+    Column("body_hash", String(64), nullable=False),
+    Column("state", String(12), nullable=False),  # in_flight, done
+    Column("status_code", SmallInteger, nullable=True),
+    Column("response", JSON, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project_id", "scope", "key"),
+    Index(None, "created_at"),
+)
+
+# Secrets the instance makes for itself (the development signing key).
+instance_secrets = Table(
+    "instance_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
