@@ -181,8 +181,9 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "public_url",
-        "http://127.0.0.1:8025",
-        "the base URL of tracking links and of the API as seen by recipients and clients",
+        None,
+        "the base URL of tracking links and of the API as seen by recipients and clients "
+        "(default: http://HOST:PORT)",
         _public_url,
     ),
     Setting("host", "127.0.0.1", "interface mailbeacon serve listens on"),
@@ -256,11 +257,13 @@ def load_settings(environ: Mapping[str, str], **overrides: str) -> Settings:
             choices = ", ".join(setting.choices)
             raise ConfigError(f"{setting.variable} must be one of {choices}, got {value!r}")
         raw[setting.name] = value
-    values = {
+    values: dict[str, Any] = {
         s.name: (s.parse(v, s.variable) if v is not None else None)
         for s in SETTINGS
         for v in [raw[s.name]]
     }
+    if values["public_url"] is None:
+        values["public_url"] = f"http://{values['host']}:{values['port']}"
     values["upstream"] = parse_upstream(
         str(raw["upstream"]), "MAILBEACON_UPSTREAM", str(raw["upstream_tls"])
     )
@@ -314,5 +317,3 @@ def describe() -> list[tuple[str, str, str]]:
             text += f" [{' | '.join(setting.choices)}]"
         rows.append((setting.variable, default, text))
     return rows
-
-

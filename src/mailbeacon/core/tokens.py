@@ -220,6 +220,11 @@ class Keyring:
         return self._keys.get((key_id, purpose))
 
 
+def day_number(day: date) -> int:
+    """Days since the token calendar's epoch, as tokens carry them."""
+    return (day - EPOCH).days
+
+
 def _day_number(issued: date) -> int:
     day = (issued - EPOCH).days
     if not 0 <= day <= 0xFFFF:
@@ -276,6 +281,30 @@ class TokenCodec:
         audience: bytes = b"",
     ) -> str:
         return self.minter(purpose, copy_id, issued=issued, audience=audience).token(link_index)
+
+    def check(
+        self, purpose: Purpose, token: str, audience: bytes = b""
+    ) -> tuple[int, int, int] | None:
+        """The redirect path's :meth:`verify`: (copy id, link index, issue day number) of an
+        authentic token, or None; no objects made. Expired when ``day_number(today) - issue
+        day > lifetime_days``."""
+        if len(token) != TOKEN_LENGTH or not _ALPHABET.fullmatch(token):
+            return None
+        raw = binascii.a2b_base64(token.encode("ascii").translate(_FROM_URLSAFE))
+        if raw[0] != VERSION or len(audience) > 255:
+            return None
+        keys = self.keyring._for(raw[1], purpose)
+        if keys is None:
+            return None
+        fields = keys.check(raw, audience)
+        if fields is None:
+            return None
+        day = fields[0] << 8 | fields[1]
+        return int.from_bytes(fields[2:8], "big"), fields[8] << 8 | fields[9], day
+
+    @property
+    def lifetime_days(self) -> int:
+        return self.lifetime.days
 
     def verify(
         self, purpose: Purpose, token: str, *, today: date, audience: bytes = b""

@@ -30,12 +30,12 @@ class Database:
         self.url = parsed
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
-            self.engine = _sqlite_engine(parsed.render_as_string(hide_password=False),
-                                         sqlite_synchronous)
+            self.engine = _sqlite_engine(
+                parsed.render_as_string(hide_password=False), sqlite_synchronous
+            )
             self._write_lock: contextlib.AbstractContextManager[Any] = threading.Lock()
         elif self.dialect == "postgresql":
-            self.engine = create_engine(parsed, pool_size=10, max_overflow=20,
-                                        pool_pre_ping=True)
+            self.engine = create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self._write_lock = contextlib.nullcontext()
         else:
             raise ValueError(f"unsupported database {parsed.drivername!r}")

@@ -1,0 +1,202 @@
+"""The composition root: settings in, a running mailbeacon out.
+
+:func:`build_services` makes the collaborators (database, token codec, observation writer,
+link cache, clock) from explicit settings; :func:`create_app` assembles the ASGI application
+from them. Nothing is global: tests build their own services with a temporary database and
+a fixed clock.
+
+The ASGI application dispatches ``/c/`` and ``/o/`` to the raw tracking endpoints before any
+framework sees them, and everything else to the FastAPI application (the JSON APIs, /docs).
+Its lifespan starts and stops the observation writer and the background workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+
+from .clock import Clock, SystemClock
+from .config import Settings
+from .core.errors import MailbeaconError
+from .core.tokens import Keyring, TokenCodec
+from .service.instrumenter import Instrumenter
+from .store import migrate
+from .store import secrets as instance_secrets
+from .store.db import Database
+from .store.observations import ObservationWriter
+from .web.errors import install_error_handlers
+from .web.tracking import LinkCache, TrackingEndpoints
+
+__all__ = ["NotMigrated", "Services", "build_services", "create_app"]
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+# A background task run for the server's lifetime: (services, stop event) -> coroutine.
+Worker = Callable[["Services", asyncio.Event], Coroutine[Any, Any, None]]
+
+
+class NotMigrated(MailbeaconError):
+    """The database schema is not the one this version needs."""
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    codec: TokenCodec
+    instrumenter: Instrumenter
+    clock: Clock
+    writer: ObservationWriter
+    links: LinkCache
+    workers: list[Worker] = field(default_factory=list)
+
+
+def build_services(
+    settings: Settings, *, clock: Clock | None = None, db: Database | None = None
+) -> Services:
+    """Connect, check the schema, and make everything the server needs.
+
+    Raises :class:`NotMigrated` (saying what to run) unless the database is up to date or
+    ``settings.auto_migrate`` is on.
+    """
+    clock = clock or SystemClock()
+    db = db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    if not migrate.is_up_to_date(db):
+        if settings.auto_migrate:
+            migrate.upgrade(db)
+        else:
+            current = migrate.current_revision(db) or "empty"
+            raise NotMigrated(
+                f"the database ({db.describe()}) is at schema revision {current}, this "
+                f"version needs {migrate.head_revision(db)}: run `mailbeacon migrate` "
+                "(or set MAILBEACON_AUTO_MIGRATE=true)"
+            )
+    keyring = settings.keyring() or _development_keyring(db, clock)
+    codec = TokenCodec(keyring, lifetime_days=settings.token_lifetime_days)
+    return Services(
+        settings=settings,
+        db=db,
+        codec=codec,
+        instrumenter=Instrumenter(codec, settings.public_url),
+        clock=clock,
+        writer=ObservationWriter(db),
+        links=LinkCache(db),
+    )
+
+
+def _development_keyring(db: Database, clock: Clock) -> Keyring:
+    """Development only: a signing key made once and kept in the database, so that links
+    keep working across restarts of `make run`."""
+    with db.write() as conn:
+        secret = instance_secrets.get_or_create(
+            conn, "development_signing_key", lambda: secrets.token_urlsafe(32), clock.now()
+        )
+    return Keyring.parse(f"0:{secret}", setting="MAILBEACON_SIGNING_KEYS")
+
+
+def create_api(services: Services) -> FastAPI:
+    from .web import lettermint_send
+
+    api = FastAPI(
+        title="mailbeacon",
+        summary="Self-hosted email engagement tracking, speaking the Lettermint and Lettr APIs.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    api.router.redirect_slashes = False  # the SDKs never follow redirects
+    api.state.services = services
+    install_error_handlers(api)
+    api.include_router(lettermint_send.router, prefix="/v1")
+    return api
+
+
+class MailbeaconApp:
+    """The ASGI application: tracking paths raw, the rest through FastAPI."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.api = create_api(services)
+        self.tracking = TrackingEndpoints(
+            services.codec,
+            services.links,
+            services.writer,
+            services.clock,
+            ip_privacy=services.settings.ip_privacy,
+        )
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            if path.startswith(("/c/", "/o/")):
+                await self.tracking(scope, send)
+                return
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self.api(scope, receive, send)
+
+    async def startup(self) -> None:
+        self.services.writer.start(asyncio.get_running_loop())
+        self._stop.clear()
+        self._tasks = [
+            asyncio.create_task(worker(self.services, self._stop), name=worker.__name__)
+            for worker in self.services.workers
+        ]
+
+    async def shutdown(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=10)
+        self.services.writer.stop()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(services: Services) -> MailbeaconApp:
+    return MailbeaconApp(services)
+
+
+def app_from_environment() -> MailbeaconApp:
+    """Granian's factory for ``mailbeacon serve``: settings from the environment (which the
+    serve command has completed from its flags)."""
+    import os
+
+    from .config import load_settings
+    from .workers import default_workers
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    services = build_services(load_settings(os.environ))
+    services.workers.extend(default_workers(services.settings))
+    return create_app(services)

@@ -1,0 +1,73 @@
+"""``mailbeacon serve``: API, tracking endpoints and workers in one process."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from ..config import load_settings
+from ..store import migrate
+from ..store.db import Database
+from .command import CommandError
+
+
+def add_parser(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "serve",
+        help="run the API, the tracking endpoints and the workers",
+        description="Run mailbeacon: the Lettermint and Lettr APIs under /v1 and /api, the "
+        "tracking endpoints /c/ and /o/, and the background workers, in one process. "
+        "Settings come from MAILBEACON_* variables (see `mailbeacon settings`).",
+    )
+    parser.add_argument("--host", help="interface to listen on (MAILBEACON_HOST)")
+    parser.add_argument("--port", type=int, help="port to listen on (MAILBEACON_PORT)")
+    parser.add_argument(
+        "--migrate", action="store_true", help="apply pending database migrations first"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = str(args.port)
+    settings = load_settings(os.environ, **overrides)
+    db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        if args.migrate or settings.auto_migrate:
+            migrate.upgrade(db)
+        elif not migrate.is_up_to_date(db):
+            current = migrate.current_revision(db) or "an empty schema"
+            raise CommandError(
+                f"the database {db.describe()} has {current}; run `mailbeacon migrate` first "
+                "(or pass --migrate)"
+            )
+    finally:
+        db.dispose()
+    # The worker process reads its settings from the environment: hand it the flags too.
+    for name, value in overrides.items():
+        os.environ[f"MAILBEACON_{name.upper()}"] = value
+    print(
+        f"mailbeacon: listening on http://{settings.host}:{settings.port}, "
+        f"database {db.describe()}, upstream {settings.upstream.describe()}, "
+        f"tracking links {settings.public_url}",
+        file=sys.stderr,
+        flush=True,
+    )
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian(
+        "mailbeacon.app:app_from_environment",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        log_level="warning",  # type: ignore[arg-type]
+    ).serve()
+    return 0

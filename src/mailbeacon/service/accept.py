@@ -1,0 +1,304 @@
+"""Accepting a message: route, tracking decision, one instrumented copy per recipient, stored.
+
+Whatever the entry point (Lettermint or Lettr API, SMTP relay), a message arrives as an
+:class:`Intake`: the RFC 5322 bytes as the sender made them, the envelope recipients and what
+is known about it. :func:`accept` stores it durably, in one transaction, with:
+
+- the message (status ``queued``) and its ``message.created`` event;
+- a copy per recipient (to, cc and bcc alike) whose links and pixel carry that copy's id, so
+  every hit names its recipient, queued for the upstream;
+- the message's tracked links (the same for every copy).
+
+Bad requests raise :class:`AcceptError` subclasses carrying the HTTP status an API answers.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ..core.compose import compose
+from ..core.errors import MailbeaconError
+from ..core.mime import MessagePlan
+from ..core.policy import (
+    RouteType,
+    TrackingDecision,
+    TrackingOverrides,
+    TrackingSettings,
+    resolve_tracking,
+)
+from ..core.submission import Submission
+from ..store import events, idempotency, messages, tenancy
+from ..store.db import Database
+from .instrumenter import Instrumenter
+
+__all__ = [
+    "AcceptError",
+    "Accepted",
+    "Intake",
+    "accept",
+    "accept_idempotent",
+    "intake_from_submission",
+]
+
+
+class AcceptError(MailbeaconError):
+    """A message that cannot be accepted; ``status`` and ``code`` are for the API answer."""
+
+    status = 422
+    code = "validation_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownRoute(AcceptError):
+    code = "route_not_found"
+
+
+class InboundRoute(AcceptError):
+    code = "route_is_inbound"
+
+
+class IdempotencyConflict(AcceptError):
+    status = 409
+    code = "idempotency_key_conflict"
+
+
+class IdempotencyInFlight(AcceptError):
+    status = 409
+    code = "idempotency_in_progress"
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    raw: bytes
+    recipients: list[tuple[str, str]]  # (address, "to" | "cc" | "bcc")
+    source: str  # lettermint, lettr, smtp
+    from_email: str
+    from_name: str | None
+    subject: str | None
+    to: list[dict[str, str | None]]
+    cc: list[dict[str, str | None]] = field(default_factory=list)
+    bcc: list[dict[str, str | None]] = field(default_factory=list)
+    reply_to: list[str] = field(default_factory=list)
+    route: str | None = None
+    overrides: TrackingOverrides = field(default_factory=TrackingOverrides)
+    tag: str | None = None
+    tags: list[dict[str, str]] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    html: str | None = None
+    text: str | None = None
+    transactional: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    message_id: int
+    public_id: str
+    copy_ids: list[int]
+    decision: TrackingDecision
+
+
+def intake_from_submission(submission: Submission, source: str, now: datetime) -> Intake:
+    """Compose the message an API request describes."""
+    domain = submission.sender.email.rpartition("@")[2] or "mailbeacon.invalid"
+    message_id = email.utils.make_msgid(domain=domain)
+    raw = compose(submission, message_id=message_id, date=now)
+    people = [(a, "to") for a in submission.to] + [(a, "cc") for a in submission.cc]
+    people += [(a, "bcc") for a in submission.bcc]
+    return Intake(
+        raw=raw,
+        recipients=[(a.email, kind) for a, kind in people],
+        source=source,
+        from_email=submission.sender.email,
+        from_name=submission.sender.name,
+        subject=submission.subject,
+        to=[{"email": a.email, "name": a.name} for a in submission.to],
+        cc=[{"email": a.email, "name": a.name} for a in submission.cc],
+        bcc=[{"email": a.email, "name": a.name} for a in submission.bcc],
+        reply_to=list(submission.reply_to),
+        route=submission.route,
+        overrides=submission.overrides,
+        tag=submission.tag,
+        tags=[{"name": n, "value": v} for n, v in submission.tags],
+        metadata=dict(submission.metadata),
+        attachments=[
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "content_id": a.content_id,
+                "size": len(a.content),
+            }
+            for a in submission.attachments
+        ],
+        html=submission.html,
+        text=submission.text,
+        transactional=submission.transactional,
+    )
+
+
+def body_hash(body: Any) -> str:
+    """A stable hash of a JSON request body, for idempotency."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def accept(
+    db: Database,
+    instrumenter: Instrumenter,
+    project: tenancy.Project,
+    intake: Intake,
+    now: datetime,
+) -> Accepted:
+    plan = instrumenter.plan(intake.raw)  # pure and the slowest part: outside the transaction
+    with db.write() as conn:
+        return _store(conn, instrumenter, plan, project, intake, now)
+
+
+def accept_idempotent(
+    db: Database,
+    instrumenter: Instrumenter,
+    project: tenancy.Project,
+    intakes: list[Intake],
+    now: datetime,
+    *,
+    scope: str,
+    key: str | None,
+    request_hash: str,
+    respond: Any,
+) -> tuple[int, Any, bool]:
+    """Accept ``intakes`` (one message, or a batch) at most once per idempotency key.
+
+    ``respond(accepted_list)`` builds the (status, body) to answer and to replay. Returns
+    (status, body, replayed). All messages of a batch are stored in one transaction: either
+    the whole batch is accepted or none of it.
+    """
+    plans = [instrumenter.plan(intake.raw) for intake in intakes]
+    with db.write() as conn:
+        claim = None
+        if key is not None:
+            claim = idempotency.begin(conn, project.id, scope, key, request_hash, now)
+            if claim.outcome is idempotency.Outcome.REPLAY:
+                return int(claim.status_code or 200), claim.response, True
+            if claim.outcome is idempotency.Outcome.CONFLICT:
+                raise IdempotencyConflict(
+                    "This Idempotency-Key was used with a different request body."
+                )
+            if claim.outcome is idempotency.Outcome.IN_FLIGHT:
+                raise IdempotencyInFlight(
+                    "A request with this Idempotency-Key is still being processed."
+                )
+        accepted = [
+            _store(conn, instrumenter, plan, project, intake, now)
+            for plan, intake in zip(plans, intakes, strict=True)
+        ]
+        status, body = respond(accepted)
+        if claim is not None and claim.key_id is not None:
+            idempotency.finish(conn, claim.key_id, status, body)
+        tenancy.touch_sending_token(conn, project.id, now)
+    return status, body, False
+
+
+def _route(conn: Connection, project: tenancy.Project, slug: str | None) -> tenancy.Route:
+    if slug:
+        route = tenancy.route_by_slug(conn, project.id, slug)
+        if route is None:
+            raise UnknownRoute(f"The route {slug!r} does not exist in this project.", field="route")
+    else:
+        found = (
+            tenancy.route_by_id(conn, project.default_route_id)
+            if project.default_route_id is not None
+            else None
+        )
+        if found is None:
+            raise UnknownRoute(
+                "This project has no default route; name one with 'route'.", field="route"
+            )
+        route = found
+    if route.route_type is RouteType.INBOUND:
+        raise InboundRoute(
+            f"The route {route.slug!r} is an inbound route: it cannot send.", field="route"
+        )
+    return route
+
+
+def _store(
+    conn: Connection,
+    instrumenter: Instrumenter,
+    plan: MessagePlan,
+    project: tenancy.Project,
+    intake: Intake,
+    now: datetime,
+) -> Accepted:
+    route = _route(conn, project, intake.route)
+    decision = resolve_tracking(
+        route.route_type,
+        TrackingSettings(route.track_opens, route.track_clicks),
+        intake.overrides,
+        has_html=bool(plan.html_parts),
+    )
+    message_id, public_id = messages.insert_message(
+        conn,
+        messages.NewMessage(
+            project_id=project.id,
+            route_id=route.id,
+            source=intake.source,
+            from_email=intake.from_email,
+            from_name=intake.from_name,
+            subject=intake.subject,
+            to=intake.to,
+            cc=intake.cc,
+            bcc=intake.bcc,
+            reply_to=intake.reply_to,
+            tag=intake.tag,
+            tags=intake.tags,
+            metadata=intake.metadata,
+            attachments=intake.attachments,
+            html=intake.html,
+            text=intake.text,
+            raw=intake.raw,
+            transactional=intake.transactional,
+            track_opens=decision.opens,
+            track_clicks=decision.clicks,
+        ),
+        now,
+    )
+    copy_ids = messages.insert_copies(conn, message_id, intake.recipients, now)
+    honeypot = bool(route.settings.get("honeypot_link", True))
+    for index, copy_id in enumerate(copy_ids):
+        copy = plan.render(
+            instrumenter.tracker(copy_id, now.date()),
+            opens=decision.opens,
+            clicks=decision.clicks,
+            honeypot=honeypot,
+        )
+        messages.set_copy_raw(conn, copy_id, copy.raw)
+        if index == 0:  # the links are the same in every copy
+            messages.insert_links(
+                conn,
+                message_id,
+                [
+                    messages.Link(link.link_index, link.url, link.anchor_text, link.element)
+                    for link in copy.links
+                ],
+            )
+    events.insert_event(
+        conn,
+        events.NewEvent(
+            project_id=project.id,
+            message_id=message_id,
+            type="message.created",
+            at=now,
+            data={"recipients": len(copy_ids)},
+        ),
+    )
+    return Accepted(message_id, public_id, copy_ids, decision)

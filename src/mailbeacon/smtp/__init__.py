@@ -1,0 +1,1 @@
+"""SMTP at the edges: the upstream sender (here) and the relay (issue 6)."""

@@ -1,0 +1,93 @@
+"""Events: what happened to a message, the engagement ones with their verdicts."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, exists, select
+
+from .schema import events
+
+__all__ = ["EventRecord", "NewEvent", "insert_event", "list_events"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    project_id: int
+    message_id: int
+    type: str
+    at: datetime
+    copy_id: int | None = None
+    observation_id: int | None = None
+    recipient: str | None = None
+    link_index: int | None = None
+    url: str | None = None
+    anchor_text: str | None = None
+    first: bool | None = None
+    classification: str | None = None
+    probability: int | None = None
+    proxy_type: str | None = None
+    family: str | None = None
+    reason_codes: list[str] | None = None
+    details: list[str] | None = None
+    machine: bool | None = None
+    counts_for_metrics: bool | None = None
+    device_type: str | None = None
+    client_type: str | None = None
+    client_name: str | None = None
+    user_agent: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord(NewEvent):
+    id: int = 0
+    public_id: str = ""
+
+
+def insert_event(conn: Connection, event: NewEvent) -> str:
+    public_id = str(uuid.uuid4())
+    values = {name: getattr(event, name) for name in NewEvent.__dataclass_fields__}
+    conn.execute(events.insert().values(public_id=public_id, **values))
+    return public_id
+
+
+def _record(row: Row[Any]) -> EventRecord:
+    values = {name: getattr(row, name) for name in NewEvent.__dataclass_fields__}
+    return EventRecord(id=row.id, public_id=row.public_id, **values)
+
+
+def list_events(
+    conn: Connection,
+    message_id: int,
+    *,
+    include_machine: bool,
+    after_id: int | None = None,
+    limit: int = 100,
+) -> list[EventRecord]:
+    """Oldest first. Machine engagement events only when asked for (labels, not drops: they
+    are stored either way)."""
+    query = select(events).where(events.c.message_id == message_id)
+    if not include_machine:
+        query = query.where(events.c.machine.is_not(True))
+    if after_id is not None:
+        query = query.where(events.c.id > after_id)
+    rows = conn.execute(query.order_by(events.c.id).limit(limit))
+    return [_record(row) for row in rows]
+
+
+def has_countable(conn: Connection, copy_id: int, event_type: str) -> bool:
+    """Whether this recipient already has a human-countable event of this type."""
+    query = select(
+        exists().where(
+            and_(
+                events.c.copy_id == copy_id,
+                events.c.type == event_type,
+                events.c.counts_for_metrics.is_(True),
+            )
+        )
+    )
+    return bool(conn.execute(query).scalar())

@@ -1,0 +1,430 @@
+"""Messages, their recipients' copies and their links."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
+
+from .schema import copies, links, messages, projects
+
+__all__ = [
+    "Copy",
+    "Link",
+    "MessageRecord",
+    "NewMessage",
+    "insert_copies",
+    "insert_links",
+    "insert_message",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    project_id: int
+    route_id: int | None
+    source: str
+    from_email: str
+    from_name: str | None
+    subject: str | None
+    to: list[dict[str, str | None]]
+    cc: list[dict[str, str | None]]
+    bcc: list[dict[str, str | None]]
+    reply_to: list[str]
+    tag: str | None
+    tags: list[dict[str, str]]
+    metadata: dict[str, str]
+    attachments: list[dict[str, Any]]
+    html: str | None
+    text: str | None
+    raw: bytes
+    transactional: bool
+    track_opens: bool
+    track_clicks: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: int
+    public_id: str
+    project_id: int
+    project_public_id: str
+    route_id: int | None
+    source: str
+    status: str
+    from_email: str
+    from_name: str | None
+    subject: str | None
+    to: list[dict[str, str | None]]
+    cc: list[dict[str, str | None]]
+    bcc: list[dict[str, str | None]]
+    reply_to: list[str]
+    tag: str | None
+    tags: list[dict[str, str]]
+    metadata: dict[str, str]
+    attachments: list[dict[str, Any]]
+    transactional: bool
+    track_opens: bool
+    track_clicks: bool
+    status_changed_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    id: int
+    message_id: int
+    recipient: str
+    recipient_kind: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    link_index: int
+    url: str
+    anchor_text: str
+    element: str
+
+
+_MESSAGE_COLUMNS = [c for c in messages.c if c.name not in ("raw", "html", "text")]
+
+
+def _message(row: Row[Any]) -> MessageRecord:
+    return MessageRecord(
+        id=row.id,
+        public_id=row.public_id,
+        project_id=row.project_id,
+        project_public_id=row.project_public_id,
+        route_id=row.route_id,
+        source=row.source,
+        status=row.status,
+        from_email=row.from_email,
+        from_name=row.from_name,
+        subject=row.subject,
+        to=list(row.to),
+        cc=list(row.cc),
+        bcc=list(row.bcc),
+        reply_to=list(row.reply_to),
+        tag=row.tag,
+        tags=list(row.tags),
+        metadata=dict(row.metadata),
+        attachments=list(row.attachments),
+        transactional=row.transactional,
+        track_opens=row.track_opens,
+        track_clicks=row.track_clicks,
+        status_changed_at=row.status_changed_at,
+        created_at=row.created_at,
+    )
+
+
+def _copy(row: Row[Any]) -> Copy:
+    return Copy(
+        id=row.id,
+        message_id=row.message_id,
+        recipient=row.recipient,
+        recipient_kind=row.recipient_kind,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        delivered_at=row.delivered_at,
+    )
+
+
+def insert_message(conn: Connection, new: NewMessage, now: datetime) -> tuple[int, str]:
+    """(id, public id) of the stored message, status "queued"."""
+    public_id = str(uuid.uuid4())
+    row = conn.execute(
+        messages.insert()
+        .values(
+            public_id=public_id,
+            status="queued",
+            status_changed_at=now,
+            created_at=now,
+            **{k: getattr(new, k) for k in NewMessage.__dataclass_fields__},
+        )
+        .returning(messages.c.id)
+    ).one()
+    return row.id, public_id
+
+
+def insert_copies(
+    conn: Connection, message_id: int, recipients: Sequence[tuple[str, str]], now: datetime
+) -> list[int]:
+    """One queued copy per (address, kind); their ids, in order. Bodies come with set_copy_raw
+    once the ids, which the tokens carry, exist."""
+    if not recipients:
+        return []
+    rows = conn.execute(
+        copies.insert().returning(copies.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "message_id": message_id,
+                "recipient": address,
+                "recipient_kind": kind,
+                "status": "queued",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "raw": b"",
+                "updated_at": now,
+            }
+            for address, kind in recipients
+        ],
+    ).all()
+    return [row.id for row in rows]
+
+
+def set_copy_raw(conn: Connection, copy_id: int, raw: bytes) -> None:
+    conn.execute(update(copies).where(copies.c.id == copy_id).values(raw=raw))
+
+
+def insert_links(conn: Connection, message_id: int, found: Sequence[Link]) -> None:
+    if found:
+        conn.execute(
+            links.insert(),
+            [
+                {
+                    "message_id": message_id,
+                    "link_index": link.link_index,
+                    "url": link.url,
+                    "anchor_text": link.anchor_text,
+                    "element": link.element,
+                }
+                for link in found
+            ],
+        )
+
+
+def _with_project() -> Any:
+    return select(*_MESSAGE_COLUMNS, projects.c.public_id.label("project_public_id")).join(
+        projects, projects.c.id == messages.c.project_id
+    )
+
+
+def message_for_team(conn: Connection, team_id: int, public_id: str) -> MessageRecord | None:
+    row = conn.execute(
+        _with_project().where(projects.c.team_id == team_id, messages.c.public_id == public_id)
+    ).first()
+    return _message(row) if row else None
+
+
+def message_by_id(conn: Connection, message_id: int) -> MessageRecord | None:
+    row = conn.execute(_with_project().where(messages.c.id == message_id)).first()
+    return _message(row) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFilter:
+    project_id: int | None = None
+    route_id: int | None = None
+    status: str | None = None
+    tag: str | None = None
+    recipient: str | None = None
+    from_email: str | None = None
+    subject: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+def list_messages(
+    conn: Connection, team_id: int, where: MessageFilter, *, before_id: int | None, limit: int
+) -> list[MessageRecord]:
+    """Newest first; ``before_id`` continues a page (keyset pagination)."""
+    query = _with_project().where(projects.c.team_id == team_id)
+    if where.project_id is not None:
+        query = query.where(messages.c.project_id == where.project_id)
+    if where.route_id is not None:
+        query = query.where(messages.c.route_id == where.route_id)
+    if where.status:
+        query = query.where(messages.c.status == where.status)
+    if where.tag:
+        query = query.where(messages.c.tag == where.tag)
+    if where.from_email:
+        query = query.where(messages.c.from_email == where.from_email)
+    if where.subject:
+        query = query.where(messages.c.subject.contains(where.subject, autoescape=True))
+    if where.created_from is not None:
+        query = query.where(messages.c.created_at >= where.created_from)
+    if where.created_to is not None:
+        query = query.where(messages.c.created_at <= where.created_to)
+    if where.recipient:
+        query = query.where(
+            messages.c.id.in_(
+                select(copies.c.message_id).where(
+                    func.lower(copies.c.recipient) == where.recipient.lower()
+                )
+            )
+        )
+    if before_id is not None:
+        query = query.where(messages.c.id < before_id)
+    rows = conn.execute(query.order_by(messages.c.id.desc()).limit(limit))
+    return [_message(row) for row in rows]
+
+
+def copies_of(conn: Connection, message_id: int) -> list[Copy]:
+    query = select(copies).where(copies.c.message_id == message_id).order_by(copies.c.id)
+    return [_copy(row) for row in conn.execute(query)]
+
+
+def copy_raw(conn: Connection, message_id: int, recipient: str | None) -> bytes | None:
+    """The bytes handed to the upstream for one recipient (the first copy by default)."""
+    query = select(copies.c.raw).where(copies.c.message_id == message_id)
+    if recipient:
+        query = query.where(func.lower(copies.c.recipient) == recipient.lower())
+    row = conn.execute(query.order_by(copies.c.id).limit(1)).first()
+    return row.raw if row else None
+
+
+def message_raw(conn: Connection, message_id: int) -> bytes | None:
+    row = conn.execute(select(messages.c.raw).where(messages.c.id == message_id)).first()
+    return row.raw if row else None
+
+
+def links_of(conn: Connection, message_id: int) -> list[Link]:
+    query = select(links).where(links.c.message_id == message_id).order_by(links.c.link_index)
+    return [Link(r.link_index, r.url, r.anchor_text, r.element) for r in conn.execute(query)]
+
+
+def link_target(conn: Connection, copy_id: int, link_index: int) -> str | None:
+    """Where a click on link ``link_index`` of copy ``copy_id`` goes (the redirect path)."""
+    row = conn.execute(
+        select(links.c.url)
+        .join(copies, copies.c.message_id == links.c.message_id)
+        .where(copies.c.id == copy_id, links.c.link_index == link_index)
+    ).first()
+    return row.url if row else None
+
+
+def copy_context(conn: Connection, copy_id: int) -> tuple[int, int, str] | None:
+    """(message id, project id, recipient) of a copy."""
+    row = conn.execute(
+        select(copies.c.message_id, messages.c.project_id, copies.c.recipient)
+        .join(messages, messages.c.id == copies.c.message_id)
+        .where(copies.c.id == copy_id)
+    ).first()
+    return (row.message_id, row.project_id, row.recipient) if row else None
+
+
+# --- the outbound queue -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    copy_id: int
+    message_id: int
+    message_public_id: str
+    project_id: int
+    sender: str
+    recipient: str
+    attempts: int
+    raw: bytes
+
+
+def claim_due(
+    conn: Connection, now: datetime, lease_until: datetime, limit: int, *, skip_locked: bool
+) -> list[Outgoing]:
+    """Lease up to ``limit`` copies that are due; a lease that ran out (a worker died) makes a
+    copy due again. On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets workers share the queue."""
+    due = and_(
+        copies.c.status.in_(("queued", "processed")),
+        copies.c.next_attempt_at <= now,
+        or_(copies.c.lease_until.is_(None), copies.c.lease_until < now),
+    )
+    query = select(copies.c.id).where(due).order_by(copies.c.next_attempt_at).limit(limit)
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    ids = [row.id for row in conn.execute(query)]
+    if not ids:
+        return []
+    conn.execute(
+        update(copies)
+        .where(copies.c.id.in_(ids))
+        .values(status="processed", lease_until=lease_until, updated_at=now)
+    )
+    rows = conn.execute(
+        select(
+            copies.c.id,
+            copies.c.message_id,
+            copies.c.recipient,
+            copies.c.attempts,
+            copies.c.raw,
+            messages.c.public_id,
+            messages.c.project_id,
+            messages.c.from_email,
+        )
+        .join(messages, messages.c.id == copies.c.message_id)
+        .where(copies.c.id.in_(ids))
+        .order_by(copies.c.id)
+    )
+    return [
+        Outgoing(
+            r.id,
+            r.message_id,
+            r.public_id,
+            r.project_id,
+            r.from_email,
+            r.recipient,
+            r.attempts,
+            r.raw,
+        )
+        for r in rows
+    ]
+
+
+def finish_copy(
+    conn: Connection,
+    copy_id: int,
+    now: datetime,
+    *,
+    status: str,
+    error: str | None = None,
+    next_attempt_at: datetime | None = None,
+) -> None:
+    """Record an attempt's outcome: delivered/captured/failed, or back to the queue."""
+    values: dict[str, Any] = {
+        "status": status,
+        "lease_until": None,
+        "last_error": error,
+        "updated_at": now,
+        "attempts": copies.c.attempts + 1,
+        "next_attempt_at": next_attempt_at,
+    }
+    if status in ("delivered", "captured"):
+        values["delivered_at"] = now
+    conn.execute(update(copies).where(copies.c.id == copy_id).values(**values))
+
+
+def refresh_message_status(conn: Connection, message_id: int, now: datetime) -> str:
+    """The message's status from its copies': queued until one is attempted, then processed
+    until all are settled; then delivered (or captured) unless a copy failed."""
+    statuses = [
+        row.status
+        for row in conn.execute(select(copies.c.status).where(copies.c.message_id == message_id))
+    ]
+    settled = {"delivered", "captured", "failed"}
+    if statuses and all(s in settled for s in statuses):
+        if "failed" in statuses:
+            status = "failed"
+        elif "delivered" in statuses:
+            status = "delivered"
+        else:
+            status = "captured"
+    elif any(s != "queued" for s in statuses):
+        status = "processed"
+    else:
+        status = "queued"
+    conn.execute(
+        update(messages)
+        .where(messages.c.id == message_id, messages.c.status != status)
+        .values(status=status, status_changed_at=now)
+    )
+    return status

@@ -1,0 +1,185 @@
+"""Observations: raw hits on tracking URLs, written on the redirect path by group commit.
+
+:class:`ObservationWriter` batches every hit that arrives during one turn of the event loop
+and hands the batch to a writer thread, which commits it in one transaction while the next
+batch gathers. Each request awaits its batch's commit before answering, so an answered hit is
+in the database (on SQLite: in the WAL, which survives a killed process), yet a commit costs
+one transaction per batch, not per hit, and there is no fixed tick to wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select, update
+
+from .db import Database
+from .schema import observations
+
+__all__ = ["KIND_CLICK", "KIND_HONEYPOT", "KIND_OPEN", "Observation", "ObservationWriter"]
+
+log = logging.getLogger(__name__)
+
+KIND_OPEN, KIND_CLICK, KIND_HONEYPOT = 1, 2, 3
+KIND_NAMES = {KIND_OPEN: "open", KIND_CLICK: "click", KIND_HONEYPOT: "honeypot"}
+
+# copy_id, kind, link_index, at_us, method, host, ip, user_agent, headers (JSON text)
+Row = tuple[int, int, int, int, str, str, str | None, str, str]
+_COLUMNS = (
+    "copy_id",
+    "kind",
+    "link_index",
+    "at_us",
+    "method",
+    "host",
+    "ip",
+    "user_agent",
+    "headers",
+    "promoted",
+)
+
+
+class ObservationWriter:
+    """Group commit of observation rows (see the module docstring)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        marker = "?" if db.is_sqlite else "%s"
+        self._sql = (
+            f"INSERT INTO observations ({', '.join(_COLUMNS)}) "
+            f"VALUES ({', '.join([marker] * len(_COLUMNS))})"
+        )
+        self._false = 0 if db.is_sqlite else False
+        self._batches: queue.SimpleQueue[tuple[list[Row], asyncio.Future[None]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._rows: list[Row] | None = None
+        self._future: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.written = 0  # rows committed, for the benchmark's accounting
+        self.failed = 0
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread = threading.Thread(target=self._run, name="observation-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            if self._rows is not None:
+                self._dispatch()
+            self._batches.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def record(self, row: Row) -> asyncio.Future[None]:
+        """Queue a row; the returned future completes when its batch is committed."""
+        if self._rows is None:
+            loop = self._loop
+            assert loop is not None, "ObservationWriter.start() was not called"
+            self._rows, self._future = [], loop.create_future()
+            loop.call_soon(self._dispatch)  # after everything already runnable on the loop
+        self._rows.append(row)
+        assert self._future is not None
+        return self._future
+
+    def _dispatch(self) -> None:
+        rows, future = self._rows, self._future
+        self._rows = self._future = None
+        assert rows is not None
+        assert future is not None
+        self._batches.put((rows, future))
+
+    def _run(self) -> None:
+        while True:
+            item = self._batches.get()
+            if item is None:
+                return
+            batches = [item]
+            while True:  # whatever gathered meanwhile joins this transaction
+                try:
+                    extra = self._batches.get_nowait()
+                except queue.Empty:
+                    break
+                if extra is None:
+                    self._batches.put(None)
+                    break
+                batches.append(extra)
+            rows = [row for batch_rows, _ in batches for row in batch_rows]
+            error: BaseException | None = None
+            try:
+                with self._db.write() as conn:
+                    conn.exec_driver_sql(self._sql, [(*row, self._false) for row in rows])
+                self.written += len(rows)
+            except Exception as exc:  # the database is unavailable: answer, but say so
+                error = exc
+                self.failed += len(rows)
+                log.exception("could not record %d observations", len(rows))
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(_settle, [f for _, f in batches], error)
+
+
+def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    id: int
+    copy_id: int
+    kind: int
+    link_index: int
+    at_us: int
+    method: str
+    host: str
+    ip: str | None
+    user_agent: str
+    headers: str
+
+
+def settled(conn: Connection, upto_us: int, limit: int) -> list[Observation]:
+    """Unpromoted observations older than ``upto_us``, oldest first."""
+    rows = conn.execute(
+        select(*(getattr(observations.c, c) for c in ("id", *_COLUMNS[:-1])))
+        .where(observations.c.promoted.is_(False), observations.c.at_us <= upto_us)
+        .order_by(observations.c.id)
+        .limit(limit)
+    )
+    return [Observation(*row) for row in rows]
+
+
+def for_copies(conn: Connection, copy_ids: Sequence[int], since_us: int) -> list[Observation]:
+    """Every observation of these copies since ``since_us`` (the context of a burst)."""
+    if not copy_ids:
+        return []
+    rows = conn.execute(
+        select(*(getattr(observations.c, c) for c in ("id", *_COLUMNS[:-1])))
+        .where(observations.c.copy_id.in_(list(copy_ids)), observations.c.at_us >= since_us)
+        .order_by(observations.c.id)
+    )
+    return [Observation(*row) for row in rows]
+
+
+def mark_promoted(conn: Connection, ids: Sequence[int]) -> None:
+    if ids:
+        conn.execute(
+            update(observations).where(observations.c.id.in_(list(ids))).values(promoted=True)
+        )
+
+
+def count(conn: Connection) -> int:
+    from sqlalchemy import func
+
+    return int(conn.execute(select(func.count()).select_from(observations)).scalar_one())

@@ -1,0 +1,1 @@
+"""HTTP: the tracking endpoints (the hot path, raw ASGI), the JSON APIs (FastAPI)."""

@@ -1,0 +1,164 @@
+"""Lettermint's Sending API under /v1: send, send a batch, ping."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from ..core.submission import SubmissionError, from_lettermint
+from ..service.accept import (
+    Accepted,
+    AcceptError,
+    accept_idempotent,
+    body_hash,
+    intake_from_submission,
+)
+from ..store import tenancy
+from .auth import either, sending_project
+from .errors import ApiError
+from .services import services_of
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["Lettermint Sending API"])
+
+MAX_BATCH = 500
+_SEND_SCOPE = "lettermint.send"
+
+
+def _check_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255:
+        raise ApiError(
+            422,
+            "The Idempotency-Key must be 1 to 255 characters.",
+            errors={"Idempotency-Key": ["Use 1 to 255 characters."]},
+        )
+    return key
+
+
+def _created(accepted: Accepted) -> dict[str, str]:
+    return {"message_id": accepted.public_id, "status": "pending"}
+
+
+@router.post("/send", status_code=202, summary="Send an email")
+def send(
+    request: Request,
+    project: Annotated[tenancy.Project, Depends(sending_project)],
+    body: Annotated[Any, Body()] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    services = services_of(request)
+    now = services.clock.now()
+    submission = from_lettermint(body)
+    status, response, replayed = accept_idempotent(
+        services.db,
+        services.instrumenter,
+        project,
+        [intake_from_submission(submission, "lettermint", now)],
+        now,
+        scope=_SEND_SCOPE,
+        key=_check_key(idempotency_key),
+        request_hash=body_hash(body),
+        respond=lambda accepted: (202, _created(accepted[0])),
+    )
+    headers = {"Idempotency-Replayed": "true"} if replayed else None
+    return JSONResponse(response, status_code=status, headers=headers)
+
+
+@router.post("/send/batch", status_code=202, summary="Send up to 500 emails")
+def send_batch(
+    request: Request,
+    project: Annotated[tenancy.Project, Depends(sending_project)],
+    body: Annotated[Any, Body()] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """All or nothing: the batch is stored in one transaction. An item's own
+    ``idempotency_key`` behaves as if that item were sent alone with that key."""
+    if not isinstance(body, list) or not body:
+        raise ApiError(
+            422,
+            "The request body must be a non-empty list of emails.",
+            errors={"body": ["Send a JSON array of 1 to 500 emails."]},
+        )
+    if len(body) > MAX_BATCH:
+        raise ApiError(
+            422,
+            f"A batch holds at most {MAX_BATCH} emails.",
+            errors={"body": [f"At most {MAX_BATCH} emails per batch."]},
+        )
+    services = services_of(request)
+    now = services.clock.now()
+    errors: dict[str, list[str]] = {}
+    submissions = []
+    item_keys: list[str | None] = []
+    for index, item in enumerate(body):
+        payload = dict(item) if isinstance(item, dict) else item
+        key = payload.pop("idempotency_key", None) if isinstance(payload, dict) else None
+        if key is not None and not (isinstance(key, str) and 1 <= len(key) <= 255):
+            errors[f"{index}.idempotency_key"] = ["Use a string of 1 to 255 characters."]
+        item_keys.append(key)
+        try:
+            submissions.append((from_lettermint(payload), payload))
+        except SubmissionError as exc:
+            for field, messages in exc.errors.items():
+                errors[f"{index}.{field}"] = messages
+    keys = [k for k in item_keys if k is not None]
+    if len(keys) != len(set(keys)):
+        errors["idempotency_key"] = ["Item idempotency keys must be unique within a batch."]
+    if errors:
+        raise ApiError(422, next(iter(errors.values()))[0], errors=errors)
+    responses: list[dict[str, str] | None] = [None] * len(body)
+    fresh = [i for i, key in enumerate(item_keys) if key is None]
+    try:
+        for index, key in enumerate(item_keys):
+            if key is None:
+                continue
+            # An item with its own key takes the single-send path, so that a later /send or
+            # batch item with the same key replays it.
+            submission, payload = submissions[index]
+            _, response, _ = accept_idempotent(
+                services.db,
+                services.instrumenter,
+                project,
+                [intake_from_submission(submission, "lettermint", now)],
+                now,
+                scope=_SEND_SCOPE,
+                key=key,
+                request_hash=body_hash(payload),
+                respond=lambda accepted: (202, _created(accepted[0])),
+            )
+            responses[index] = response
+        if fresh:
+            _, created, _ = accept_idempotent(
+                services.db,
+                services.instrumenter,
+                project,
+                [intake_from_submission(submissions[i][0], "lettermint", now) for i in fresh],
+                now,
+                scope="lettermint.batch",
+                key=_check_key(idempotency_key),
+                request_hash=body_hash(body),
+                respond=lambda accepted: (202, [_created(a) for a in accepted]),
+            )
+            for index, response in zip(fresh, created, strict=True):
+                responses[index] = response
+    except AcceptError as exc:
+        done = [
+            {"index": i, "message_id": r["message_id"]}
+            for i, r in enumerate(responses)
+            if r is not None
+        ]
+        field_errors = {exc.field: [str(exc)]} if exc.field and exc.status == 422 else None
+        raise ApiError(
+            exc.status, str(exc), code=exc.code, errors=field_errors, details={"accepted": done}
+        ) from exc
+    return JSONResponse(responses, status_code=202)
+
+
+@router.get("/ping", summary="Check the API and the token", response_class=PlainTextResponse)
+def ping(_: Annotated[object, Depends(either)]) -> PlainTextResponse:
+    return PlainTextResponse("pong")

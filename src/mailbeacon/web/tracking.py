@@ -1,0 +1,249 @@
+"""The tracking endpoints, ``/c/{token}`` and ``/o/{token}``: the hot path.
+
+Raw ASGI, no framework: routing, parsing and response objects would cost more than the work.
+For each hit:
+
+1. verify the token (pure arithmetic: a forged token costs no database work and gets a small
+   404 page, never a redirect, so there is no open redirect);
+2. for a click, find the destination (an in-memory cache in front of the database);
+3. record the observation and wait for its group commit (store/observations.py), unless the
+   token is past its lifetime: then the click still redirects and the open still gets its
+   pixel, unrecorded;
+4. answer: 302 to the destination, or a 43-byte transparent GIF, both ``no-store``.
+
+Classification, webhooks and analytics never run here (DESIGN.md, invariant 4). If the
+database cannot record the hit, the recipient still gets where they were going: a broken link
+would be worse than a lost count, and the failure is logged and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import datetime
+from typing import Any
+
+from ..clock import Clock
+from ..core.tokens import Purpose, TokenCodec, day_number
+from ..store.db import Database
+from ..store.messages import link_target
+from ..store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN, ObservationWriter
+
+__all__ = ["LinkCache", "TrackingEndpoints", "client_ip"]
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+PIXEL = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+_NO_STORE = (b"cache-control", b"no-store, no-cache, must-revalidate, private, max-age=0")
+_PIXEL_HEADERS = [
+    (b"content-type", b"image/gif"),
+    (b"content-length", str(len(PIXEL)).encode()),
+    _NO_STORE,
+    (b"pragma", b"no-cache"),
+    (b"expires", b"0"),
+]
+_NOT_FOUND_PAGE = (
+    b"<!DOCTYPE html><html><head><meta charset=utf-8><title>Link not found</title></head>"
+    b"<body><p>This link is not valid. Please use the link in your email.</p></body></html>"
+)
+_NOT_FOUND_HEADERS = [
+    (b"content-type", b"text/html; charset=utf-8"),
+    (b"content-length", str(len(_NOT_FOUND_PAGE)).encode()),
+    _NO_STORE,
+]
+_METHOD_HEADERS = [(b"allow", b"GET, HEAD"), (b"content-length", b"0")]
+# Request headers that tell a prefetch or a machine from a person (issue 4 reads them).
+_KEPT_HEADERS = frozenset(
+    {
+        b"accept",
+        b"accept-language",
+        b"accept-encoding",
+        b"sec-purpose",
+        b"purpose",
+        b"x-purpose",
+        b"x-moz",
+        b"sec-fetch-site",
+        b"sec-fetch-mode",
+        b"sec-fetch-dest",
+        b"sec-fetch-user",
+        b"sec-ch-ua",
+        b"sec-gpc",
+        b"via",
+        b"from",
+    }
+)
+
+
+class LinkCache:
+    """Destinations by (copy id, link index): dict lookups in front of the database.
+
+    Links never change once a message is accepted, so entries never go stale; the cache only
+    forgets the oldest half when it is full.
+    """
+
+    def __init__(self, db: Database, capacity: int = 200_000) -> None:
+        self._db = db
+        self._capacity = capacity
+        self._urls: dict[tuple[int, int], str] = {}
+
+    def get_cached(self, copy_id: int, link_index: int) -> str | None:
+        return self._urls.get((copy_id, link_index))
+
+    async def get(self, copy_id: int, link_index: int) -> str | None:
+        key = (copy_id, link_index)
+        url = self._urls.get(key)
+        if url is not None:
+            return url
+        url = await asyncio.get_running_loop().run_in_executor(
+            None, self._load, copy_id, link_index
+        )
+        if url is not None:
+            if len(self._urls) >= self._capacity:
+                for old in list(self._urls)[: self._capacity // 2]:
+                    del self._urls[old]
+            self._urls[key] = url
+        return url
+
+    def _load(self, copy_id: int, link_index: int) -> str | None:
+        with self._db.read() as conn:
+            return link_target(conn, copy_id, link_index)
+
+
+def client_ip(scope: Scope, mode: str, trust_forwarded: bool) -> str | None:
+    """The client address as the privacy mode allows: whole, truncated (/24, /48) or none."""
+    if mode == "none":
+        return None
+    address = None
+    if trust_forwarded:
+        for name, value in scope["headers"]:
+            if name == b"x-forwarded-for":
+                address = value.decode("latin-1").split(",")[0].strip()
+                break
+    if address is None:
+        client = scope.get("client")
+        address = client[0] if client else None
+    if address is None or mode == "full":
+        return address
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+
+
+class TrackingEndpoints:
+    def __init__(
+        self,
+        codec: TokenCodec,
+        links: LinkCache,
+        writer: ObservationWriter,
+        clock: Clock,
+        *,
+        ip_privacy: str = "truncated",
+        trust_forwarded: bool = False,
+    ) -> None:
+        self._codec = codec
+        self._links = links
+        self._writer = writer
+        self._clock = clock
+        self._lifetime = codec.lifetime_days
+        self._ip_privacy = ip_privacy
+        self._trust_forwarded = trust_forwarded
+        self.lost = 0  # hits answered but not recorded (database unavailable)
+
+    async def __call__(self, scope: Scope, send: Send) -> None:
+        method = scope["method"]
+        if method != "GET" and method != "HEAD":
+            await _answer(send, 405, _METHOD_HEADERS, b"", False)
+            return
+        path: str = scope["path"]
+        token = path[3:]
+        if path[1] == "o":
+            await self._open(scope, send, token, method)
+        else:
+            await self._click(scope, send, token, method)
+
+    async def _open(self, scope: Scope, send: Send, token: str, method: str) -> None:
+        found = self._codec.check(Purpose.OPEN, token)
+        if found is None:
+            await _answer(send, 404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE, method == "HEAD")
+            return
+        copy_id, _, issued = found
+        now = self._clock.now()
+        if not self._expired(issued, now):
+            await self._record(scope, copy_id, KIND_OPEN, 0, method, now)
+        await _answer(send, 200, _PIXEL_HEADERS, PIXEL, method == "HEAD")
+
+    async def _click(self, scope: Scope, send: Send, token: str, method: str) -> None:
+        kind = KIND_CLICK
+        found = self._codec.check(Purpose.CLICK, token)
+        if found is None:
+            found = self._codec.check(Purpose.HONEYPOT, token)
+            kind = KIND_HONEYPOT
+        if found is None:
+            await _answer(send, 404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE, method == "HEAD")
+            return
+        copy_id, link_index, issued = found
+        # The honeypot answers like a click: to the message's first link (any scanner has
+        # fetched it already), so nothing about it looks different.
+        target_index = link_index if kind == KIND_CLICK else 0
+        url = self._links.get_cached(copy_id, target_index)
+        if url is None:
+            url = await self._links.get(copy_id, target_index)
+        if url is None:
+            await _answer(send, 404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE, method == "HEAD")
+            return
+        now = self._clock.now()
+        if not self._expired(issued, now):
+            await self._record(scope, copy_id, kind, link_index, method, now)
+        headers = [(b"location", url.encode("utf-8")), (b"content-length", b"0"), _NO_STORE]
+        await _answer(send, 302, headers, b"", True)
+
+    def _expired(self, issued: int, now: datetime) -> bool:
+        return day_number(now.date()) - issued > self._lifetime
+
+    async def _record(
+        self, scope: Scope, copy_id: int, kind: int, index: int, method: str, now: datetime
+    ) -> None:
+        user_agent = ""
+        host = ""
+        kept = {}
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                user_agent = value.decode("latin-1")
+            elif name == b"host":
+                host = value.decode("latin-1")
+            elif name in _KEPT_HEADERS:
+                kept[name.decode("latin-1")] = value.decode("latin-1")
+        row = (
+            copy_id,
+            kind,
+            index,
+            int(now.timestamp() * 1_000_000),
+            method,
+            host,
+            client_ip(scope, self._ip_privacy, self._trust_forwarded),
+            user_agent,
+            json.dumps(kept, separators=(",", ":")) if kept else "{}",
+        )
+        try:
+            await self._writer.record(row)
+        except Exception:
+            self.lost += 1  # logged by the writer; the recipient still gets their answer
+
+
+async def _answer(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, head: bool
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else body})
