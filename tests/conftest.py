@@ -1,10 +1,23 @@
-"""Shared test configuration."""
+"""Shared test configuration and fixtures."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from mailbeacon.app import Services, build_services, create_app
+from mailbeacon.clock import FixedClock
+from mailbeacon.config import Settings, load_settings
+from mailbeacon.store.db import Database
+from tests.support import databases
+from tests.support.server import serve_in_thread
+from tests.support.tenants import Tenant, new_tenant
 
 # CI runs more examples; locally the default keeps the suite quick. No deadline: shared
 # machines stall at random and a slow example is not a failure.
@@ -13,3 +26,87 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
+
+SIGNING_KEYS = "1:" + "t3st-s1gning-k3y-0123456789abcdefghij"
+START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    databases.drop_template()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database of each kind."""
+    if request.param == "sqlite":
+        yield databases.fresh_sqlite(tmp_path)
+    else:
+        yield from databases.fresh_postgres()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return databases.fresh_sqlite(tmp_path)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+def make_settings(database_url: str, **env: str) -> Settings:
+    values = {
+        "MAILBEACON_DATABASE_URL": database_url,
+        "MAILBEACON_SIGNING_KEYS": SIGNING_KEYS,
+        "MAILBEACON_PUBLIC_URL": "http://t.example.test",
+        "MAILBEACON_SETTLE_SECONDS": "5",
+    }
+    values.update({f"MAILBEACON_{k.upper()}": v for k, v in env.items()})
+    return load_settings(values)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def make_services(clock: FixedClock) -> Iterator[Callable[..., Services]]:
+    made: list[Services] = []
+
+    def make(database_url: str, **env: str) -> Services:
+        services = build_services(make_settings(database_url, **env), clock=clock)
+        made.append(services)
+        return services
+
+    yield make
+    for services in made:
+        services.db.dispose()
+
+
+@pytest.fixture
+def tenant_factory(clock: FixedClock) -> Callable[[Database], Tenant]:
+    def make(database: Database, name: str = "Acme") -> Tenant:
+        return new_tenant(database, clock, name)
+
+    return make
+
+
+@pytest.fixture
+def running(make_services: Callable[..., Services]) -> Callable[..., Any]:
+    """``with running(url, **env) as (base_url, services):`` a real server on a free port.
+    Workers are off unless asked for with workers=[...]."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def run(
+        database_url: str, *, workers: list[Any] | None = None, **env: str
+    ) -> Iterator[tuple[str, Services]]:
+        services = make_services(database_url, **env)
+        services.workers.extend(workers or [])
+        with serve_in_thread(create_app(services)) as base:
+            yield base, services
+
+    return run

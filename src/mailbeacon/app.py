@@ -105,7 +105,7 @@ def _development_keyring(db: Database, clock: Clock) -> Keyring:
 
 
 def create_api(services: Services) -> FastAPI:
-    from .web import lettermint_send
+    from .web import lettermint_send, lettermint_team, lettr
 
     api = FastAPI(
         title="mailbeacon",
@@ -118,6 +118,8 @@ def create_api(services: Services) -> FastAPI:
     api.state.services = services
     install_error_handlers(api)
     api.include_router(lettermint_send.router, prefix="/v1")
+    api.include_router(lettermint_team.router, prefix="/v1")
+    api.include_router(lettr.router, prefix="/api")
     return api
 
 
