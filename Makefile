@@ -19,9 +19,15 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 
+# The local service: SQLite in ./var, mail captured (never sent), a development signing key.
+RUN_ENV := MAILBEACON_ENVIRONMENT=development \
+	MAILBEACON_DATABASE_URL=sqlite:///var/mailbeacon.sqlite3 MAILBEACON_UPSTREAM=capture
+
 run: $(STAMP)
-	$(BIN)/mailbeacon instrument --links src/mailbeacon/examples/welcome.eml
-	$(BIN)/mailbeacon instrument src/mailbeacon/examples/welcome.eml
+	mkdir -p var
+	$(RUN_ENV) $(BIN)/mailbeacon migrate
+	$(RUN_ENV) $(BIN)/mailbeacon project demo --state var/demo.json
+	$(RUN_ENV) $(BIN)/mailbeacon serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

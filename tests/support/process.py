@@ -1,0 +1,70 @@
+"""`mailbeacon serve` as a real process, for tests of the command and of crash safety."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from tests.support.server import free_port
+
+MAILBEACON = str(Path(sys.executable).with_name("mailbeacon"))
+
+
+def run_cli(
+    *args: str, env: dict[str, str], cwd: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [MAILBEACON, *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"mailbeacon {' '.join(args)} failed: {result.stderr}")
+    return result
+
+
+@contextlib.contextmanager
+def serve_process(env: dict[str, str], cwd: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Start `mailbeacon serve` on a free port; yield (base URL, process)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [MAILBEACON, "serve", "--port", str(port)],
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: killed whole below
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                output = process.stdout.read() if process.stdout else ""
+                raise AssertionError(f"mailbeacon serve exited: {output}")
+            try:
+                httpx.get(f"{base}/v1/ping", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("mailbeacon serve did not answer in 30 s") from None
+                time.sleep(0.1)
+        yield base, process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+        if process.stdout:
+            process.stdout.close()
