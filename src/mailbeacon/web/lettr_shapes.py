@@ -1,0 +1,222 @@
+"""mailbeacon's messages and events in Lettr's vocabulary (SparkPost's event fields).
+
+Lettr's ``GET /emails/{request_id}`` answers an ``EmailDetail`` whose ``events`` are SparkPost
+events (docs/contracts.md, 2.3). The translation is by lookup tables:
+
+======================  =================  ==================================================
+mailbeacon event        Lettr ``type``     notes
+======================  =================  ==================================================
+``message.created``     ``injection``      one per recipient (SparkPost's are per recipient)
+``message.sent``        ``delivery``       ``delv_method`` ``esmtp``, or ``capture`` locally
+``message.failed``      ``bounce``         ``bounce_class`` 1 (refused: the reply is not
+                                           parsed) or 24 (the retry schedule ran out)
+``message.opened``      ``open``           ``initial_pixel`` true: the only pixel is on top
+``message.clicked``     ``click``          ``target_link_url`` / ``target_link_name``
+======================  =================  ==================================================
+
+``policy_rejection`` is never produced: mailbeacon refuses what its policy forbids at the
+request (a 422), so nothing accepted is rejected later. Engagement events made by machines
+are listed too, since Lettr has no flag to ask for them; they are labelled instead:
+``user_agent_parsed.is_proxy`` (a privacy proxy fetched it), ``is_prefetched`` (a machine
+fetched it ahead of, or instead of, a person) and a ``bot`` object with the full verdict
+(an extra key: the SDK ignores it, raw JSON readers see it).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import formataddr
+from typing import Any
+
+from ua_parser import Result, parse
+
+from ..store.lettr_queries import EventView
+from ..store.messages import Copy, MessageRecord
+
+__all__ = ["email_detail", "lettr_state", "timestamp"]
+
+# Lettr's state of an email from mailbeacon's message status. A captured message (kept
+# locally instead of sent upstream) reads as delivered; its events say ``capture``.
+_STATES = {
+    "queued": "queued",
+    "processed": "sending",
+    "delivered": "delivered",
+    "captured": "delivered",
+    "failed": "bounced",
+}
+_TYPES = {
+    "message.created": "injection",
+    "message.sent": "delivery",
+    "message.failed": "bounce",
+    "message.opened": "open",
+    "message.clicked": "click",
+}
+_ENGAGEMENT = frozenset({"message.opened", "message.clicked"})
+# SparkPost bounce classes: 1 "Undetermined" (the upstream's reply text is not classified),
+# 24 "Timeout" (not delivered before the retry schedule ran out).
+_BOUNCE_CLASS = {True: 1, False: 24}
+_SMTP_CODE = re.compile(r"\s*([245]\d\d)\b")
+
+
+def lettr_state(status: str) -> str:
+    return _STATES.get(status, status)
+
+
+def timestamp(moment: datetime) -> str:
+    """SparkPost's form: UTC, milliseconds, ``Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def email_detail(
+    record: MessageRecord,
+    copies: Sequence[Copy],
+    views: Sequence[EventView],
+    header_id: str | None,
+) -> dict[str, Any]:
+    """The ``data`` of Lettr's EmailDetail."""
+    common = _message_fields(record, header_id)
+    detail: dict[str, Any] = {
+        "transmission_id": record.public_id,
+        "state": lettr_state(record.status),
+        "from": record.from_email,
+        "subject": record.subject or "",
+        "recipients": [copy.recipient for copy in copies],
+        "num_recipients": len(copies),
+        "events": [
+            item for view in views for item in _events(view, common, copies, record.created_at)
+        ],
+    }
+    if record.from_name:
+        detail["from_name"] = record.from_name
+    return detail
+
+
+def _message_fields(record: MessageRecord, header_id: str | None) -> dict[str, Any]:
+    """What every event of the message repeats, as SparkPost's events do."""
+    fields = {
+        "request_id": record.public_id,
+        "message_id": header_id,
+        "subject": record.subject,
+        "friendly_from": formataddr((record.from_name, record.from_email)),
+        "msg_from": record.from_email,
+        "sending_domain": record.from_email.rpartition("@")[2],
+        "click_tracking": record.track_clicks,
+        "open_tracking": record.track_opens,
+        "transactional": record.transactional,
+        "injection_time": timestamp(record.created_at),
+        "rcpt_meta": record.metadata or None,
+        "rcpt_tags": [record.tag] if record.tag else None,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _recipient(address: str, kind: str | None) -> dict[str, Any]:
+    fields = {
+        "rcpt_to": address.lower(),
+        "raw_rcpt_to": address,
+        "recipient_domain": address.rpartition("@")[2].lower(),
+    }
+    if kind in ("cc", "bcc"):  # SparkPost names only the carbon copies
+        fields["rcpt_type"] = kind
+    return fields
+
+
+def _events(
+    view: EventView, common: dict[str, Any], copies: Sequence[Copy], injected: datetime
+) -> list[dict[str, Any]]:
+    event = view.event
+    kind = _TYPES.get(event.type)
+    if kind is None:
+        return []  # an event Lettr has no word for: not guessed at
+    head = {"event_id": event.public_id, "type": kind, "timestamp": timestamp(event.at)}
+    if event.type == "message.created":  # message-wide in mailbeacon, per recipient here
+        return [
+            {
+                **head,
+                "event_id": f"{event.public_id}:{index}",
+                **common,
+                **_recipient(copy.recipient, copy.recipient_kind),
+            }
+            for index, copy in enumerate(copies)
+        ]
+    item = {**head, **common, **_recipient(event.recipient or "", view.recipient_kind)}
+    if event.type == "message.sent":
+        item.update(_delivery(event.data, event.at - injected))
+    elif event.type == "message.failed":
+        item.update(_bounce(event.data))
+    if event.type in _ENGAGEMENT:
+        item.update(_engagement(view))
+    return [item]
+
+
+def _delivery(data: dict[str, Any], queued: timedelta) -> dict[str, Any]:
+    return {
+        "delv_method": "capture" if data.get("upstream") == "capture" else "esmtp",
+        "queue_time": max(0, int(queued.total_seconds() * 1000)),  # milliseconds
+    }
+
+
+def _bounce(data: dict[str, Any]) -> dict[str, Any]:
+    reason = str(data.get("reason") or "")
+    code = _SMTP_CODE.match(reason)
+    fields: dict[str, Any] = {
+        "reason": reason,
+        "raw_reason": reason,
+        "bounce_class": _BOUNCE_CLASS[bool(data.get("permanent"))],
+        "num_retries": max(0, int(data.get("attempts") or 1) - 1),
+    }
+    if code:
+        fields["error_code"] = code.group(1)
+    return fields
+
+
+def _engagement(view: EventView) -> dict[str, Any]:
+    event = view.event
+    fields: dict[str, Any] = {
+        "user_agent": event.user_agent,
+        "ip_address": view.ip,
+        "user_agent_parsed": _user_agent_parsed(view),
+        "bot": {
+            "machine": bool(event.machine),
+            "classification": event.classification,
+            "probability": event.probability,
+            "proxy_type": event.proxy_type,
+            "family": event.family,
+            "reason_codes": list(event.reason_codes or ()),
+            "details": list(event.details or ()),
+            "counts_for_metrics": bool(event.counts_for_metrics),
+        },
+    }
+    if event.type == "message.opened":
+        fields["initial_pixel"] = True
+    else:
+        fields["target_link_url"] = event.url
+        fields["target_link_name"] = event.anchor_text
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _user_agent_parsed(view: EventView) -> dict[str, Any]:
+    event = view.event
+    parsed = _parse(event.user_agent or "")
+    os_version = None
+    if parsed.os:
+        os_version = ".".join(p for p in (parsed.os.major, parsed.os.minor, parsed.os.patch) if p)
+    return {
+        "agent_family": parsed.user_agent.family if parsed.user_agent else None,
+        "device_brand": parsed.device.brand if parsed.device else None,
+        "device_family": parsed.device.family if parsed.device else None,
+        "os_family": parsed.os.family if parsed.os else None,
+        "os_version": os_version or None,
+        "is_mobile": event.device_type in ("mobile", "tablet"),
+        "is_proxy": event.classification == "privacy_proxy",
+        "is_prefetched": bool(event.machine),
+    }
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(user_agent: str) -> Result:
+    # The same few mail clients and proxies repeat endlessly (as in core/useragent.py).
+    return parse(user_agent)
