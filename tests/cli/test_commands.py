@@ -27,7 +27,7 @@ def test_migrate_reports_and_checks(env: dict[str, str], tmp_path: Path) -> None
     assert pending.returncode == 1
     assert "at empty" in pending.stdout
     applied = run_cli("migrate", env=env, cwd=tmp_path)
-    assert "empty -> 0001" in applied.stderr
+    assert "empty -> 0002" in applied.stderr  # the newest migration
     assert run_cli("migrate", "--check", env=env, cwd=tmp_path).returncode == 0
     assert "already up to date" in run_cli("migrate", env=env, cwd=tmp_path).stderr
 

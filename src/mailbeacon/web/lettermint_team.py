@@ -1,9 +1,370 @@
-"""Lettermint's Team API under /v1: projects, routes, messages (team token)."""
+"""Lettermint's Team API under /v1 (team token): projects and routes here, messages in
+lettermint_messages.py, shapes in lettermint_shapes.py, bodies in lettermint_bodies.py.
+
+Every lookup goes through the caller's team: another team's project or route is a 404, the
+same answer as one that does not exist, so ids cannot be probed (DESIGN.md, invariant 6).
+
+A team's projects and a project's routes are tens, not millions: their lists are read whole,
+filtered and sorted in memory (every sort Lettermint offers), and paged by cursor there.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from ..core.policy import RouteType
+from ..store import queries, tenancy
+from . import lettermint_messages
+from . import lettermint_shapes as shapes
+from .auth import team
+from .errors import ApiError
+from .lettermint_bodies import (
+    Paging,
+    StoreProject,
+    StoreRoute,
+    UpdateProject,
+    UpdateRoute,
+    includes,
+    ordered,
+    paging,
+    route_changes,
+    window,
+)
+from .services import services_of
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["Lettermint Team API"])
+router.include_router(lettermint_messages.router)
+
+Caller = Annotated[tenancy.Team, Depends(team)]
+Page = Annotated[Paging, Depends(paging)]
+
+STATS_DAYS = 28
+PROJECT_INCLUDES = (
+    "routes",
+    "routesCount",
+    "routesExists",
+    "domains",
+    "domainsCount",
+    "domainsExists",
+    "messageStats",
+)
+ROUTE_INCLUDES = ("project", "projectCount", "projectExists")
+_PROJECT_SORTS: dict[str, Callable[[tenancy.Project], Any]] = {
+    "name": lambda p: p.name.lower(),
+    "created_at": lambda p: p.created_at,
+}
+_ROUTE_SORTS: dict[str, Callable[[tenancy.Route], Any]] = {
+    "name": lambda r: r.name.lower(),
+    "slug": lambda r: r.slug,
+    "created_at": lambda r: r.created_at,
+}
+
+
+# --- lookups -----------------------------------------------------------------------------------
+
+
+def _project_of(conn: Connection, caller: tenancy.Team, project_id: str) -> tenancy.Project:
+    project = tenancy.project_for_team(conn, caller.id, project_id)
+    if project is None:
+        raise ApiError(404, "No such project.")
+    return project
+
+
+def _route_of(conn: Connection, caller: tenancy.Team, route_id: str) -> tenancy.Route:
+    route = tenancy.route_for_team(conn, caller.id, route_id)
+    if route is None:
+        raise ApiError(404, "No such route.")
+    return route
+
+
+# --- projects ---------------------------------------------------------------------------------
+
+
+def _project_view(
+    conn: Connection, project: tenancy.Project, include: set[str], now: datetime
+) -> dict[str, Any]:
+    default = (
+        tenancy.route_by_id(conn, project.default_route_id)
+        if project.default_route_id is not None
+        else None
+    )
+    data = shapes.project_data(project, default.public_id if default else None)
+    if include & {"routes", "routesCount", "routesExists"}:
+        found = tenancy.list_routes(conn, project.id)
+        if "routes" in include:
+            data["routes"] = [shapes.route_data(r, project.public_id) for r in found]
+        if "routesCount" in include:
+            data["routes_count"] = len(found)
+        if "routesExists" in include:
+            data["routes_exists"] = bool(found)
+    # Sending domains are the upstream's business: mailbeacon has none to show.
+    if "domains" in include:
+        data["domains"] = []
+    if "domainsCount" in include:
+        data["domains_count"] = 0
+    if "domainsExists" in include:
+        data["domains_exists"] = False
+    if "messageStats" in include:
+        since = now - timedelta(days=STATS_DAYS)
+        stats = queries.message_stats(conn, [project.id], since)[project.id]
+        data["last_28_days"] = shapes.stats_data(stats)
+    return data
+
+
+@router.get("/projects", summary="List the team's projects")
+def list_projects(
+    request: Request,
+    caller: Caller,
+    page: Page,
+    sort: Annotated[str | None, Query()] = None,
+    search: Annotated[str | None, Query(alias="filter[search]")] = None,
+) -> dict[str, Any]:
+    services = services_of(request)
+    since = services.clock.now() - timedelta(days=STATS_DAYS)
+    with services.db.read() as conn:
+        found = tenancy.list_projects(conn, caller.id)
+        if search:
+            found = [p for p in found if search.lower() in p.name.lower()]
+        found = ordered(found, sort, _PROJECT_SORTS, lambda p: p.id)
+        part = window([p.public_id for p in found], page)
+        shown = found[part.start : part.stop]
+        counts = queries.route_counts(conn, [p.id for p in shown])
+        stats = queries.message_stats(conn, [p.id for p in shown], since)
+    data = [shapes.project_list_data(p, counts[p.id], stats[p.id]) for p in shown]
+    return shapes.cursor_page(request, data, page.size, next_id=part.next_id, prev_id=part.prev_id)
+
+
+@router.post("/projects", status_code=201, summary="Create a project")
+def create_project(request: Request, caller: Caller, body: StoreProject) -> dict[str, Any]:
+    """A project in the caller's team with its default route(s); its sending token is in
+    ``api_token``, shown this once."""
+    services = services_of(request)
+    now = services.clock.now()
+    with services.db.write() as conn:
+        project, token = tenancy.create_project(
+            conn,
+            caller.id,
+            body.name,
+            now,
+            initial_routes=body.initial_routes or "transactional",
+            smtp_enabled=True if body.smtp_enabled is None else body.smtp_enabled,
+            redact_email_content=bool(body.redact_email_content),
+            delivery_mode=body.delivery_mode or "live",
+        )
+        data = _project_view(conn, project, {"routes", "routesCount"}, now)
+    return {"data": data, "message": "Project created.", "api_token": token}
+
+
+@router.get("/projects/{project_id}", summary="Retrieve a project")
+def retrieve_project(
+    request: Request,
+    caller: Caller,
+    project_id: str,
+    include: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    services = services_of(request)
+    wanted = includes(include, PROJECT_INCLUDES)
+    with services.db.read() as conn:
+        project = _project_of(conn, caller, project_id)
+        return _project_view(conn, project, wanted, services.clock.now())
+
+
+def _make_default(conn: Connection, project: tenancy.Project, route_id: str, now: datetime) -> int:
+    """Make one of the project's sending routes its default; the route's id."""
+    routes = tenancy.list_routes(conn, project.id)
+    chosen = next((r for r in routes if r.public_id == route_id), None)
+    if chosen is None or chosen.route_type is RouteType.INBOUND:
+        raise ApiError(
+            422,
+            "The default route must be one of this project's sending routes.",
+            errors={
+                "default_route_id": ["Name a transactional or broadcast route of this project."]
+            },
+        )
+    for route in routes:
+        if route.is_default != (route.id == chosen.id):
+            tenancy.update_route(conn, route.id, now, is_default=route.id == chosen.id)
+    return chosen.id
+
+
+@router.put("/projects/{project_id}", summary="Update a project")
+def update_project(
+    request: Request,
+    caller: Caller,
+    project_id: str,
+    body: Annotated[UpdateProject | None, Body()] = None,
+) -> dict[str, Any]:
+    services = services_of(request)
+    now = services.clock.now()
+    body = body or UpdateProject()
+    with services.db.write() as conn:
+        project = _project_of(conn, caller, project_id)
+        values = body.model_dump(exclude={"default_route_id"}, exclude_none=True)
+        if body.default_route_id is not None:
+            values["default_route_id"] = _make_default(conn, project, body.default_route_id, now)
+        tenancy.update_project(conn, project.id, now, **values)
+        fresh = tenancy.project_by_id(conn, project.id)
+        assert fresh is not None
+        data = _project_view(conn, fresh, set(), now)
+    return {"data": data, "message": "Project updated."}
+
+
+# --- routes -----------------------------------------------------------------------------------
+
+
+@router.get("/projects/{project_id}/routes", summary="List a project's routes")
+def list_routes(
+    request: Request,
+    caller: Caller,
+    project_id: str,
+    page: Page,
+    sort: Annotated[str | None, Query()] = None,
+    route_type: Annotated[str | None, Query(alias="filter[route_type]")] = None,
+    is_default: Annotated[bool | None, Query(alias="filter[is_default]")] = None,
+    search: Annotated[str | None, Query(alias="filter[search]")] = None,
+) -> dict[str, Any]:
+    with services_of(request).db.read() as conn:
+        project = _project_of(conn, caller, project_id)
+        found = tenancy.list_routes(conn, project.id)
+    if route_type is not None:
+        found = [r for r in found if r.route_type.value == route_type]
+    if is_default is not None:
+        found = [r for r in found if r.is_default == is_default]
+    if search:
+        needle = search.lower()
+        found = [r for r in found if needle in r.name.lower() or needle in r.slug]
+    found = ordered(found, sort, _ROUTE_SORTS, lambda r: r.id)
+    part = window([r.public_id for r in found], page)
+    data = [shapes.route_list_data(r) for r in found[part.start : part.stop]]
+    return shapes.cursor_page(request, data, page.size, next_id=part.next_id, prev_id=part.prev_id)
+
+
+def _check_slug(conn: Connection, project: tenancy.Project, slug: str) -> None:
+    if not tenancy.valid_slug(slug):
+        raise ApiError(
+            422,
+            "The slug may hold lowercase letters, digits and single hyphens.",
+            errors={"slug": ["Use lowercase letters, digits and single hyphens, like my-route."]},
+        )
+    if tenancy.slug_taken(conn, project.id, slug):
+        raise _slug_taken(slug)
+
+
+def _slug_taken(slug: str) -> ApiError:
+    return ApiError(409, f"This project already has a route {slug!r}.", code="slug_taken")
+
+
+@router.post("/projects/{project_id}/routes", status_code=201, summary="Create a route")
+def create_route(
+    request: Request, caller: Caller, project_id: str, body: StoreRoute
+) -> dict[str, Any]:
+    services = services_of(request)
+    now = services.clock.now()
+    route_type = RouteType(body.route_type)
+    changes = route_changes(body, {}, inbound=route_type is RouteType.INBOUND)
+    try:
+        with services.db.write() as conn:
+            project = _project_of(conn, caller, project_id)
+            if body.slug is not None:
+                _check_slug(conn, project, body.slug)
+            route = tenancy.create_route(
+                conn,
+                project.id,
+                body.name,
+                route_type,
+                now,
+                slug=body.slug,
+                track_opens=changes.track_opens,
+                track_clicks=changes.track_clicks,
+                settings=changes.settings,
+            )
+    except IntegrityError as exc:  # a concurrent request took the slug first
+        raise _slug_taken(body.slug or body.name) from exc
+    return {"data": shapes.route_data(route, project.public_id), "message": "Route created."}
+
+
+@router.get("/routes/{route_id}", summary="Retrieve a route")
+def retrieve_route(
+    request: Request,
+    caller: Caller,
+    route_id: str,
+    include: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    services = services_of(request)
+    wanted = includes(include, ROUTE_INCLUDES)
+    with services.db.read() as conn:
+        route = _route_of(conn, caller, route_id)
+        project = tenancy.project_by_id(conn, route.project_id)
+        assert project is not None
+        data = shapes.route_data(route, project.public_id)
+        if "project" in wanted:
+            data["project"] = _project_view(conn, project, set(), services.clock.now())
+    if "projectCount" in wanted:
+        data["project_count"] = 1
+    if "projectExists" in wanted:
+        data["project_exists"] = True
+    return data
+
+
+@router.put("/routes/{route_id}", summary="Update a route", operation_id="updateRoute")
+@router.patch("/routes/{route_id}", summary="Update a route", operation_id="patchRoute")
+def update_route(
+    request: Request,
+    caller: Caller,
+    route_id: str,
+    body: Annotated[UpdateRoute | None, Body()] = None,
+) -> dict[str, Any]:
+    """PUT is what the SDK sends; PATCH is what Lettermint's docs show. Both change only the
+    keys given."""
+    services = services_of(request)
+    now = services.clock.now()
+    body = body or UpdateRoute()
+    with services.db.write() as conn:
+        route = _route_of(conn, caller, route_id)
+        _refuse_identity_changes(body, route)
+        changes = route_changes(body, route.settings, inbound=route.route_type is RouteType.INBOUND)
+        values: dict[str, Any] = {"settings": changes.settings}
+        if body.name is not None:
+            values["name"] = body.name
+        if changes.track_opens is not None:
+            values["track_opens"] = changes.track_opens
+        if changes.track_clicks is not None:
+            values["track_clicks"] = changes.track_clicks
+        tenancy.update_route(conn, route.id, now, **values)
+        fresh = tenancy.route_by_id(conn, route.id)
+        project = tenancy.project_by_id(conn, route.project_id)
+        assert fresh is not None
+        assert project is not None
+    return {"data": shapes.route_data(fresh, project.public_id), "message": "Route updated."}
+
+
+def _refuse_identity_changes(body: UpdateRoute, route: tenancy.Route) -> None:
+    errors: dict[str, list[str]] = {}
+    if body.slug is not None and body.slug != route.slug:
+        errors["slug"] = ["A route's slug cannot change: senders name the route by it."]
+    if body.route_type is not None and body.route_type != route.route_type.value:
+        errors["route_type"] = ["A route's type cannot change; create another route."]
+    if errors:
+        raise ApiError(422, next(iter(errors.values()))[0], errors=errors)
+
+
+@router.delete("/routes/{route_id}", summary="Delete a route")
+def delete_route(request: Request, caller: Caller, route_id: str) -> dict[str, Any]:
+    with services_of(request).db.write() as conn:
+        route = _route_of(conn, caller, route_id)
+        if route.is_default:
+            raise ApiError(
+                422,
+                "The default route cannot be deleted: make another route the default first.",
+                errors={"route": ["This is the project's default route."]},
+            )
+        tenancy.delete_route(conn, route.id)
+    return {"message": "Route deleted."}
