@@ -105,7 +105,7 @@ def _development_keyring(db: Database, clock: Clock) -> Keyring:
 
 
 def create_api(services: Services) -> FastAPI:
-    from .web import lettermint_send, lettermint_team, lettr
+    from .web import lettermint_send, lettermint_team, lettr, stats
 
     api = FastAPI(
         title="mailbeacon",
@@ -119,6 +119,7 @@ def create_api(services: Services) -> FastAPI:
     install_error_handlers(api)
     api.include_router(lettermint_send.router, prefix="/v1")
     api.include_router(lettermint_team.router, prefix="/v1")
+    api.include_router(stats.router, prefix="/v1")
     api.include_router(lettr.router, prefix="/api")
     return api
 

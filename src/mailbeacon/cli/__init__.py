@@ -7,12 +7,12 @@ import sys
 from collections.abc import Sequence
 
 from ..core.errors import MailbeaconError
-from . import instrument, migrate, project, serve, settings
+from . import classify, data, instrument, migrate, project, serve, settings
 
 __all__ = ["main"]
 
 # Each command module offers add_parser(subparsers) and run(args) -> exit status.
-_COMMANDS = (serve, migrate, project, settings, instrument)
+_COMMANDS = (serve, migrate, project, settings, instrument, classify, data)
 
 
 def build_parser() -> argparse.ArgumentParser:

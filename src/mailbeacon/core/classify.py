@@ -1,21 +1,48 @@
 """Who caused a hit: a person, or a machine (privacy proxy, scanner, link preview, bot).
 
-:func:`classify` judges the hits of one recipient's copy together (bursts need their
-neighbours) and gives each a :class:`Verdict`: a classification, a probability that a
-machine made it (0-100), the proxy type and machine family when known, Lettermint's reason
-code categories, the specific signals that fired (``details``), and whether it counts for
-metrics. Labels, not drops: every hit gets a verdict and none is discarded.
+:func:`classify` judges the hits of one recipient's copy together, because the strongest
+signals are patterns: a security scanner clicks several links within a second, often 40 s or
+more after delivery, where a time cut-off alone would miss it. Each hit gets a
+:class:`Verdict` that explains itself:
+
+- ``classification``: genuine, privacy_proxy, security_scanner, link_preview, generic_bot;
+- ``probability``: 0-100, how likely a machine made the hit;
+- ``proxy_type`` (privacy proxies) and ``family`` (the scanner, preview or bot, when known);
+- ``reason_codes``: Lettermint's broad categories; ``details``: the signals that fired;
+- ``machine`` and ``counts_for_metrics``: a genuine hit, or an image-proxy open that a mail
+  provider only makes when the person opens the message (Gmail, Yahoo), counts; Apple MPP
+  prefetches, scanners, previews and bots do not.
+
+Signals, each an :class:`Evidence` with a strength; no single weak one decides:
+
+1. the user agent (core/agents.py): image proxies, Apple MPP, previews, crawlers, tools;
+2. the request's shape: HEAD, prefetch headers; a missing Accept-Language only corroborates;
+3. the network (core/networks.py): mail-security ranges ("certain" or "probable"); Apple's
+   relay confirms an MPP open (and never demotes a click); the webmail image-proxy networks of
+   Google and Microsoft are never bots for opens;
+4. timing over the copy: several distinct links within about a second, every link clicked,
+   a click within seconds of delivery. An open and a click in the same second (what Outlook
+   desktop users do) is not a pattern;
+5. the honeypot: a hit on it is a machine, and that client's other hits around it are suspect.
 """
 
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-__all__ = ["Classification", "Hit", "Verdict", "classify"]
+from .agents import identify
+from .networks import NetworkRange, NetworkTable
+
+__all__ = ["Classification", "Evidence", "Hit", "Verdict", "classify"]
+
+BURST_WINDOW = timedelta(seconds=1.5)  # distinct links clicked this close: a scanner
+HONEYPOT_WINDOW = timedelta(seconds=5)  # hits this close to a honeypot hit, same client
+TOO_SOON = timedelta(seconds=2)  # a click this soon after delivery: nobody has read it
+ALL_LINKS_WINDOW = timedelta(minutes=2)
+MACHINE_AT = 50  # a probability from here on is a machine
 
 
 class Classification(enum.Enum):
@@ -32,7 +59,7 @@ class Hit:
     method: str = "GET"
     user_agent: str = ""
     at: datetime | None = None
-    sent_at: datetime | None = None
+    sent_at: datetime | None = None  # when the copy was handed to the upstream
     link_index: int | None = None
     ip: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -51,104 +78,324 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
-class _Agent:
-    pattern: re.Pattern[str]
+class Evidence:
     classification: Classification
-    family: str
+    probability: int  # how sure this signal alone is that a machine made the hit
+    reason: str  # a Lettermint reason-code category
+    detail: str
+    family: str | None = None
     proxy_type: str | None = None
-    counts: bool = False  # an image proxy fetching because a person opened the message
+    image_proxy: bool = False  # a provider fetching because the person opened the message
+    corroborating: bool = False  # only strengthens other evidence
 
 
-def _agent(pattern: str, classification: Classification, family: str, **kw: object) -> _Agent:
-    return _Agent(re.compile(pattern, re.IGNORECASE), classification, family, **kw)  # type: ignore[arg-type]
+_SCANNER_FAMILY = {
+    "microsoft_eop": "microsoft_safe_links",
+    "proofpoint": "proofpoint",
+    "mimecast": "mimecast",
+    "barracuda": "barracuda",
+    "cisco": "cisco_secure_email",
+}
+# On equal strength the more specific label wins: a scanner's hit without a user agent is
+# still the scanner's.
+_SPECIFIC = {
+    Classification.SECURITY_SCANNER: 4,
+    Classification.LINK_PREVIEW: 3,
+    Classification.PRIVACY_PROXY: 2,
+    Classification.GENERIC_BOT: 1,
+    Classification.GENUINE: 0,
+}
+_PREFETCH_HEADERS = {
+    "sec-purpose": "prefetch",
+    "purpose": "prefetch",
+    "x-purpose": "preview",
+    "x-moz": "prefetch",
+}
+_C = Classification
 
 
-_PROXY, _PREVIEW, _BOT = (
-    Classification.PRIVACY_PROXY,
-    Classification.LINK_PREVIEW,
-    Classification.GENERIC_BOT,
-)
-# User agents that identify themselves. Order matters: the first match wins.
-_AGENTS = (
-    _agent(r"GoogleImageProxy", _PROXY, "google", proxy_type="gmail_image_proxy", counts=True),
-    _agent(r"YahooMailProxy", _PROXY, "yahoo", proxy_type="yahoo_mail_proxy", counts=True),
-    _agent(r"Slackbot|Slack-ImgProxy", _PREVIEW, "slack"),
-    _agent(r"SkypeUriPreview", _PREVIEW, "microsoft_teams"),
-    _agent(r"MicrosoftPreview", _PREVIEW, "microsoft_preview"),
-    _agent(r"Discordbot", _PREVIEW, "discord"),
-    _agent(r"TelegramBot", _PREVIEW, "telegram"),
-    _agent(r"WhatsApp/[\d.]+ [AWi]\b|^WhatsApp/", _PREVIEW, "whatsapp"),
-    _agent(r"LinkedInBot", _PREVIEW, "linkedin"),
-    _agent(r"facebookexternalhit|Facebot", _PREVIEW, "facebook"),
-    _agent(r"Twitterbot", _PREVIEW, "twitter"),
-    _agent(r"HeadlessChrome|PhantomJS|Puppeteer|Playwright", _BOT, "headless_browser"),
-    _agent(
-        r"^(?:curl|Wget|python-requests|python-httpx|aiohttp|Go-http-client|"
-        r"okhttp|Java|libwww-perl|axios|node-fetch)\b",
-        _BOT,
-        "http_library",
-    ),
-    _agent(r"\b(?:bot|crawler|spider)\b", _BOT, "crawler"),
-)
+def classify(
+    hits: Sequence[Hit],
+    *,
+    networks: NetworkTable | None = None,
+    link_count: int | None = None,
+) -> list[Verdict]:
+    """A verdict for each hit of one recipient's copy, in order.
+
+    ``link_count`` (the copy's tracked links) lets "every link clicked" be seen.
+    """
+    table = networks or NetworkTable(())
+    evidence = [_own_evidence(hit, table.lookup(hit.ip)) for hit in hits]
+    _bursts(hits, evidence)
+    _all_links(hits, evidence, link_count)
+    _honeypot_company(hits, evidence)
+    _too_soon(hits, evidence)
+    return [_decide(hit, found) for hit, found in zip(hits, evidence, strict=True)]
 
 
-def classify(hits: Sequence[Hit]) -> list[Verdict]:
-    """A verdict for each hit of one recipient's copy, in order."""
-    return [_judge(hit) for hit in hits]
-
-
-def _judge(hit: Hit) -> Verdict:
+def _own_evidence(hit: Hit, network: NetworkRange | None) -> list[Evidence]:
+    """What one hit shows by itself."""
+    found: list[Evidence] = []
+    webmail_open = hit.kind == "open" and network is not None and network.role == "image_proxy"
     if hit.kind == "honeypot":
-        return _machine(
-            Classification.GENERIC_BOT,
-            100,
-            None,
-            ("known_bot", "link_pattern"),
-            ("followed the hidden honeypot link",),
+        found.append(
+            Evidence(_C.GENERIC_BOT, 100, "link_pattern", "followed the hidden honeypot link")
         )
-    for agent in _AGENTS:
-        if agent.pattern.search(hit.user_agent):
-            if agent.counts and hit.kind == "open":
-                return Verdict(
-                    agent.classification,
-                    20,
-                    agent.proxy_type,
-                    agent.family,
-                    ("image_proxy",),
-                    (f"user agent is {agent.family}'s image proxy",),
-                    machine=False,
-                    counts_for_metrics=True,
-                )
-            return _machine(
-                agent.classification,
-                95,
-                agent.family,
-                ("known_bot",),
-                (f"user agent names {agent.family}",),
-                agent.proxy_type,
+    agent = identify(hit.user_agent)
+    if agent is not None and agent.classification != "genuine":
+        found.append(
+            _agent_evidence(
+                hit, agent.classification, agent.family, agent.proxy_type, agent.detail, network
             )
+        )
+    if network is not None:
+        network_evidence = _network_evidence(hit, network)
+        if network_evidence is not None:
+            found.append(network_evidence)
+    if webmail_open:
+        # Google's and Microsoft's webmail fetch images only when the person opens: never a
+        # bot for opens, whatever else the request looks like.
+        assert network is not None
+        proxy = f"{network.provider}_image_proxy"
+        found = [e for e in found if e.image_proxy or e.classification is _C.PRIVACY_PROXY]
+        if not found:
+            found.append(
+                Evidence(
+                    _C.PRIVACY_PROXY,
+                    20,
+                    "image_proxy",
+                    f"fetched through {network.provider}'s image proxy network",
+                    family=network.provider,
+                    proxy_type=proxy,
+                    image_proxy=True,
+                )
+            )
+        return found
     if hit.method == "HEAD":
-        return _machine(_BOT, 90, None, ("request_shape",), ("HEAD request: nobody reads one",))
-    return Verdict(
-        Classification.GENUINE, 5, None, None, (), (), machine=False, counts_for_metrics=True
-    )
+        found.append(
+            Evidence(_C.GENERIC_BOT, 90, "request_shape", "a HEAD request: nobody reads one")
+        )
+    for name, marker in _PREFETCH_HEADERS.items():
+        value = hit.headers.get(name, "")
+        if marker in value.lower():
+            found.append(
+                Evidence(_C.GENERIC_BOT, 85, "request_shape", f"a prefetch ({name}: {value})")
+            )
+            break
+    if "accept-language" not in hit.headers:
+        found.append(
+            Evidence(
+                _C.GENERIC_BOT, 10, "request_shape", "no Accept-Language header", corroborating=True
+            )
+        )
+    return found
 
 
-def _machine(
-    classification: Classification,
-    probability: int,
+def _agent_evidence(
+    hit: Hit,
+    classification: str,
     family: str | None,
-    reasons: tuple[str, ...],
-    details: tuple[str, ...],
-    proxy_type: str | None = None,
-) -> Verdict:
+    proxy_type: str | None,
+    detail: str,
+    network: NetworkRange | None,
+) -> Evidence:
+    if classification == "privacy_proxy" and proxy_type == "apple_mpp":
+        if hit.kind != "open":
+            return Evidence(
+                _C.GENERIC_BOT,
+                80,
+                "request_shape",
+                "a bare 'Mozilla/5.0' user agent on a click",
+                family="unknown",
+            )
+        confirmed = network is not None and network.role == "apple_relay"
+        return Evidence(
+            _C.PRIVACY_PROXY,
+            95 if confirmed else 85,
+            "privacy_proxy",
+            detail + (", from Apple's relay network" if confirmed else ""),
+            family="apple",
+            proxy_type="apple_mpp",
+        )
+    if classification == "privacy_proxy":
+        if hit.kind == "open":
+            return Evidence(
+                _C.PRIVACY_PROXY,
+                20,
+                "image_proxy",
+                f"user agent is {detail}",
+                family=family,
+                proxy_type=proxy_type,
+                image_proxy=True,
+            )
+        return Evidence(_C.GENERIC_BOT, 80, "known_bot", f"{detail} on a click", family=family)
+    kind = {"link_preview": _C.LINK_PREVIEW, "security_scanner": _C.SECURITY_SCANNER}.get(
+        classification, _C.GENERIC_BOT
+    )
+    reason = "link_protection" if kind is _C.SECURITY_SCANNER else "known_bot"
+    text = (
+        detail if detail.startswith(("user agent", "no User-Agent")) else f"user agent is {detail}"
+    )
+    return Evidence(kind, 95, reason, text, family=family)
+
+
+def _network_evidence(hit: Hit, network: NetworkRange) -> Evidence | None:
+    if network.role == "scanner":
+        certain = network.confidence == "certain"
+        return Evidence(
+            _C.SECURITY_SCANNER,
+            95 if certain else 70,
+            "security_network",
+            f"address in {network.provider}'s mail-security network ({network.confidence})",
+            family=_SCANNER_FAMILY.get(network.provider, network.provider),
+        )
+    if network.role == "apple_relay" and hit.kind == "open":
+        return Evidence(
+            _C.PRIVACY_PROXY,
+            10,
+            "privacy_proxy",
+            "address in Apple's relay network",
+            corroborating=True,
+            family="apple",
+        )
+    return None  # a relay address never demotes a click
+
+
+def _clicks(hits: Sequence[Hit]) -> list[int]:
+    return [i for i, h in enumerate(hits) if h.kind == "click" and h.at is not None]
+
+
+def _bursts(hits: Sequence[Hit], evidence: list[list[Evidence]]) -> None:
+    """Distinct links clicked within BURST_WINDOW of each other: no person does that."""
+    clicks = _clicks(hits)
+    for i in clicks:
+        at = hits[i].at
+        assert at is not None
+        near = {hits[j].link_index for j in clicks if abs((hits[j].at or at) - at) <= BURST_WINDOW}
+        if len(near) >= 2:
+            evidence[i].append(
+                Evidence(
+                    _C.SECURITY_SCANNER,
+                    85,
+                    "timing",
+                    f"{len(near)} different links clicked within {_seconds(BURST_WINDOW)} s",
+                )
+            )
+
+
+def _all_links(hits: Sequence[Hit], evidence: list[list[Evidence]], link_count: int | None) -> None:
+    if not link_count or link_count < 3:
+        return
+    clicks = _clicks(hits)
+    for i in clicks:
+        at = hits[i].at
+        assert at is not None
+        near = {
+            hits[j].link_index for j in clicks if abs((hits[j].at or at) - at) <= ALL_LINKS_WINDOW
+        }
+        if len(near) >= link_count:
+            evidence[i].append(
+                Evidence(
+                    _C.SECURITY_SCANNER,
+                    80,
+                    "link_pattern",
+                    f"all {link_count} links clicked within {_seconds(ALL_LINKS_WINDOW)} s",
+                )
+            )
+
+
+def _honeypot_company(hits: Sequence[Hit], evidence: list[list[Evidence]]) -> None:
+    """The client that followed the honeypot: its other hits around then are suspect."""
+    traps = [h for h in hits if h.kind == "honeypot" and h.at is not None]
+    for i, hit in enumerate(hits):
+        if hit.kind == "honeypot" or hit.at is None:
+            continue
+        for trap in traps:
+            assert trap.at is not None
+            same_client = (hit.ip, hit.user_agent) == (trap.ip, trap.user_agent)
+            if same_client and abs(trap.at - hit.at) <= HONEYPOT_WINDOW:
+                evidence[i].append(
+                    Evidence(
+                        _C.SECURITY_SCANNER,
+                        80,
+                        "link_pattern",
+                        "the same client followed the hidden honeypot link moments apart",
+                    )
+                )
+                break
+
+
+def _too_soon(hits: Sequence[Hit], evidence: list[list[Evidence]]) -> None:
+    for i in _clicks(hits):
+        hit = hits[i]
+        if hit.sent_at is None or hit.at is None:
+            continue
+        delay = hit.at - hit.sent_at
+        if delay < TOO_SOON:
+            evidence[i].append(
+                Evidence(
+                    _C.SECURITY_SCANNER,
+                    60,
+                    "timing",
+                    f"clicked {max(delay.total_seconds(), 0):.1f} s after delivery",
+                )
+            )
+
+
+def _seconds(window: timedelta) -> str:
+    return f"{window.total_seconds():g}"
+
+
+def _decide(hit: Hit, found: list[Evidence]) -> Verdict:
+    strong = [e for e in found if not e.corroborating and not e.image_proxy]
+    support = [e for e in found if e.corroborating]
+    reasons = tuple(dict.fromkeys(e.reason for e in found))
+    details = tuple(e.detail for e in found)
+    if not strong:
+        image = next((e for e in found if e.image_proxy), None)
+        if image is not None:
+            return Verdict(
+                _C.PRIVACY_PROXY,
+                20,
+                image.proxy_type,
+                image.family,
+                tuple(dict.fromkeys(("image_proxy", *reasons))),
+                details,
+                machine=False,
+                counts_for_metrics=True,
+            )
+        probability = min(40, 5 + sum(e.probability for e in support))
+        return Verdict(
+            _C.GENUINE,
+            probability,
+            None,
+            None,
+            reasons if support and probability >= 20 else (),
+            details,
+            machine=False,
+            counts_for_metrics=True,
+        )
+    primary = max(strong, key=lambda e: (e.probability, _SPECIFIC[e.classification]))
+    others = len(strong) - 1 + len(support)
+    probability = min(99, primary.probability + 5 * others)
+    family = primary.family or next((e.family for e in strong if e.family), None)
+    proxy_type = primary.proxy_type
+    if proxy_type == "apple_mpp":
+        confirmed = "Apple's relay" in primary.detail or any(
+            e.reason == "privacy_proxy" and e.corroborating for e in support
+        )
+        reasons = (*reasons, "confirmed" if confirmed else "unconfirmed")
+    machine = probability >= MACHINE_AT
+    classification = primary.classification if machine else _C.GENUINE
+    if classification is _C.SECURITY_SCANNER and hit.kind == "click":
+        reasons = ("link_protection", *reasons)  # a scanner following links to vet them
     return Verdict(
         classification,
         probability,
-        proxy_type,
-        family,
+        proxy_type if machine else None,
+        family if machine else None,
         reasons,
         details,
-        machine=True,
-        counts_for_metrics=False,
+        machine=machine,
+        counts_for_metrics=not machine,
     )

@@ -34,9 +34,11 @@ __all__ = [
     "links",
     "messages",
     "metadata",
+    "network_ranges",
     "observations",
     "projects",
     "routes",
+    "stats_daily",
     "teams",
 ]
 
@@ -241,4 +243,48 @@ instance_secrets = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Network ranges imported by the operator (`mailbeacon data import`), on top of the shipped
+# list in mailbeacon/data/networks.csv.
+network_ranges = Table(
+    "network_ranges",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("network", String(64), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("confidence", String(16), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+    Index(None, "provider"),
+)
+
+# Daily counters, maintained as events are recorded (never recomputed from events on read).
+# route_id 0 and tag "" stand for "none", so that the key has no NULLs.
+stats_daily = Table(
+    "stats_daily",
+    metadata,
+    Column("project_id", BigId, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("route_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("tag", String(255), primary_key=True),
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, UTC
+    *(
+        Column(name, Integer, nullable=False, default=0, server_default="0")
+        for name in (
+            "sent",
+            "failed",
+            "opened",
+            "unique_opened",
+            "clicked",
+            "unique_clicked",
+            "effective_opened",
+            "human_opened",
+            "privacy_opened",
+            "machine_opened",
+            "machine_clicked",
+            "unique_any_opened",
+            "unique_any_clicked",
+        )
+    ),
 )
