@@ -43,6 +43,7 @@ format: $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/instrument/run.py
+	$(BIN)/python bench/redirect/run.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

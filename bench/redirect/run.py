@@ -1,0 +1,559 @@
+"""Click redirects: `mailbeacon serve` (SQLite) against nginx answering `return 302`, under wrk.
+
+Everything runs on loopback in one temporary directory: the benchmark migrates a SQLite
+database, creates a project, starts `mailbeacon serve`, sends messages through POST /v1/send
+until there are enough distinct tracked links, reads their /c/ URLs back from the recipients'
+copies, and starts nginx with a generated one-worker configuration whose every location is
+`return 302`. wrk then clicks through the same URL list (clicks.lua) against both servers,
+first over keep-alive connections, then with a new connection per request. The servers are
+pinned to one CPU and wrk to another when the machine has two, so "one core" means one core.
+
+Afterwards it checks that every click mailbeacon answered was recorded: the observations in
+the database must number the 302 answers wrk read, plus the requests wrk had sent but not
+read back when its time ran out (the server answers those after wrk stops listening). Any
+other status or a mismatch makes it exit non-zero.
+
+Before the measured runs every link is clicked once (warm-up), so that they measure the cached
+hot path; the first warm-up run, in which every click is a link's first, is reported as well.
+
+Usage: python bench/redirect/run.py [--seconds N] [--connections N] [--rounds N] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import email
+import http.client
+import json
+import math
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from email import policy
+from importlib import metadata
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+SCRIPT = HERE / "clicks.lua"
+LINKS_PER_MESSAGE = 20
+RECIPIENTS_PER_MESSAGE = 5
+# Targets on one core (the issue): keep-alive >= 0.35x nginx with p99 <= 10 ms at 64
+# connections; a new connection per request >= 0.5x nginx.
+TARGETS = {"keep-alive": (0.35, 10.0), "new connection": (0.5, None)}
+MODES = {"keep-alive": [], "new connection": ["-H", "Connection: close"]}
+
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    # nginx closes a keep-alive connection after 1000 requests by default; mailbeacon never
+    # does, so the baseline does not either.
+    keepalive_requests 1000000;
+    client_body_temp_path {tmp}/nginx-body;
+    proxy_temp_path {tmp}/nginx-proxy;
+    fastcgi_temp_path {tmp}/nginx-fastcgi;
+    uwsgi_temp_path {tmp}/nginx-uwsgi;
+    scgi_temp_path {tmp}/nginx-scgi;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location / {{ return 302 https://example.com/landing; }}
+    }}
+}}
+"""
+
+
+class BenchError(Exception):
+    """The benchmark could not run (a tool is missing, a server did not start)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class WrkResult:
+    """What clicks.lua's done() printed for one wrk run."""
+
+    requests: int
+    duration_us: int
+    p50_us: int
+    p99_us: int
+    sent: int
+    status_302: int
+    status_other: int
+    errors_connect: int
+    errors_read: int
+    errors_write: int
+    errors_timeout: int
+    server_cpu_s: float = 0.0  # CPU time the server's processes used during the run
+    client_cpu_s: float = 0.0  # and wrk
+
+    @property
+    def rate(self) -> float:
+        return self.requests / (self.duration_us / 1e6)
+
+    @property
+    def cpu_per_request_us(self) -> float:
+        return self.server_cpu_s * 1e6 / max(self.requests, 1)
+
+    @property
+    def busy(self) -> float:
+        """The share of one CPU the server used: well below 1, it was waiting or starved."""
+        return self.server_cpu_s / (self.duration_us / 1e6)
+
+    @property
+    def client_busy(self) -> float:
+        """The same for wrk: near 1, the client, not the server, set the pace."""
+        return self.client_cpu_s / (self.duration_us / 1e6)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent whose answer wrk did not read before it stopped."""
+        return self.sent - self.status_302 - self.status_other
+
+    @property
+    def socket_errors(self) -> int:
+        return self.errors_connect + self.errors_read + self.errors_write + self.errors_timeout
+
+
+class Processes:
+    """Servers started in their own process groups, all stopped on exit, failure or not."""
+
+    def __init__(self) -> None:
+        self._running: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, command: Sequence[str], log: Path, **options: object) -> None:
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **options
+            )
+        self._running.append((name, process))
+
+    def group(self, name: str) -> int:
+        """The process group (the leader's pid) of a running server."""
+        return next(process.pid for found, process in self._running if found == name)
+
+    def check(self, name: str, log: Path) -> None:
+        for found, process in self._running:
+            if found == name and process.poll() is not None:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise BenchError(f"{name} exited with {process.returncode}:\n{tail}")
+
+    def stop_all(self) -> None:
+        while self._running:
+            _, process = self._running.pop()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def cpu_seconds(group: int) -> float:
+    """User and system CPU time of every process in a process group (Linux /proc)."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        if int(fields[2]) == group:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(port: int, path: str, processes: Processes, name: str, log: Path) -> None:
+    """Until the server answers anything at all (a redirect is not followed)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        processes.check(name, log)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            conn.request("GET", path)
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.1)
+        finally:
+            conn.close()
+    raise BenchError(f"{name} did not answer on port {port} within 60 s")
+
+
+def mailbeacon(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "mailbeacon", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"mailbeacon {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def send_messages(base: str, sending_token: str, count: int) -> None:
+    """``count`` messages of LINKS_PER_MESSAGE distinct links to RECIPIENTS_PER_MESSAGE people."""
+    with httpx.Client(base_url=base, headers={"x-lettermint-token": sending_token}) as client:
+        for number in range(count):
+            links = "".join(
+                f'<p><a href="https://shop.example/m{number}/item-{i}?utm_source=mail&amp;'
+                f'utm_campaign=bench">Item {i} of message {number}</a></p>\n'
+                for i in range(LINKS_PER_MESSAGE)
+            )
+            body = {
+                "from": "Shop <news@shop.example>",
+                "to": [f"reader{number}-{r}@example.org" for r in range(RECIPIENTS_PER_MESSAGE)],
+                "subject": f"Offers {number}",
+                "html": f"<!DOCTYPE html><html><body><h1>Offers</h1>\n{links}</body></html>",
+            }
+            answer = client.post("/v1/send", json=body)
+            if answer.status_code != 202:
+                raise BenchError(f"POST /v1/send: {answer.status_code} {answer.text}")
+
+
+def wait_until_delivered(database: Path) -> None:
+    """The outbound queue has captured every copy: nothing but clicks writes during the runs."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(database)) as conn:
+            (pending,) = conn.execute(
+                "SELECT count(*) FROM copies WHERE status IN ('queued', 'processed')"
+            ).fetchone()
+        if pending == 0:
+            return
+        time.sleep(0.2)
+    raise BenchError("the outbound queue did not capture every copy within 120 s")
+
+
+def click_paths(database: Path, base: str) -> list[str]:
+    """The /c/ paths of every copy's visible links (not the hidden honeypot link)."""
+    link = re.compile(re.escape(base) + r'(/c/[A-Za-z0-9_-]+)"(?! aria-hidden)')
+    paths = []
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        for (raw,) in conn.execute("SELECT raw FROM copies ORDER BY id"):
+            copy = email.message_from_bytes(raw, policy=policy.default)
+            html = copy.get_body(preferencelist=("html",))
+            assert html is not None
+            found = link.findall(html.get_content())  # type: ignore[attr-defined]
+            if len(found) != LINKS_PER_MESSAGE:
+                raise BenchError(f"a copy has {len(found)} tracked links, not {LINKS_PER_MESSAGE}")
+            paths.extend(found)
+    if len(set(paths)) != len(paths):
+        raise BenchError("two copies share a tracking URL")
+    return paths
+
+
+def observations(database: Path) -> tuple[int, int]:
+    """(all observations, those that are not clicks)."""
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        row = conn.execute("SELECT count(*), count(*) FILTER (WHERE kind != 2) FROM observations")
+        total, other = row.fetchone()
+    return int(total), int(other)
+
+
+def settled_observations(database: Path) -> tuple[int, int]:
+    """The count once wrk's unread requests are answered: unchanged for half a second."""
+    last, since = observations(database), time.monotonic()
+    while time.monotonic() - since < 0.5:
+        time.sleep(0.1)
+        now = observations(database)
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
+def run_wrk(
+    wrk: list[str],
+    url: str,
+    paths_file: Path,
+    seconds: float,
+    connections: int,
+    extra: list[str],
+    start: int = 0,
+) -> WrkResult:
+    command = [
+        *wrk,
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--latency",
+        *extra,
+        "-s",
+        str(SCRIPT),
+        url,
+        "--",
+        str(paths_file),
+        "1",
+        str(start),
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("wrk-result ")), None)
+    if done.returncode != 0 or line is None:
+        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    fields = dict(part.split("=") for part in line.split()[1:])
+    client = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return WrkResult(**{name: int(value) for name, value in fields.items()}, client_cpu_s=client)
+
+
+def tool(name: str, *fallbacks: str) -> str:
+    for candidate in (shutil.which(name), *fallbacks):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise BenchError(f"{name} is not installed")
+
+
+def version(command: list[str]) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    return (done.stdout + done.stderr).strip().splitlines()[0].split(" Copyright")[0]
+
+
+@contextlib.contextmanager
+def workspace(keep: bool) -> Iterator[Path]:
+    tmp = Path(tempfile.mkdtemp(prefix="mailbeacon-redirect-"))
+    try:
+        yield tmp
+    finally:
+        if keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def pinning(args: argparse.Namespace) -> tuple[list[str], list[str], str]:
+    """taskset prefixes for the servers and for wrk, and a sentence saying what was done."""
+    cpus = sorted(os.sched_getaffinity(0))
+    taskset = shutil.which("taskset")
+    if args.no_pin or taskset is None or len(cpus) < 2:
+        why = "--no-pin" if args.no_pin else "no taskset" if taskset is None else "one CPU"
+        return [], [], f"pinning: none ({why}); servers and wrk share {len(cpus)} CPU(s)"
+    server = args.server_cpu if args.server_cpu is not None else cpus[1]
+    client = args.client_cpu if args.client_cpu is not None else cpus[0]
+    return (
+        [taskset, "-c", str(server)],
+        [taskset, "-c", str(client)],
+        f"pinning: mailbeacon serve (all its processes and threads) and nginx "
+        f"(worker_processes 1) on CPU {server} (taskset -c {server}); wrk -t1 on CPU {client} "
+        f"(taskset -c {client}); {len(cpus)} CPUs available",
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each wrk run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="length of warm-up runs")
+    parser.add_argument("--connections", type=int, default=64, help="wrk -c")
+    parser.add_argument("--rounds", type=int, default=1, help="report the best of N runs")
+    parser.add_argument("--links", type=int, default=10_000, help="distinct tracking URLs")
+    parser.add_argument("--server-cpu", type=int, help="CPU for the servers (default: 2nd)")
+    parser.add_argument("--client-cpu", type=int, help="CPU for wrk (default: 1st)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+    try:
+        with workspace(args.keep) as tmp:
+            return bench(args, tmp)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; servers stopped", file=sys.stderr)
+        return 130
+
+
+def bench(args: argparse.Namespace, tmp: Path) -> int:
+    wrk_path = tool("wrk")
+    nginx = tool("nginx", "/usr/sbin/nginx")
+    server_pin, client_pin, pinned = pinning(args)
+    wrk = [*client_pin, wrk_path]
+    database = tmp / "mailbeacon.sqlite3"
+    port, nginx_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBEACON_")}
+    env |= {
+        "MAILBEACON_DATABASE_URL": f"sqlite:///{database}",
+        "MAILBEACON_ENVIRONMENT": "development",
+        "MAILBEACON_PUBLIC_URL": base,
+        "MAILBEACON_HOST": "127.0.0.1",
+        "MAILBEACON_PORT": str(port),
+        "MAILBEACON_SETTLE_SECONDS": "3600",  # the promoter stays idle during the runs
+    }
+    processes = Processes()
+    try:
+        mailbeacon(env, "migrate")
+        project = json.loads(mailbeacon(env, "project", "create", "bench", "--json"))
+        serve_log = tmp / "serve.log"
+        processes.start(
+            "mailbeacon serve",
+            [*server_pin, sys.executable, "-m", "mailbeacon", "serve"],
+            serve_log,
+            env=env,
+            cwd=tmp,
+        )
+        wait_for_http(port, "/v1/ping", processes, "mailbeacon serve", serve_log)
+        per_message = LINKS_PER_MESSAGE * RECIPIENTS_PER_MESSAGE
+        messages = math.ceil(args.links / per_message)
+        started = time.perf_counter()
+        send_messages(base, project["sending_token"], messages)
+        wait_until_delivered(database)
+        paths = click_paths(database, base)
+        random.Random(1).shuffle(paths)  # consecutive clicks land on different copies
+        paths_file = tmp / "paths.txt"
+        paths_file.write_text("\n".join(paths) + "\n")
+        setup_seconds = time.perf_counter() - started
+
+        conf = tmp / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(tmp=tmp, port=nginx_port))
+        nginx_log = tmp / "nginx.log"
+        nginx_cmd = [*server_pin, nginx, "-c", str(conf), "-p", str(tmp), "-e", "stderr"]
+        processes.start("nginx", nginx_cmd, nginx_log)
+        wait_for_http(nginx_port, "/", processes, "nginx", nginx_log)
+
+        print(
+            f"mailbeacon serve: SQLite; {messages} messages sent through POST /v1/send in "
+            f"{setup_seconds:.1f} s: {len(paths)} distinct click URLs"
+        )
+        print(pinned)
+        print(
+            f"python {platform.python_version()}, granian {metadata.version('granian')}, "
+            f"{version([wrk_path, '-v'])}, {version([nginx, '-v'])}"
+        )
+        servers = {
+            "nginx": (f"http://127.0.0.1:{nginx_port}", processes.group("nginx")),
+            "mailbeacon": (base, processes.group("mailbeacon serve")),
+        }
+        return measure(args, wrk, servers, paths_file, database, len(paths))
+    finally:
+        processes.stop_all()
+
+
+def measure(
+    args: argparse.Namespace,
+    wrk: list[str],
+    servers: dict[str, tuple[str, int]],
+    paths_file: Path,
+    database: Path,
+    distinct: int,
+) -> int:
+    ours: list[WrkResult] = []  # every run against mailbeacon, for the observation check
+
+    def one(server: str, seconds: float, extra: list[str], start: int = 0) -> WrkResult:
+        url, group = servers[server]
+        cpu = cpu_seconds(group)
+        result = run_wrk(wrk, url, paths_file, seconds, args.connections, extra, start)
+        result = dataclasses.replace(result, server_cpu_s=cpu_seconds(group) - cpu)
+        if server == "mailbeacon":
+            ours.append(result)
+        return result
+
+    before = observations(database)
+    first: dict[str, WrkResult] = {}
+    for server in servers:
+        # Click every link once before measuring, so that the runs measure the cached hot
+        # path. The first of these runs (every click a link's first) is reported too: a first
+        # click also reads the link's destination from the database.
+        clicked, runs = 0, 0
+        while clicked < distinct:
+            result = one(server, args.warmup, [], clicked)
+            first.setdefault(server, result)
+            clicked += result.sent
+            runs += 1
+        print(f"warm-up {server}: each of the {distinct} links clicked ({runs} wrk runs)")
+    best: dict[tuple[str, str], WrkResult] = {}
+    for mode, extra in MODES.items():
+        for _ in range(args.rounds):
+            for server in servers:
+                result = one(server, args.seconds, extra)
+                key = (mode, server)
+                if key not in best or result.rate > best[key].rate:
+                    best[key] = result
+    print_table(args, best, first["mailbeacon"], distinct)
+    after = settled_observations(database)
+    return check(ours, after[0] - before[0], after[1] - before[1])
+
+
+def print_table(
+    args: argparse.Namespace,
+    best: dict[tuple[str, str], WrkResult],
+    cold: WrkResult,
+    distinct: int,
+) -> None:
+    rounds = f", best of {args.rounds}" if args.rounds > 1 else ""
+    print(f"\nwrk -t1 -c{args.connections} -d{args.seconds:g}s{rounds}")
+    print(
+        f"{'mode':16}{'server':12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'CPU us/req':>12}{'CPU busy':>10}{'wrk busy':>10}"
+    )
+    rows = [(mode, server, best[mode, server], "") for mode, server in best]
+    twice = "" if cold.sent <= distinct else ", some links clicked twice"
+    rows.append(("keep-alive", "mailbeacon", cold, f"  first clicks ({args.warmup:g} s{twice})"))
+    for mode, server, result, note in rows:
+        print(
+            f"{mode:16}{server:12}{result.rate:9.0f}{result.p50_us / 1000:9.2f}"
+            f"{result.p99_us / 1000:9.2f}{result.socket_errors:8d}"
+            f"{result.cpu_per_request_us:12.1f}{result.busy:10.2f}{result.client_busy:10.2f}{note}"
+        )
+    print(
+        "CPU us/req: CPU time of the server's processes per answer (steadier than req/s on a "
+        "shared machine);\nCPU busy: the share of one core they used (well below 1: the "
+        "server waited, or something else ran on its core);\nwrk busy: the same for wrk "
+        "(near 1: the client set the pace, and the ratio flatters mailbeacon)\n"
+    )
+    for mode, (floor, p99_ceiling) in TARGETS.items():
+        ours, theirs = best[mode, "mailbeacon"], best[mode, "nginx"]
+        ratio = ours.rate / theirs.rate
+        met = ratio >= floor
+        goal = f">= {floor}x nginx"
+        if p99_ceiling is not None:
+            met = met and ours.p99_us / 1000 <= p99_ceiling and args.connections == 64
+            goal += f" with p99 <= {p99_ceiling:g} ms at 64 connections"
+        print(f"{mode}: mailbeacon / nginx = {ratio:.2f}x; target {goal}: ", end="")
+        print("met" if met else "NOT met")
+
+
+def check(ours: list[WrkResult], recorded: int, not_clicks: int) -> int:
+    """Every click answered is a recorded observation, and nothing but 302s was answered."""
+    read = sum(r.status_302 for r in ours)
+    unread = sum(r.in_flight for r in ours)
+    other = sum(r.status_other for r in ours)
+    errors = sum(r.socket_errors for r in ours)
+    print(
+        f"\nobservations: {recorded} recorded; {read} 302s read by wrk + {unread} answered "
+        f"after wrk stopped reading = {read + unread}; other statuses: {other}; "
+        f"socket errors: {errors}"
+    )
+    ok = recorded == read + unread and other == 0 and not_clicks == 0
+    print("observation check: " + ("OK" if ok else "MISMATCH"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
