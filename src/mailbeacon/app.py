@@ -26,6 +26,7 @@ from .clock import Clock, SystemClock
 from .config import Settings
 from .core.errors import MailbeaconError
 from .core.tokens import Keyring, TokenCodec
+from .service.accept import Accepted
 from .service.instrumenter import Instrumenter
 from .store import migrate
 from .store import secrets as instance_secrets
@@ -59,6 +60,10 @@ class Services:
     writer: ObservationWriter
     links: LinkCache
     workers: list[Worker] = field(default_factory=list)
+
+    def accepted(self, message: Accepted) -> None:
+        """A message was accepted: its first clicks need not wait for the database."""
+        self.links.prime(message.message_id, message.copy_ids, message.urls)
 
 
 def build_services(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -106,6 +107,7 @@ class Accepted:
     public_id: str
     copy_ids: list[int]
     decision: TrackingDecision
+    urls: list[str]  # the tracked links' destinations, by link index
 
 
 def intake_from_submission(submission: Submission, source: str, now: datetime) -> Intake:
@@ -175,12 +177,14 @@ def accept_idempotent(
     key: str | None,
     request_hash: str,
     respond: Any,
+    observer: Callable[[Accepted], None] | None = None,
 ) -> tuple[int, Any, bool]:
     """Accept ``intakes`` (one message, or a batch) at most once per idempotency key.
 
     ``respond(accepted_list)`` builds the (status, body) to answer and to replay. Returns
     (status, body, replayed). All messages of a batch are stored in one transaction: either
-    the whole batch is accepted or none of it.
+    the whole batch is accepted or none of it. ``observer`` hears of each accepted message
+    once it is committed (the server primes its link cache with it).
     """
     plans = [instrumenter.plan(intake.raw) for intake in intakes]
     with db.write() as conn:
@@ -205,6 +209,9 @@ def accept_idempotent(
         if claim is not None and claim.key_id is not None:
             idempotency.finish(conn, claim.key_id, status, body)
         tenancy.touch_sending_token(conn, project.id, now)
+    if observer is not None:
+        for item in accepted:
+            observer(item)
     return status, body, False
 
 
@@ -274,6 +281,7 @@ def _store(
     )
     copy_ids = messages.insert_copies(conn, message_id, intake.recipients, now)
     honeypot = bool(route.settings.get("honeypot_link", True))
+    urls: list[str] = []
     for index, copy_id in enumerate(copy_ids):
         copy = plan.render(
             instrumenter.tracker(copy_id, now.date()),
@@ -283,6 +291,7 @@ def _store(
         )
         messages.set_copy_raw(conn, copy_id, copy.raw)
         if index == 0:  # the links are the same in every copy
+            urls = [link.url for link in copy.links]
             messages.insert_links(
                 conn,
                 message_id,
@@ -301,4 +310,4 @@ def _store(
             data={"recipients": len(copy_ids)},
         ),
     )
-    return Accepted(message_id, public_id, copy_ids, decision)
+    return Accepted(message_id, public_id, copy_ids, decision, urls)

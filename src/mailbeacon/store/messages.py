@@ -428,3 +428,17 @@ def refresh_message_status(conn: Connection, message_id: int, now: datetime) -> 
         .values(status=status, status_changed_at=now)
     )
     return status
+
+
+def message_links(conn: Connection, copy_id: int) -> tuple[int, list[str]] | None:
+    """(message id, destinations by link index) of a copy's message (the redirect path's
+    cache fill); None when the copy does not exist."""
+    message = conn.execute(select(copies.c.message_id).where(copies.c.id == copy_id)).first()
+    if message is None:
+        return None
+    rows = conn.execute(
+        select(links.c.link_index, links.c.url)
+        .where(links.c.message_id == message.message_id)
+        .order_by(links.c.link_index)
+    )
+    return message.message_id, [row.url for row in rows]

@@ -15,11 +15,12 @@ import queue
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, select, update
 
 from .db import Database
-from .schema import observations
+from .schema import events, observations
 
 __all__ = ["KIND_CLICK", "KIND_HONEYPOT", "KIND_OPEN", "Observation", "ObservationWriter"]
 
@@ -149,25 +150,32 @@ class Observation:
     headers: str
 
 
-def settled(conn: Connection, upto_us: int, limit: int) -> list[Observation]:
-    """Unpromoted observations older than ``upto_us``, oldest first."""
-    rows = conn.execute(
+def settled(
+    conn: Connection, upto_us: int, limit: int, *, skip_locked: bool = False
+) -> list[Observation]:
+    """Unpromoted observations from before ``upto_us``, oldest first. ``skip_locked``
+    (PostgreSQL) lets several promoters share the work."""
+    query = (
         select(*(getattr(observations.c, c) for c in ("id", *_COLUMNS[:-1])))
         .where(observations.c.promoted.is_(False), observations.c.at_us <= upto_us)
-        .order_by(observations.c.id)
+        .order_by(observations.c.at_us, observations.c.id)
         .limit(limit)
     )
-    return [Observation(*row) for row in rows]
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    return [Observation(*row) for row in conn.execute(query)]
 
 
-def for_copies(conn: Connection, copy_ids: Sequence[int], since_us: int) -> list[Observation]:
-    """Every observation of these copies since ``since_us`` (the context of a burst)."""
+def for_copies(conn: Connection, copy_ids: Sequence[int], since: Any) -> list[Observation]:
+    """The already promoted observations of these copies since ``since`` (a datetime), found
+    through their events (observations keep no copy index, see the schema)."""
     if not copy_ids:
         return []
     rows = conn.execute(
         select(*(getattr(observations.c, c) for c in ("id", *_COLUMNS[:-1])))
-        .where(observations.c.copy_id.in_(list(copy_ids)), observations.c.at_us >= since_us)
-        .order_by(observations.c.id)
+        .join(events, events.c.observation_id == observations.c.id)
+        .where(events.c.copy_id.in_(list(copy_ids)), events.c.at >= since)
+        .order_by(observations.c.at_us, observations.c.id)
     )
     return [Observation(*row) for row in rows]
 

@@ -64,6 +64,7 @@ def send(
         key=_check_key(idempotency_key),
         request_hash=body_hash(body),
         respond=lambda accepted: (202, _created(accepted[0])),
+        observer=services.accepted,
     )
     headers = {"Idempotency-Replayed": "true"} if replayed else None
     return JSONResponse(response, status_code=status, headers=headers)
@@ -130,6 +131,7 @@ def send_batch(
                 key=key,
                 request_hash=body_hash(payload),
                 respond=lambda accepted: (202, _created(accepted[0])),
+                observer=services.accepted,
             )
             responses[index] = response
         if fresh:
@@ -143,6 +145,7 @@ def send_batch(
                 key=_check_key(idempotency_key),
                 request_hash=body_hash(body),
                 respond=lambda accepted: (202, [_created(a) for a in accepted]),
+                observer=services.accepted,
             )
             for index, response in zip(fresh, created, strict=True):
                 responses[index] = response

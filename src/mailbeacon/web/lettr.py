@@ -75,6 +75,7 @@ def send_email(
         key=key,
         request_hash=body_hash(body),
         respond=_sent,
+        observer=services.accepted,
     )
     headers = {"Idempotency-Replayed": "true"} if replayed else None
     return JSONResponse(response, status_code=status, headers=headers)

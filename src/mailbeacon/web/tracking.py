@@ -22,14 +22,14 @@ import asyncio
 import ipaddress
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from ..clock import Clock
 from ..core.tokens import Purpose, TokenCodec, day_number
 from ..store.db import Database
-from ..store.messages import link_target
+from ..store.messages import message_links
 from ..store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN, ObservationWriter
 
 __all__ = ["LinkCache", "TrackingEndpoints", "client_ip"]
@@ -86,36 +86,50 @@ _KEPT_HEADERS = frozenset(
 class LinkCache:
     """Destinations by (copy id, link index): dict lookups in front of the database.
 
-    Links never change once a message is accepted, so entries never go stale; the cache only
-    forgets the oldest half when it is full.
+    Links belong to the message, so the cache holds each message's link list once and maps
+    copies to messages: a first click on any recipient's copy loads the whole message. Accepting
+    a message primes the cache (same process), so even first clicks rarely reach the database.
+    Links never change once accepted: entries never go stale; a full cache forgets half.
     """
 
-    def __init__(self, db: Database, capacity: int = 200_000) -> None:
+    def __init__(self, db: Database, capacity: int = 500_000) -> None:
         self._db = db
         self._capacity = capacity
-        self._urls: dict[tuple[int, int], str] = {}
+        self._message_of: dict[int, int] = {}
+        self._links: dict[int, tuple[str, ...]] = {}
 
     def get_cached(self, copy_id: int, link_index: int) -> str | None:
-        return self._urls.get((copy_id, link_index))
+        message = self._message_of.get(copy_id)
+        if message is None:
+            return None
+        urls = self._links.get(message)
+        if urls is None or link_index >= len(urls):
+            return None
+        return urls[link_index]
+
+    def prime(self, message_id: int, copy_ids: Iterable[int], urls: Sequence[str]) -> None:
+        if len(self._message_of) >= self._capacity:
+            self._message_of = dict(list(self._message_of.items())[self._capacity // 2 :])
+            kept = set(self._message_of.values())
+            self._links = {m: u for m, u in self._links.items() if m in kept}
+        self._links[message_id] = tuple(urls)
+        for copy_id in copy_ids:
+            self._message_of[copy_id] = message_id
 
     async def get(self, copy_id: int, link_index: int) -> str | None:
-        key = (copy_id, link_index)
-        url = self._urls.get(key)
+        url = self.get_cached(copy_id, link_index)
         if url is not None:
             return url
-        url = await asyncio.get_running_loop().run_in_executor(
-            None, self._load, copy_id, link_index
-        )
-        if url is not None:
-            if len(self._urls) >= self._capacity:
-                for old in list(self._urls)[: self._capacity // 2]:
-                    del self._urls[old]
-            self._urls[key] = url
-        return url
+        loaded = await asyncio.get_running_loop().run_in_executor(None, self._load, copy_id)
+        if loaded is None:
+            return None
+        message_id, urls = loaded
+        self.prime(message_id, (copy_id,), urls)
+        return urls[link_index] if link_index < len(urls) else None
 
-    def _load(self, copy_id: int, link_index: int) -> str | None:
+    def _load(self, copy_id: int) -> tuple[int, list[str]] | None:
         with self._db.read() as conn:
-            return link_target(conn, copy_id, link_index)
+            return message_links(conn, copy_id)
 
 
 def client_ip(scope: Scope, mode: str, trust_forwarded: bool) -> str | None:
@@ -130,9 +144,11 @@ def client_ip(scope: Scope, mode: str, trust_forwarded: bool) -> str | None:
                 break
     if address is None:
         client = scope.get("client")
-        address = client[0] if client else None
+        address = str(client[0]) if client else None
     if address is None or mode == "full":
         return address
+    if address.count(".") == 3 and ":" not in address:  # IPv4, the common case: no parsing
+        return address[: address.rindex(".")] + ".0"
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -89,7 +89,9 @@ class Promoter:
         now = self.services.clock.now()
         upto_us = _micros(now - timedelta(seconds=self.services.settings.settle_seconds))
         with self.services.db.write() as conn:
-            found = observations.settled(conn, upto_us, limit)
+            found = observations.settled(
+                conn, upto_us, limit, skip_locked=not self.services.db.is_sqlite
+            )
             if not found:
                 return 0
             rows, deltas = self._judge(conn, found)
@@ -106,7 +108,7 @@ class Promoter:
         context = _contexts(conn, copy_ids)
         destinations = _destinations(conn, {c.message_id for c in context.values()})
         seen = _seen(conn, copy_ids)
-        earlier = _earlier(conn, copy_ids, min(o.at_us for o in found) - _micros_delta(CONTEXT))
+        earlier = _earlier(conn, copy_ids, _at(min(o.at_us for o in found)) - CONTEXT)
         table = self.networks(conn)
         by_copy: dict[int, list[Observation]] = defaultdict(list)
         for observation in found:
@@ -129,10 +131,6 @@ class Promoter:
 
 def _micros(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
-
-
-def _micros_delta(delta: timedelta) -> int:
-    return int(delta.total_seconds() * 1_000_000)
 
 
 def _at(micros: int) -> datetime:
@@ -207,9 +205,11 @@ def _seen(conn: Connection, copy_ids: list[int]) -> set[tuple[int, str]]:
     return found
 
 
-def _earlier(conn: Connection, copy_ids: list[int], since_us: int) -> dict[int, list[Observation]]:
+def _earlier(
+    conn: Connection, copy_ids: list[int], since: datetime
+) -> dict[int, list[Observation]]:
     grouped: dict[int, list[Observation]] = defaultdict(list)
-    for observation in observations.for_copies(conn, copy_ids, since_us):
+    for observation in observations.for_copies(conn, copy_ids, since):
         grouped[observation.copy_id].append(observation)
     return grouped
 
