@@ -48,6 +48,7 @@ class NetworkTable:
         self._lengths = {
             version: sorted(table, reverse=True) for version, table in self._by_prefix.items()
         }
+        self._seen: dict[str, NetworkRange | None] = {}  # addresses repeat: /24s, proxies
 
     def __len__(self) -> int:
         return len(self._ranges)
@@ -55,6 +56,17 @@ class NetworkTable:
     def lookup(self, address: str | None) -> NetworkRange | None:
         if not address:
             return None
+        try:
+            return self._seen[address]
+        except KeyError:
+            pass
+        found = self._lookup(address)
+        if len(self._seen) > 100_000:
+            self._seen.clear()
+        self._seen[address] = found
+        return found
+
+    def _lookup(self, address: str) -> NetworkRange | None:
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:

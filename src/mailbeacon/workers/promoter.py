@@ -26,6 +26,7 @@ from sqlalchemy import Connection, and_, func, select
 from ..core.classify import Hit, Verdict, classify
 from ..core.networks import NetworkTable
 from ..core.useragent import client_facts
+from ..store import events as event_store
 from ..store import networks as network_store
 from ..store import observations, rollups
 from ..store.observations import KIND_CLICK, KIND_NAMES, KIND_OPEN, Observation
@@ -95,8 +96,7 @@ class Promoter:
             if not found:
                 return 0
             rows, deltas = self._judge(conn, found)
-            if rows:
-                conn.execute(events.insert(), rows)
+            event_store.insert_many(conn, rows)
             rollups.add(conn, deltas)
             observations.mark_promoted(conn, [o.id for o in found])
         return len(found)
@@ -106,7 +106,10 @@ class Promoter:
     ) -> tuple[list[dict[str, Any]], rollups.Deltas]:
         copy_ids = sorted({o.copy_id for o in found})
         context = _contexts(conn, copy_ids)
-        destinations = _destinations(conn, {c.message_id for c in context.values()})
+        clicked = {o.copy_id for o in found if o.kind == KIND_CLICK}
+        destinations = _destinations(
+            conn, {c.message_id for i, c in context.items() if i in clicked}
+        )
         seen = _seen(conn, copy_ids)
         earlier = _earlier(conn, copy_ids, _at(min(o.at_us for o in found)) - CONTEXT)
         table = self.networks(conn)
@@ -119,11 +122,15 @@ class Promoter:
             copy = context.get(copy_id)
             if copy is None:
                 continue  # the copy is gone (retention): nothing to attach the hit to
-            # Judge with the copy's already promoted hits of the last minutes: a burst may
+            # The copy's already promoted hits of the last minutes are context: a burst may
             # straddle two passes.
-            before = [o for o in earlier.get(copy_id, []) if o.id not in {g.id for g in group}]
-            hits = [_hit(o, copy) for o in (*before, *group)]
-            verdicts = classify(hits, networks=table, link_count=copy.link_count)[len(before) :]
+            before = [_hit(o, copy) for o in earlier.get(copy_id, ())]
+            verdicts = classify(
+                [_hit(o, copy) for o in group],
+                networks=table,
+                link_count=copy.link_count,
+                context=before,
+            )
             for observation, verdict in zip(group, verdicts, strict=True):
                 rows.append(_event(observation, verdict, copy, copy_id, destinations, seen, deltas))
         return rows, deltas
