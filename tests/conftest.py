@@ -35,6 +35,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     databases.drop_template()
 
 
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Print the classifier evaluation (tests/core/test_classify_evaluation.py) after a run."""
+    from tests.core.test_classify_evaluation import EVALUATION
+
+    lines = config.stash.get(EVALUATION, [])
+    if lines:
+        terminalreporter.section("classifier evaluation")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database of each kind."""
