@@ -325,15 +325,22 @@ class Outgoing:
     project_id: int
     sender: str
     recipient: str
-    attempts: int
+    attempts: int  # this attempt included: a claim counts as an attempt
     raw: bytes
+    lease_until: datetime  # the lease this claim holds; finish_copy checks it
+    route_id: int | None
+    tag: str | None
 
 
 def claim_due(
     conn: Connection, now: datetime, lease_until: datetime, limit: int, *, skip_locked: bool
 ) -> list[Outgoing]:
     """Lease up to ``limit`` copies that are due; a lease that ran out (a worker died) makes a
-    copy due again. On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets workers share the queue."""
+    copy due again. On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets workers share the queue.
+
+    A claim counts as an attempt, so a copy whose sending kills the worker every time still
+    runs out of attempts instead of being retried forever.
+    """
     due = and_(
         copies.c.status.in_(("queued", "processed")),
         copies.c.next_attempt_at <= now,
@@ -348,7 +355,12 @@ def claim_due(
     conn.execute(
         update(copies)
         .where(copies.c.id.in_(ids))
-        .values(status="processed", lease_until=lease_until, updated_at=now)
+        .values(
+            status="processed",
+            lease_until=lease_until,
+            updated_at=now,
+            attempts=copies.c.attempts + 1,
+        )
     )
     rows = conn.execute(
         select(
@@ -360,6 +372,8 @@ def claim_due(
             messages.c.public_id,
             messages.c.project_id,
             messages.c.from_email,
+            messages.c.route_id,
+            messages.c.tag,
         )
         .join(messages, messages.c.id == copies.c.message_id)
         .where(copies.c.id.in_(ids))
@@ -375,6 +389,9 @@ def claim_due(
             r.recipient,
             r.attempts,
             r.raw,
+            lease_until,
+            r.route_id,
+            r.tag,
         )
         for r in rows
     ]
@@ -388,28 +405,41 @@ def finish_copy(
     status: str,
     error: str | None = None,
     next_attempt_at: datetime | None = None,
-) -> None:
-    """Record an attempt's outcome: delivered/captured/failed, or back to the queue."""
+    lease: datetime | None = None,
+) -> bool:
+    """Record an attempt's outcome: delivered/captured/failed, or back to the queue.
+
+    With ``lease`` (the lease the caller's claim holds) nothing changes unless the copy is
+    still processed under that lease: a worker that stalled past its lease must not overwrite
+    what the worker that took the copy over recorded. Returns whether the copy changed.
+    """
     values: dict[str, Any] = {
         "status": status,
         "lease_until": None,
         "last_error": error,
         "updated_at": now,
-        "attempts": copies.c.attempts + 1,
         "next_attempt_at": next_attempt_at,
     }
     if status in ("delivered", "captured"):
         values["delivered_at"] = now
-    conn.execute(update(copies).where(copies.c.id == copy_id).values(**values))
+    statement = update(copies).where(copies.c.id == copy_id)
+    if lease is not None:
+        statement = statement.where(copies.c.status == "processed", copies.c.lease_until == lease)
+    return bool(conn.execute(statement.values(**values)).rowcount)
 
 
 def refresh_message_status(conn: Connection, message_id: int, now: datetime) -> str:
     """The message's status from its copies': queued until one is attempted, then processed
-    until all are settled; then delivered (or captured) unless a copy failed."""
-    statuses = [
-        row.status
-        for row in conn.execute(select(copies.c.status).where(copies.c.message_id == message_id))
-    ]
+    until all are settled; then delivered (or captured) unless a copy failed.
+
+    The message row is locked first (PostgreSQL): two copies recorded at once would otherwise
+    each miss the other's change under READ COMMITTED, and the message stay processed.
+    """
+    conn.execute(select(messages.c.id).where(messages.c.id == message_id).with_for_update())
+    rows = conn.execute(
+        select(copies.c.status, copies.c.attempts).where(copies.c.message_id == message_id)
+    ).all()
+    statuses = [row.status for row in rows]
     settled = {"delivered", "captured", "failed"}
     if statuses and all(s in settled for s in statuses):
         if "failed" in statuses:
@@ -418,7 +448,7 @@ def refresh_message_status(conn: Connection, message_id: int, now: datetime) -> 
             status = "delivered"
         else:
             status = "captured"
-    elif any(s != "queued" for s in statuses):
+    elif any(row.status != "queued" or row.attempts > 0 for row in rows):
         status = "processed"
     else:
         status = "queued"

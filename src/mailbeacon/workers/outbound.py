@@ -1,107 +1,159 @@
 """The outbound queue: every recipient's copy to the upstream, retried on temporary failures.
 
 A pass leases due copies (status queued, or processed with an expired lease: a worker that
-died), sends them with bounded concurrency, and records each outcome with its event:
-``message.sent`` when the upstream took it (or it was captured), ``message.failed`` when the
-upstream refused it for good or the retry schedule ran out. Temporary failures go back to the
-queue with the next delay of the schedule. Several workers may share the queue: on PostgreSQL
-leases are taken with ``FOR UPDATE SKIP LOCKED``.
+died), marks their messages processed, sends the copies with bounded concurrency, and records
+each outcome with its event: ``message.sent`` when the upstream took it (or it was captured),
+``message.failed`` when the upstream refused it for good or the retry schedule ran out.
+Temporary failures go back to the queue with the next delay of the schedule. Several workers
+may share the queue: on PostgreSQL leases are taken with ``FOR UPDATE SKIP LOCKED``.
+
+A lease must outlive the work it covers, or another worker would send the copy a second time
+while this one still holds it. So every send has a deadline (:data:`SEND_DEADLINE`, connection
+and TLS included), a pass claims at most :data:`ROUNDS` copies per concurrent slot, and the
+lease covers that many deadlines one after another, plus a margin for recording.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+import math
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..core.retry import OUTBOUND_SCHEDULE, next_delay
 from ..smtp.upstream import Outcome, Result, Sender, make_sender
-from ..store import events, messages
+from ..store import events, messages, rollups
 from . import pause
 
 if TYPE_CHECKING:
     from ..app import Services
 
-__all__ = ["deliver_due", "outbound_worker"]
+__all__ = ["deliver_due", "lease_length", "outbound_worker"]
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=10)
+SEND_DEADLINE = timedelta(minutes=3)  # one attempt at one copy, from connect to the reply
+ROUNDS = 2  # copies claimed per concurrent slot: keeps the slots busy while a send is slow
+LEASE_MARGIN = timedelta(minutes=1)
 IDLE_SECONDS = 0.2
 
 
 async def outbound_worker(services: Services, stop: asyncio.Event) -> None:
-    sender = make_sender(services.settings.upstream)
+    settings = services.settings
+    sender = make_sender(settings.upstream, max_connections=settings.outbound_concurrency)
     log.info("outbound queue: delivering to %s", sender.name)
-    while not stop.is_set():
-        try:
-            done = await deliver_due(services, sender)
-        except Exception:
-            log.exception("outbound pass failed; retrying")
-            done = 0
-        if done == 0:
-            await pause(stop, IDLE_SECONDS)
+    try:
+        while not stop.is_set():
+            try:
+                done = await deliver_due(services, sender)
+            except Exception:
+                log.exception("outbound pass failed; retrying")
+                done = 0
+            if done == 0:
+                await pause(stop, IDLE_SECONDS)
+    finally:
+        await sender.aclose()
+
+
+def lease_length(limit: int, concurrency: int) -> timedelta:
+    """How long a pass of ``limit`` copies, ``concurrency`` at a time, may hold them."""
+    return SEND_DEADLINE * math.ceil(limit / concurrency) + LEASE_MARGIN
 
 
 async def deliver_due(services: Services, sender: Sender, *, limit: int | None = None) -> int:
     """One pass over the due copies; how many were attempted."""
     concurrency = services.settings.outbound_concurrency
+    limit = limit or concurrency * ROUNDS
     now = services.clock.now()
-    db = services.db
-
-    def claim() -> list[messages.Outgoing]:
-        with db.write() as conn:
-            return messages.claim_due(
-                conn, now, now + LEASE, limit or concurrency * 4, skip_locked=not db.is_sqlite
-            )
-
-    batch = await asyncio.to_thread(claim)
+    lease_until = now + lease_length(limit, concurrency)
+    batch = await asyncio.to_thread(_claim, services, now, lease_until, limit)
     if not batch:
         return 0
     gate = asyncio.Semaphore(concurrency)
 
     async def one(item: messages.Outgoing) -> None:
-        async with gate:
-            try:
-                result = await sender.send(item.sender, item.recipient, item.raw)
-            except Exception as exc:  # a bug in a sender must not lose the copy
-                log.exception("sender failed")
-                result = Result(Outcome.TEMPORARY, f"{type(exc).__name__}: {exc}")
+        if item.attempts > len(OUTBOUND_SCHEDULE) + 1:
+            # Claimed again and again without an outcome: sending it kills the worker.
+            result = Result(
+                Outcome.PERMANENT,
+                f"gave up after {item.attempts - 1} attempts that ended without an outcome",
+            )
+        else:
+            async with gate:
+                result = await _attempt(sender, item)
         await asyncio.to_thread(_record, services, item, result)
 
-    await asyncio.gather(*(one(item) for item in batch))
+    outcomes = await asyncio.gather(*(one(item) for item in batch), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):  # the others were recorded: report the first
+            raise outcome
     return len(batch)
+
+
+async def _attempt(sender: Sender, item: messages.Outgoing) -> Result:
+    try:
+        async with asyncio.timeout(SEND_DEADLINE.total_seconds()):
+            return await sender.send(item.sender, item.recipient, item.raw)
+    except TimeoutError:
+        return Result(Outcome.TEMPORARY, f"no answer within {SEND_DEADLINE.total_seconds():g} s")
+    except Exception as exc:  # a bug in a sender must not lose the copy
+        log.exception("sender failed")
+        return Result(Outcome.TEMPORARY, f"{type(exc).__name__}: {exc}")
+
+
+def _claim(
+    services: Services, now: datetime, lease_until: datetime, limit: int
+) -> list[messages.Outgoing]:
+    db = services.db
+    with db.write() as conn:
+        batch = messages.claim_due(conn, now, lease_until, limit, skip_locked=not db.is_sqlite)
+        for message_id in sorted({item.message_id for item in batch}):  # one lock order
+            messages.refresh_message_status(conn, message_id, now)
+    return batch
 
 
 def _record(services: Services, item: messages.Outgoing, result: Result) -> None:
     now = services.clock.now()
+    attempts = item.attempts  # the claim counted this attempt
     with services.db.write() as conn:
-        attempts = item.attempts + 1
         if result.outcome in (Outcome.DELIVERED, Outcome.CAPTURED):
             status = "delivered" if result.outcome is Outcome.DELIVERED else "captured"
-            messages.finish_copy(conn, item.copy_id, now, status=status)
+            if not messages.finish_copy(
+                conn, item.copy_id, now, status=status, lease=item.lease_until
+            ):
+                return  # our lease ran out: the copy is someone else's now
             event = "message.sent"
             data: dict[str, object] = {
                 "upstream": "capture" if status == "captured" else "smtp",
                 "response": result.detail,
+                "attempts": attempts,
             }
         else:
             delay = None
             if result.outcome is Outcome.TEMPORARY:
                 delay = next_delay(OUTBOUND_SCHEDULE, attempts)
             if delay is not None:
-                messages.finish_copy(
+                if messages.finish_copy(
                     conn,
                     item.copy_id,
                     now,
                     status="queued",
                     error=result.detail,
                     next_attempt_at=now + delay,
-                )
-                messages.refresh_message_status(conn, item.message_id, now)
+                    lease=item.lease_until,
+                ):
+                    messages.refresh_message_status(conn, item.message_id, now)
                 return
-            messages.finish_copy(conn, item.copy_id, now, status="failed", error=result.detail)
+            if not messages.finish_copy(
+                conn,
+                item.copy_id,
+                now,
+                status="failed",
+                error=result.detail,
+                lease=item.lease_until,
+            ):
+                return
             event = "message.failed"
             data = {
                 "reason": result.detail,
@@ -109,6 +161,12 @@ def _record(services: Services, item: messages.Outgoing, result: Result) -> None
                 "permanent": result.outcome is Outcome.PERMANENT,
             }
         messages.refresh_message_status(conn, item.message_id, now)
+        deltas = rollups.Deltas()
+        deltas.bump(
+            rollups.key(item.project_id, item.route_id, item.tag, now.date()),
+            **{"sent" if event == "message.sent" else "failed": 1},
+        )
+        rollups.add(conn, deltas)
         events.insert_event(
             conn,
             events.NewEvent(
