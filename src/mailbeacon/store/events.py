@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, exists, select
 
+from .ids import new_id
 from .schema import events
 
 __all__ = ["EventRecord", "NewEvent", "insert_event", "list_events"]
@@ -50,7 +50,7 @@ class EventRecord(NewEvent):
 
 
 def insert_event(conn: Connection, event: NewEvent) -> str:
-    public_id = str(uuid.uuid4())
+    public_id = new_id()
     values = {name: getattr(event, name) for name in NewEvent.__dataclass_fields__}
     conn.execute(events.insert().values(public_id=public_id, **values))
     return public_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
+from .ids import new_id
 from .schema import copies, links, messages, projects
 
 __all__ = [
@@ -142,7 +142,7 @@ def _copy(row: Row[Any]) -> Copy:
 
 def insert_message(conn: Connection, new: NewMessage, now: datetime) -> tuple[int, str]:
     """(id, public id) of the stored message, status "queued"."""
-    public_id = str(uuid.uuid4())
+    public_id = new_id()
     row = conn.execute(
         messages.insert()
         .values(

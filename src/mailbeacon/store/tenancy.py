@@ -14,7 +14,6 @@ import hashlib
 import re
 import secrets
 import string
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, select, update
 
 from ..core.policy import RouteType
+from .ids import new_id
 from .schema import projects, routes, teams
 
 __all__ = [
@@ -148,9 +148,7 @@ def create_team(conn: Connection, name: str, now: datetime) -> tuple[Team, str]:
     token = new_team_token()
     row = conn.execute(
         teams.insert()
-        .values(
-            public_id=str(uuid.uuid4()), name=name, token_hash=hash_token(token), created_at=now
-        )
+        .values(public_id=new_id(), name=name, token_hash=hash_token(token), created_at=now)
         .returning(*teams.c)
     ).one()
     return _team(row), token
@@ -191,7 +189,7 @@ def create_project(
     row = conn.execute(
         projects.insert()
         .values(
-            public_id=str(uuid.uuid4()),
+            public_id=new_id(),
             team_id=team_id,
             sid=_new_sid(conn),
             name=name,
@@ -321,7 +319,7 @@ def create_route(
     row = conn.execute(
         routes.insert()
         .values(
-            public_id=str(uuid.uuid4()),
+            public_id=new_id(),
             project_id=project_id,
             name=name,
             slug=_unique_slug(conn, project_id, slug or slugify(name)),

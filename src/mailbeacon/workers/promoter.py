@@ -5,8 +5,9 @@ all links is seen whole before its first click is judged. Then, per pass, in one
 the settled observations are grouped by recipient copy and classified together with that
 copy's earlier hits (core/classify.py), given their user agent's facts, written as
 ``message.opened`` / ``message.clicked`` events (``first`` counted over human-countable events
-only), added to the daily counters (store/rollups.py), and marked promoted. Each event keeps
-its observation id (unique), so a pass that dies half-way is simply done again.
+only) with their webhook deliveries (store/webhooks.py), added to the daily counters
+(store/rollups.py), and marked promoted. Each event keeps its observation id (unique), so a
+pass that dies half-way is simply done again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +28,8 @@ from ..core.networks import NetworkTable
 from ..core.useragent import client_facts
 from ..store import events as event_store
 from ..store import networks as network_store
-from ..store import observations, rollups
+from ..store import observations, rollups, webhooks
+from ..store.ids import new_id
 from ..store.observations import KIND_CLICK, KIND_NAMES, KIND_OPEN, Observation
 from ..store.schema import copies, events, links, messages
 from . import pause
@@ -97,6 +98,7 @@ class Promoter:
                 return 0
             rows, deltas = self._judge(conn, found)
             event_store.insert_many(conn, rows)
+            webhooks.enqueue_events(conn, rows, now)
             rollups.add(conn, deltas)
             observations.mark_promoted(conn, [o.id for o in found])
         return len(found)
@@ -269,7 +271,7 @@ def _event(
         url, anchor = destinations.get((copy.message_id, index), (None, None))
     facts = client_facts(observation.user_agent)
     return {
-        "public_id": str(uuid.uuid4()),
+        "public_id": new_id(),
         "project_id": copy.project_id,
         "message_id": copy.message_id,
         "copy_id": copy_id,
