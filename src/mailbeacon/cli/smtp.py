@@ -1,0 +1,84 @@
+"""``mailbeacon smtp``: the SMTP relay alone (``mailbeacon serve`` runs it too).
+
+The relay stores what it accepts in the database; a ``mailbeacon serve`` on the same database
+delivers it (its outbound worker shares the queue with any number of processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ..config import load_settings
+from .command import CommandError
+
+if TYPE_CHECKING:
+    from ..app import Services
+
+
+def add_parser(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "smtp",
+        help="run the SMTP relay alone",
+        description="Run the SMTP relay by itself: SMTP clients submit mail with AUTH (any "
+        "user name, a project's sending token as the password), mailbeacon instruments and "
+        "queues it. A `mailbeacon serve` on the same database delivers the queue. Settings "
+        "come from MAILBEACON_* variables (see `mailbeacon settings`).",
+    )
+    parser.add_argument("--host", help="interface to listen on (MAILBEACON_SMTP_HOST)")
+    parser.add_argument("--port", type=int, help="port to listen on (MAILBEACON_SMTP_PORT)")
+    parser.add_argument(
+        "--migrate", action="store_true", help="apply pending database migrations first"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = {}
+    if args.host:
+        overrides["smtp_host"] = args.host
+    if args.port is not None:
+        overrides["smtp_port"] = str(args.port)
+    if args.migrate:
+        overrides["auto_migrate"] = "true"
+    settings = load_settings(os.environ, **overrides)
+    if not settings.smtp_port:
+        raise CommandError("the SMTP port is 0 (MAILBEACON_SMTP_PORT): give one with --port")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from ..app import build_services  # FastAPI and the rest: only for this command
+
+    services = build_services(settings)  # NotMigrated says what to run
+    try:
+        asyncio.run(_relay_until_signalled(services))
+    finally:
+        services.db.dispose()
+    return 0
+
+
+async def _relay_until_signalled(services: Services) -> None:
+    from ..smtp.relay import SmtpRelay
+
+    relay = SmtpRelay(services)
+    await relay.start()
+    print(
+        f"mailbeacon: SMTP relay listening on {relay.describe()}, "
+        f"database {services.db.describe()}",
+        file=sys.stderr,
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await relay.stop()
