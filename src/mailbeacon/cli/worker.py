@@ -1,0 +1,97 @@
+"""``mailbeacon worker``: the background workers without the HTTP server.
+
+The outbound mail queue, the promoter and the webhook dispatcher, or the ones named with
+``--only``. Any number of worker and serve processes share one PostgreSQL database: each
+queue is claimed with ``FOR UPDATE SKIP LOCKED``. SIGINT or SIGTERM stops it after the work
+in hand (webhook requests in flight finish or time out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from ..config import load_settings
+
+if TYPE_CHECKING:
+    from ..app import Services, Worker
+
+WORKERS = ("outbound", "promoter", "dispatcher", "domains")
+
+
+def add_parser(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "worker",
+        help="run the background workers (mail queue, promoter, webhooks) without the server",
+        description="Run mailbeacon's background workers by themselves: the outbound mail "
+        "queue, the promoter (observations to events) and the webhook dispatcher. Run several "
+        "on one PostgreSQL database to share the work. Settings come from MAILBEACON_* "
+        "variables (see `mailbeacon settings`).",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=WORKERS,
+        help="run only this worker (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--migrate", action="store_true", help="apply pending database migrations first"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(os.environ, **({"auto_migrate": "true"} if args.migrate else {}))
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from ..app import build_services
+    from ..workers import default_workers
+
+    services = build_services(settings)  # NotMigrated says what to run
+    wanted = set(args.only or WORKERS)
+    chosen = [w for w in default_workers(settings) if w.__name__.split("_")[0] in wanted]
+    try:
+        _run(_work_until_signalled(services, chosen))
+    finally:
+        services.db.dispose()
+    return 0
+
+
+def _run(work: Coroutine[Any, Any, None]) -> None:
+    """On uvloop when it is installed, as serve runs (granian uses it): less CPU per
+    webhook request and per queued message."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows, where it does not exist
+        asyncio.run(work)
+    else:
+        uvloop.run(work)
+
+
+async def _work_until_signalled(services: Services, workers: list[Worker]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    names = ", ".join(w.__name__.split("_")[0] for w in workers)
+    print(
+        f"mailbeacon: workers {names} running, database {services.db.describe()}",
+        file=sys.stderr,
+        flush=True,
+    )
+    tasks = [asyncio.create_task(w(services, stop), name=w.__name__) for w in workers]
+    await stop.wait()
+    done, pending = await asyncio.wait(tasks, timeout=services.settings.webhook_timeout_seconds + 5)
+    for task in pending:
+        task.cancel()
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            logging.getLogger(__name__).error("a worker failed", exc_info=task.exception())

@@ -1,0 +1,447 @@
+"""The webhook outbox: claiming what is due, recording each attempt, and the delivery log.
+
+A delivery is due while ``next_retry_at`` has passed and no dispatcher holds its lease. A
+claim leases a batch (on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so workers share the
+outbox without waiting on each other or taking the same rows); a lease that runs out (the
+dispatcher died) makes the rows due again. Delivery is therefore at least once, and the
+receiver sees the same id on a repeat.
+
+Recording an attempt updates the delivery (status, next try or none, the last answer), adds
+it to ``webhook_attempts``, and:
+
+- a 410 turns the webhook off and gives up its other pending deliveries;
+- a failure of the endpoint itself (timeout, connection error, 5xx, 429) holds its other due
+  deliveries back until the failed one's next try, so a receiver that is down costs one
+  request per retry step rather than one per queued event, and does not crowd others out
+  of the outbox's head (claims read the oldest due rows first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
+
+from ..core.webhooks import Decision
+from .queries import Seek, Slice, _seek  # the same keyset pages as messages and events
+from .schema import projects, routes, webhook_attempts, webhooks
+from .schema import webhook_deliveries as deliveries
+
+__all__ = [
+    "AttemptRecord",
+    "DeliveryFilter",
+    "DeliveryRecord",
+    "Due",
+    "Outcome",
+    "attempts_of",
+    "cancel_pending",
+    "claim_due",
+    "delivery_cursor_id",
+    "delivery_for_webhook",
+    "delivery_page",
+    "record",
+    "retry",
+]
+
+SCAN = 8  # a claim reads this many times its limit of the oldest due rows to choose from
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A claimed delivery and what sending it needs."""
+
+    id: int
+    public_id: str
+    webhook_id: int
+    url: str
+    secret: str
+    basic_auth: tuple[str, str] | None
+    event_type: str
+    body: bytes
+    attempts_made: int
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        deliveries.c.next_retry_at <= now,
+        or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+    )
+
+
+def claim_due(
+    conn: Connection,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    *,
+    room: Callable[[int], int],
+    skip_locked: bool,
+) -> list[Due]:
+    """Lease up to ``limit`` due deliveries, oldest first, at most ``room(webhook_id)`` of
+    each webhook (the dispatcher's bound on one endpoint's deliveries in flight).
+
+    The oldest due rows are read without locks and chosen; only the chosen ones are then
+    locked (``SKIP LOCKED`` on PostgreSQL: another worker's are passed over, not waited for)
+    and checked to be still due, so a claim never holds rows it does not take."""
+    scan = (
+        select(deliveries.c.id, deliveries.c.webhook_id)
+        .where(_due(now))
+        .order_by(deliveries.c.next_retry_at)
+        .limit(limit * SCAN)
+    )
+    left: dict[int, int] = {}
+    chosen: list[int] = []
+    for row in conn.execute(scan):
+        if row.webhook_id not in left:
+            left[row.webhook_id] = room(row.webhook_id)
+        if left[row.webhook_id] > 0:
+            left[row.webhook_id] -= 1
+            chosen.append(row.id)
+            if len(chosen) == limit:
+                break
+    if not chosen:
+        return []
+    lock = select(deliveries.c.id).where(deliveries.c.id.in_(chosen), _due(now))
+    if skip_locked:
+        lock = lock.with_for_update(skip_locked=True)
+    chosen = [row.id for row in conn.execute(lock)]
+    if not chosen:
+        return []
+    conn.execute(
+        update(deliveries).where(deliveries.c.id.in_(chosen)).values(lease_until=lease_until)
+    )
+    query = (
+        select(
+            deliveries.c.id,
+            deliveries.c.public_id,
+            deliveries.c.webhook_id,
+            deliveries.c.event_type,
+            deliveries.c.payload,
+            deliveries.c.attempt_number,
+            webhooks.c.url,
+            webhooks.c.secret,
+            webhooks.c.basic_auth,
+            webhooks.c.enabled,
+        )
+        .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
+        .where(deliveries.c.id.in_(chosen))
+        .order_by(deliveries.c.id)
+    )
+    rows: list[Row[Any]] = list(conn.execute(query))
+    # A webhook turned off after its events were queued sends nothing (a test excepted).
+    stale = [r.id for r in rows if not r.enabled and r.event_type != "webhook.test"]
+    if stale:
+        _give_up(conn, deliveries.c.id.in_(stale), now, "The webhook is disabled.")
+    return [_claimed(r) for r in rows if r.id not in stale]
+
+
+def _claimed(row: Row[Any]) -> Due:
+    auth = row.basic_auth
+    return Due(
+        id=row.id,
+        public_id=row.public_id,
+        webhook_id=row.webhook_id,
+        url=row.url,
+        secret=row.secret,
+        basic_auth=(auth["username"], auth["password"]) if auth else None,
+        event_type=row.event_type,
+        body=row.payload.encode(),
+        attempts_made=row.attempt_number,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One attempt, as the dispatcher saw it and core.webhooks.decide judged it."""
+
+    delivery_id: int
+    webhook_id: int
+    attempt_number: int  # this attempt's, from 1
+    at: datetime
+    decision: Decision
+    http_status_code: int | None
+    duration_ms: int
+    response_body: str | None
+    response_headers: list[str] | None
+
+
+def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
+    """Record a pass's attempts in one transaction (see the module docs)."""
+    ids = [o.delivery_id for o in outcomes]
+    lock = select(deliveries.c.id).where(deliveries.c.id.in_(ids)).with_for_update()
+    present = {row.id for row in conn.execute(lock)}  # a deleted webhook took its log along
+    kept = [o for o in outcomes if o.delivery_id in present]
+    if not kept:
+        return
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            attempt_number=bindparam("b_attempt"),
+            next_retry_at=bindparam("b_next"),
+            lease_until=None,
+            http_status_code=bindparam("b_code"),
+            duration_ms=bindparam("b_duration"),
+            response_body=bindparam("b_body"),
+            response_headers=bindparam("b_headers", type_=deliveries.c.response_headers.type),
+            error_message=bindparam("b_error"),
+            delivered_at=func.coalesce(bindparam("b_delivered"), deliveries.c.delivered_at),
+            updated_at=now,
+        ),
+        [_update(o) for o in kept],
+    )
+    conn.execute(webhook_attempts.insert(), [_attempt(o) for o in kept])
+    touched = sorted({o.webhook_id for o in kept})
+    conn.execute(update(webhooks).where(webhooks.c.id.in_(touched)).values(last_called_at=now))
+    gone = sorted({o.webhook_id for o in kept if o.decision.disable})
+    if gone:
+        reason = next(o.decision.error for o in kept if o.decision.disable)
+        conn.execute(
+            update(webhooks)
+            .where(webhooks.c.id.in_(gone))
+            .values(enabled=False, disabled_reason=reason, updated_at=now)
+        )
+        cancel_pending(conn, gone, now, reason or "The webhook was disabled.")
+    _hold_back(conn, kept, now)
+
+
+def _update(outcome: Outcome) -> dict[str, Any]:
+    decision = outcome.decision
+    return {
+        "b_id": outcome.delivery_id,
+        "b_status": decision.status,
+        "b_attempt": outcome.attempt_number,
+        "b_next": outcome.at + decision.retry_in if decision.retry_in is not None else None,
+        "b_code": outcome.http_status_code,
+        "b_duration": outcome.duration_ms,
+        "b_body": outcome.response_body,
+        "b_headers": outcome.response_headers,
+        "b_error": decision.error,
+        "b_delivered": outcome.at if decision.status == "success" else None,
+    }
+
+
+def _attempt(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "delivery_id": outcome.delivery_id,
+        "attempt_number": outcome.attempt_number,
+        "at": outcome.at,
+        "status": outcome.decision.status,
+        "http_status_code": outcome.http_status_code,
+        "duration_ms": outcome.duration_ms,
+        "response_body": outcome.response_body,
+        "error_message": outcome.decision.error,
+    }
+
+
+def _hold_back(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
+    """An endpoint that failed (and answered nothing right in this pass) gets nothing more
+    before the failed delivery's next try."""
+    answered = {o.webhook_id for o in outcomes if o.decision.status == "success"}
+    until: dict[int, datetime] = {}
+    for o in outcomes:
+        retry_in = o.decision.retry_in
+        if o.decision.endpoint_failing and retry_in is not None and o.webhook_id not in answered:
+            moment = o.at + retry_in
+            until[o.webhook_id] = min(until.get(o.webhook_id, moment), moment)
+    for webhook_id, moment in sorted(until.items()):
+        conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.webhook_id == webhook_id,
+                deliveries.c.next_retry_at < moment,
+                or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+            )
+            .values(next_retry_at=moment)
+        )
+
+
+def _give_up(conn: Connection, which: ColumnElement[bool], now: datetime, reason: str) -> None:
+    conn.execute(
+        update(deliveries)
+        .where(which, deliveries.c.next_retry_at.is_not(None))
+        .values(
+            next_retry_at=None,
+            lease_until=None,
+            status=case((deliveries.c.status == "pending", "failed"), else_=deliveries.c.status),
+            error_message=reason,
+            updated_at=now,
+        )
+    )
+
+
+def cancel_pending(
+    conn: Connection, webhook_ids: Sequence[int], now: datetime, reason: str
+) -> None:
+    """Give up what the webhooks still had to deliver (those in flight are recorded as they
+    end, and then go no further)."""
+    unleased = or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now)
+    _give_up(conn, and_(deliveries.c.webhook_id.in_(webhook_ids), unleased), now, reason)
+
+
+def retry(conn: Connection, delivery_id: int, now: datetime) -> bool:
+    """Make a finished delivery due now (the same id and body); False when it is still
+    pending or in flight."""
+    done = conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id == delivery_id,
+            deliveries.c.next_retry_at.is_(None),
+            or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+        )
+        .values(next_retry_at=now, status="pending", updated_at=now)
+    )
+    return done.rowcount == 1
+
+
+# --- the log ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    id: int
+    public_id: str
+    webhook_id: int
+    project_public_id: str | None
+    route_public_id: str | None
+    event_type: str
+    sandbox: bool
+    payload: str
+    status: str
+    attempt_number: int
+    next_retry_at: datetime | None
+    http_status_code: int | None
+    duration_ms: int | None
+    response_body: str | None
+    response_headers: list[str] | None
+    error_message: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    attempt_number: int
+    at: datetime
+    status: str
+    http_status_code: int | None
+    duration_ms: int | None
+    response_body: str | None
+    error_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    status: str | None = None
+    event_type: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+def _with_sources() -> Any:
+    return (
+        select(
+            deliveries,
+            projects.c.public_id.label("project_public_id"),
+            routes.c.public_id.label("route_public_id"),
+        )
+        .outerjoin(projects, projects.c.id == deliveries.c.project_id)
+        .outerjoin(routes, routes.c.id == deliveries.c.route_id)
+    )
+
+
+def _record(row: Row[Any]) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row.id,
+        public_id=row.public_id,
+        webhook_id=row.webhook_id,
+        project_public_id=row.project_public_id,
+        route_public_id=row.route_public_id,
+        event_type=row.event_type,
+        sandbox=row.sandbox,
+        payload=row.payload,
+        status=row.status,
+        attempt_number=row.attempt_number,
+        next_retry_at=row.next_retry_at,
+        http_status_code=row.http_status_code,
+        duration_ms=row.duration_ms,
+        response_body=row.response_body,
+        response_headers=list(row.response_headers) if row.response_headers else None,
+        error_message=row.error_message,
+        delivered_at=row.delivered_at,
+        created_at=row.created_at,
+    )
+
+
+def delivery_for_webhook(
+    conn: Connection, webhook_id: int, public_id: str
+) -> DeliveryRecord | None:
+    query = _with_sources().where(
+        deliveries.c.webhook_id == webhook_id, deliveries.c.public_id == public_id
+    )
+    row = conn.execute(query).first()
+    return _record(row) if row else None
+
+
+def delivery_cursor_id(conn: Connection, webhook_id: int, public_id: str) -> int | None:
+    query = select(deliveries.c.id).where(
+        deliveries.c.webhook_id == webhook_id, deliveries.c.public_id == public_id
+    )
+    return conn.execute(query).scalar()
+
+
+def delivery_page(
+    conn: Connection,
+    webhook_id: int,
+    where: DeliveryFilter,
+    page: Seek,
+    *,
+    newest_first: bool,
+) -> Slice[DeliveryRecord]:
+    query = _with_sources().where(deliveries.c.webhook_id == webhook_id)
+    if where.status is not None:
+        query = query.where(deliveries.c.status == where.status)
+    if where.event_type is not None:
+        query = query.where(deliveries.c.event_type == where.event_type)
+    if where.created_from is not None:
+        query = query.where(deliveries.c.created_at >= where.created_from)
+    if where.created_to is not None:
+        query = query.where(deliveries.c.created_at <= where.created_to)
+    found = _seek(conn, query, deliveries.c.id, descending=newest_first, page=page)
+    rows = [_record(row) for row in found.rows]
+    return Slice(rows, found.has_before, found.has_after)
+
+
+def attempts_of(conn: Connection, delivery_id: int) -> list[AttemptRecord]:
+    query = (
+        select(webhook_attempts)
+        .where(webhook_attempts.c.delivery_id == delivery_id)
+        .order_by(webhook_attempts.c.attempt_number, webhook_attempts.c.id)
+    )
+    return [
+        AttemptRecord(
+            r.attempt_number,
+            r.at,
+            r.status,
+            r.http_status_code,
+            r.duration_ms,
+            r.response_body,
+            r.error_message,
+        )
+        for r in conn.execute(query)
+    ]

@@ -1,0 +1,285 @@
+"""The webhook dispatcher: the outbox to the receivers, signed, retried, logged.
+
+A pass claims due deliveries (store/webhook_deliveries.py), POSTs each with both signatures
+(core/webhooks.py) through its endpoint's httpx client (connections are kept alive and
+reused; a client idle for five minutes is closed), and records every attempt in one
+transaction. Per endpoint (webhook) at most
+MAILBEACON_WEBHOOK_CONCURRENCY_PER_ENDPOINT requests are in flight, and at most
+:data:`ROUNDS` times that many of its deliveries are claimed at once, across passes: a slow
+receiver ties up its own share, never the outbox. The worker runs up to
+:data:`PARALLEL_PASSES` passes at once for the same reason.
+
+Each attempt has a deadline (MAILBEACON_WEBHOOK_TIMEOUT_SECONDS, connection included); a
+lease covers the longest a claimed delivery can wait for its endpoint plus its own deadline.
+Redirects are never followed; a response's first :data:`RESPONSE_BYTES` are kept. Addresses
+are checked at every connection (service/webhook_guard.py).
+
+``mailbeacon serve`` runs the worker beside the HTTP server and ``mailbeacon worker`` runs it
+alone; several of either share the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+import httpx
+
+from ..core.webhooks import RESPONSE_BYTES, Reply, decide, delivery_headers, retry_after
+from ..service.webhook_guard import AddressGuard, guarded_transport
+from ..store import webhook_deliveries as outbox
+from . import pause
+
+if TYPE_CHECKING:
+    from ..app import Services
+
+__all__ = ["Dispatcher", "dispatcher_worker"]
+
+log = logging.getLogger(__name__)
+
+BATCH = 256  # deliveries claimed per pass
+PASS_ROUNDS = 5  # per pass, per endpoint: this many times its concurrency
+ROUNDS = 20  # in flight, per endpoint, across passes: this many times its concurrency
+PARALLEL_PASSES = 4
+LEASE_MARGIN = timedelta(minutes=1)
+IDLE_SECONDS = 0.2
+DRAIN_BYTES = 64 * 1024  # read this much of an answer so the connection can be reused
+HEADERS_KEPT = 32
+IDLE_ENDPOINT_SECONDS = 300.0  # an endpoint with nothing to send this long: its client closes
+try:
+    USER_AGENT = f"mailbeacon-webhooks/{metadata.version('mailbeacon')}"
+except metadata.PackageNotFoundError:  # pragma: no cover - a source tree without metadata
+    USER_AGENT = "mailbeacon-webhooks"
+
+
+@dataclass
+class _Endpoint:
+    gate: asyncio.Semaphore  # its concurrency
+    client: httpx.AsyncClient  # its connections, kept alive
+    used: float = 0.0
+
+
+class Dispatcher:
+    """Holds what passes share: each endpoint's gate, client and load."""
+
+    def __init__(self, services: Services, *, guard: AddressGuard | None = None) -> None:
+        settings = services.settings
+        self.services = services
+        self.timeout = settings.webhook_timeout_seconds
+        self.per_endpoint = settings.webhook_concurrency_per_endpoint
+        self.guard = guard or AddressGuard(allow_private=settings.webhook_allow_private_networks)
+        self._ssl = httpx.create_ssl_context()  # one for all endpoints: it loads the CAs
+        self._endpoints: dict[int, _Endpoint] = {}
+        self._in_flight: Counter[int] = Counter()
+
+    async def aclose(self) -> None:
+        endpoints, self._endpoints = self._endpoints, {}
+        for endpoint in endpoints.values():
+            await endpoint.client.aclose()
+
+    def _endpoint(self, webhook_id: int) -> _Endpoint:
+        """The endpoint's gate and HTTP client. A client (a connection pool) per endpoint:
+        httpcore's pool schedules every request against every connection it holds, so one
+        pool for all endpoints costs more per request the more are in flight."""
+        endpoint = self._endpoints.get(webhook_id)
+        if endpoint is None:
+            limits = httpx.Limits(
+                max_connections=self.per_endpoint, max_keepalive_connections=self.per_endpoint
+            )
+            client = httpx.AsyncClient(
+                transport=guarded_transport(self.guard, limits=limits, ssl_context=self._ssl),
+                timeout=httpx.Timeout(self.timeout),
+                follow_redirects=False,
+                trust_env=False,
+            )
+            endpoint = _Endpoint(asyncio.Semaphore(self.per_endpoint), client)
+            self._endpoints[webhook_id] = endpoint
+        endpoint.used = time.monotonic()
+        return endpoint
+
+    async def _close_idle(self) -> None:
+        """Close the clients of endpoints that had nothing to deliver for a while."""
+        cutoff = time.monotonic() - IDLE_ENDPOINT_SECONDS
+        for webhook_id in list(self._endpoints):
+            endpoint = self._endpoints.get(webhook_id)  # checked anew after each await
+            if endpoint is not None and endpoint.used < cutoff and not self._in_flight[webhook_id]:
+                del self._endpoints[webhook_id]
+                await endpoint.client.aclose()
+
+    def lease(self) -> timedelta:
+        """Longest a claimed delivery can take: waiting behind its endpoint's others in
+        flight, then its own deadline, then recording."""
+        return timedelta(seconds=self.timeout) * ROUNDS + LEASE_MARGIN
+
+    def _room(self, webhook_id: int) -> int:
+        return min(
+            self.per_endpoint * PASS_ROUNDS,
+            self.per_endpoint * ROUNDS - self._in_flight[webhook_id],
+        )
+
+    async def claim(self, limit: int = BATCH) -> list[outbox.Due]:
+        now = self.services.clock.now()
+        db = self.services.db
+
+        def claim() -> list[outbox.Due]:
+            with db.write() as conn:
+                return outbox.claim_due(
+                    conn,
+                    now,
+                    now + self.lease(),
+                    limit,
+                    room=self._room,
+                    skip_locked=not db.is_sqlite,
+                )
+
+        batch = await asyncio.to_thread(claim)
+        self._in_flight.update(item.webhook_id for item in batch)
+        return batch
+
+    async def deliver(self, batch: list[outbox.Due]) -> int:
+        """Attempt every claimed delivery and record the outcomes; how many."""
+        try:
+            outcomes = await asyncio.gather(*(self._attempt(item) for item in batch))
+            now = self.services.clock.now()
+
+            def write() -> None:
+                with self.services.db.write() as conn:
+                    outbox.record(conn, outcomes, now)
+
+            await asyncio.to_thread(write)
+        finally:
+            self._in_flight.subtract(item.webhook_id for item in batch)
+            self._in_flight += Counter()  # drop the endpoints with nothing in flight
+        await self._close_idle()
+        return len(batch)
+
+    async def run_once(self, *, limit: int = BATCH) -> int:
+        """One pass (what tests and tools call): how many deliveries were attempted."""
+        batch = await self.claim(limit)
+        return await self.deliver(batch) if batch else 0
+
+    async def _attempt(self, item: outbox.Due) -> outbox.Outcome:
+        endpoint = self._endpoint(item.webhook_id)
+        async with endpoint.gate:
+            at = self.services.clock.now()
+            number = item.attempts_made + 1
+            headers = delivery_headers(
+                secret=item.secret,
+                delivery_id=item.public_id,
+                event=item.event_type,
+                attempt=number,
+                timestamp=int(at.timestamp()),
+                body=item.body,
+                basic_auth=item.basic_auth,
+                user_agent=USER_AGENT,
+            )
+            started = time.perf_counter()
+            reply, body, kept = await self._post(endpoint.client, item, headers, at)
+            duration = round((time.perf_counter() - started) * 1000)
+        return outbox.Outcome(
+            delivery_id=item.id,
+            webhook_id=item.webhook_id,
+            attempt_number=number,
+            at=at,
+            decision=decide(reply, number),
+            http_status_code=reply.status_code,
+            duration_ms=duration,
+            response_body=body,
+            response_headers=kept,
+        )
+
+    async def _post(
+        self, client: httpx.AsyncClient, item: outbox.Due, headers: dict[str, str], at: datetime
+    ) -> tuple[Reply, str | None, list[str] | None]:
+        try:
+            async with (
+                asyncio.timeout(self.timeout),
+                client.stream("POST", item.url, content=item.body, headers=headers) as answer,
+            ):
+                body = await _first_bytes(answer)
+        except (TimeoutError, httpx.TimeoutException):
+            error = f"No answer within {self.timeout:g} s."
+            return Reply(timed_out=True, error=error), None, None
+        except httpx.HTTPError as exc:
+            return Reply(error=f"{type(exc).__name__}: {exc}"), None, None
+        except Exception as exc:  # a bug here must not lose the delivery: it is retried
+            log.exception("webhook delivery %s failed", item.public_id)
+            return Reply(error=f"{type(exc).__name__}: {exc}"), None, None
+        code = answer.status_code
+        waited = retry_after(answer.headers.get("retry-after"), at)
+        reply = Reply(status_code=code, retry_after=waited, location=answer.headers.get("location"))
+        kept = [f"{name}: {value}" for name, value in answer.headers.multi_items()][:HEADERS_KEPT]
+        return reply, body.decode("utf-8", "replace"), kept
+
+
+async def _first_bytes(answer: httpx.Response) -> bytes:
+    """The answer's first :data:`RESPONSE_BYTES`, reading on (to :data:`DRAIN_BYTES`) so that
+    the connection can serve the next request; a longer answer closes it."""
+    kept = bytearray()
+    seen = 0
+    async for chunk in answer.aiter_raw():
+        if len(kept) < RESPONSE_BYTES:
+            kept += chunk[: RESPONSE_BYTES - len(kept)]
+        seen += len(chunk)
+        if seen > DRAIN_BYTES:
+            break
+    return bytes(kept)
+
+
+async def dispatcher_worker(services: Services, stop: asyncio.Event) -> None:
+    dispatcher = Dispatcher(services)
+    running: set[asyncio.Task[int]] = set()
+    try:
+        while not stop.is_set():
+            if len(running) >= PARALLEL_PASSES:
+                await _idle(stop, running, IDLE_SECONDS)
+                continue
+            try:
+                batch = await dispatcher.claim()
+            except Exception:
+                log.exception("claiming webhook deliveries failed; retrying")
+                batch = []
+            if batch:
+                task = asyncio.create_task(dispatcher.deliver(batch))
+                running.add(task)
+                task.add_done_callback(_finished(running))
+            if len(batch) < BATCH:  # nothing more is due, or its endpoints are busy
+                await _idle(stop, running, IDLE_SECONDS)
+    finally:
+        if running:
+            await asyncio.wait(running, timeout=dispatcher.timeout + 5)
+        await dispatcher.aclose()
+
+
+def _finished(running: set[asyncio.Task[int]]) -> Callable[[asyncio.Task[int]], None]:
+    def done(task: asyncio.Task[int]) -> None:
+        running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("webhook pass failed; its deliveries are retried", exc_info=task.exception())
+
+    return done
+
+
+async def _idle(stop: asyncio.Event, running: set[asyncio.Task[int]], seconds: float) -> None:
+    """Wait until a pass ends (its endpoints have room again), the worker is told to stop,
+    or ``seconds`` pass."""
+    if not running:
+        await pause(stop, seconds)
+        return
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait(
+            {stopping, *running}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        stopping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopping

@@ -1,0 +1,422 @@
+"""Deliveries end to end: events to a real receiver, signed, retried on the fixed clock,
+logged; the behaviour of the issue's list, one test each."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import lettermint
+import pytest
+import standardwebhooks
+from sqlalchemy import select
+
+from mailbeacon.core.webhooks import WEBHOOK_SCHEDULE
+from mailbeacon.service.webhook_guard import AddressGuard
+from mailbeacon.store import events, webhooks
+from mailbeacon.store.schema import messages
+from mailbeacon.workers.dispatcher import Dispatcher
+from tests.support.receiver import Answer, Received
+from tests.webhooks.conftest import Site
+
+pytestmark = pytest.mark.anyio
+
+
+def verified(request: Received, secret: str) -> Any:
+    """The body, after both official verifiers accepted the request's signatures.
+
+    The Lettermint SDK takes only JSON objects (Lettermint's payloads); for Lettr's arrays it
+    still checks the signature first, and then refuses the array as ``payload_invalid``: that
+    reason means the signature matched."""
+    by_standard = standardwebhooks.Webhook(secret).verify(request.body, dict(request.headers))
+    if isinstance(by_standard, list):
+        with pytest.raises(lettermint.WebhookVerificationError) as refused:
+            lettermint.Webhook(secret).verify(request.body, request.headers)
+        assert refused.value.reason == "payload_invalid"
+        return by_standard
+    by_lettermint = lettermint.Webhook(secret).verify(request.body, request.headers)
+    assert by_lettermint == by_standard
+    return by_lettermint
+
+
+def log(site: Site, hook: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(site.lm.webhooks.deliveries.iterate(hook["id"]))  # type: ignore[arg-type]
+
+
+async def test_a_click_makes_one_signed_message_clicked_delivery(any_site: Site) -> None:
+    site = any_site
+    hook = site.create()
+    message_id = site.send()
+    site.click(message_id)
+    site.promote()
+    assert await site.deliver() == 1
+    [request] = site.receiver.requests
+    body = verified(request, hook["secret"])
+    assert request.path == "/hook"
+    assert body["event"] == "message.clicked"
+    data = body["data"]
+    assert (data["message_id"], data["recipient"], data["subject"]) == (
+        message_id,
+        "ann@example.org",
+        "Your order",
+    )
+    assert (data["metadata"], data["tag"]) == ({"order": "42"}, "receipts")
+    assert (data["destination_url"], data["link_index"], data["anchor_text"]) == (
+        "https://shop.example/a",
+        0,
+        "First",
+    )
+    assert (data["first_click"], data["client_name"], data["bot"]["machine"]) == (
+        True,
+        "Chrome",
+        False,
+    )
+    assert request.header("x-lettermint-event") == "message.clicked"
+    assert request.header("x-lettermint-attempt") == "1"
+    assert request.header("webhook-id") == body["id"]
+    assert request.header("content-type") == "application/json"
+    [logged] = log(site, hook)
+    assert logged["id"] == body["id"]
+    assert (logged["status"], logged["http_status_code"], logged["attempt_number"]) == (
+        "success",
+        200,
+        1,
+    )
+    assert logged["delivered_at"] is not None
+    assert logged["next_retry_at"] is None
+    assert logged["source_project_id"] == site.tenant.project.public_id
+    assert await site.deliver() == 0  # nothing more: one event, one delivery
+
+
+async def test_a_machine_click_reaches_only_the_webhook_with_machine_events(site: Site) -> None:
+    people = site.create("/people")
+    machines = site.create("/machines", include_machine_events=True)
+    message_id = site.send()
+    site.click(message_id)
+    site.clock.advance(minutes=3)  # the machines come later (within the verifiers' 5 minutes)
+    site.click(message_id, 2, **{"user-agent": "curl/8.5.0"})
+    site.click(message_id, 0, **{"user-agent": "LinkChecker/1.0"})  # the honeypot
+    site.promote()
+    assert await site.deliver() == 4
+    got = {"/people": [], "/machines": []}  # type: dict[str, list[dict[str, Any]]]
+    for request in site.receiver.requests:
+        secret = people["secret"] if request.path == "/people" else machines["secret"]
+        got[request.path].append(verified(request, secret)["data"])
+    assert [d["bot"]["machine"] for d in got["/people"]] == [False]
+    machine = sorted(d["bot"]["machine"] for d in got["/machines"])
+    assert machine == [False, True, True]
+    trap = next(d for d in got["/machines"] if d.get("honeypot"))
+    assert (trap["bot"]["counts_for_metrics"], trap["link_index"]) == (False, None)
+
+
+async def test_a_500_then_200_is_retried_with_both_attempts_logged(any_site: Site) -> None:
+    site = any_site
+    hook = site.create(events=["message.created"])
+    site.receiver.answer(Answer(500, body=b"database is down"))
+    site.send()
+    assert await site.deliver() == 1
+    [first] = log(site, hook)
+    assert (first["status"], first["http_status_code"], first["attempt_number"]) == (
+        "server_error",
+        500,
+        1,
+    )
+    assert await site.deliver() == 0  # not due yet
+    site.clock.advance(seconds=4)
+    assert await site.deliver() == 0
+    site.clock.advance(seconds=1)
+    assert await site.deliver() == 1
+    one, two = site.receiver.requests
+    assert one.body == two.body
+    assert one.header("webhook-id") == two.header("webhook-id")  # receivers deduplicate by it
+    assert (one.header("x-lettermint-attempt"), two.header("x-lettermint-attempt")) == ("1", "2")
+    assert verified(two, hook["secret"])["event"] == "message.created"
+    detail: Any = site.lm.webhooks.deliveries.retrieve(hook["id"], first["id"])
+    assert (detail["status"], detail["attempt_number"], detail["http_status_code"]) == (
+        "success",
+        2,
+        200,
+    )
+    assert detail["payload"] == json.loads(two.body)
+    attempts = [
+        (a["attempt_number"], a["status"], a["http_status_code"]) for a in detail["attempts"]
+    ]
+    assert attempts == [(1, "server_error", 500), (2, "success", 200)]
+    assert detail["attempts"][0]["response_body"] == "database is down"
+
+
+async def test_the_retry_schedule_runs_on_the_fixed_clock(site: Site) -> None:
+    hook = site.create()
+    site.receiver.answer(*[503] * 10)
+    site.lm.webhooks.test(hook["id"])
+    assert await site.deliver() == 1
+    for delay in WEBHOOK_SCHEDULE:
+        site.clock.advance(seconds=delay.total_seconds() - 1)
+        assert await site.deliver() == 0, f"attempted before {delay} had passed"
+        site.clock.advance(seconds=1)
+        assert await site.deliver() == 1
+    [given_up] = log(site, hook)
+    assert (given_up["status"], given_up["attempt_number"], given_up["next_retry_at"]) == (
+        "server_error",
+        10,
+        None,
+    )
+    site.clock.advance(days=30)
+    assert await site.deliver() == 0
+    assert len(site.receiver.requests) == 10
+
+
+async def test_retry_after_of_a_429_is_honoured(site: Site) -> None:
+    hook = site.create()
+    site.receiver.answer(Answer(429, (("Retry-After", "120"),)))
+    site.lm.webhooks.test(hook["id"])
+    assert await site.deliver() == 1
+    site.clock.advance(seconds=119)
+    assert await site.deliver() == 0
+    site.clock.advance(seconds=1)
+    assert await site.deliver() == 1
+    assert [d["status"] for d in log(site, hook)] == ["success"]
+
+
+async def test_410_disables_the_webhook_and_gives_up_its_queue(site: Site) -> None:
+    hook = site.create(events=["message.created"])
+    site.receiver.answer(410)
+    site.send()
+    site.send()
+    assert await site.deliver(limit=1) == 1
+    webhook = site.lm.webhooks.retrieve(hook["id"])
+    assert webhook["enabled"] is False
+    assert "410" in webhook["disabled_reason"]  # type: ignore[typeddict-item]
+    statuses = sorted((d["status"], d["http_status_code"]) for d in log(site, hook))
+    assert statuses == [("client_error", 410), ("failed", None)]
+    assert await site.deliver() == 0
+    site.send()  # nothing is queued for a disabled webhook
+    assert len(log(site, hook)) == 2
+    assert len(site.receiver.requests) == 1
+    with pytest.raises(lettermint.ConflictError):
+        site.lm.webhooks.deliveries.retry(hook["id"], log(site, hook)[0]["id"])
+
+
+async def test_a_redirect_is_not_followed(site: Site) -> None:
+    hook = site.create()
+    elsewhere = site.hook_base + "/elsewhere"
+    site.receiver.answer(Answer(302, (("Location", elsewhere),)))
+    site.lm.webhooks.test(hook["id"])
+    assert await site.deliver() == 1
+    assert [r.path for r in site.receiver.requests] == ["/hook"]
+    [logged] = log(site, hook)
+    detail: Any = site.lm.webhooks.deliveries.retrieve(hook["id"], logged["id"])
+    assert (detail["status"], detail["http_status_code"]) == ("failed", 302)
+    assert detail["error_message"] == f"Redirects are not followed: 302 to {elsewhere}."
+    assert detail["next_retry_at"] is not None  # a redirect is a failure, retried
+
+
+async def test_lettr_format_with_basic_auth(site: Site) -> None:
+    hook = site.create(
+        format="lettr",
+        events=["click", "engagament.open"],
+        basic_auth={"username": "hooks", "password": "pa:ss"},
+    )
+    assert hook["events"] == ["engagement.click", "engagement.open"]
+    assert hook["has_basic_auth"] is True
+    assert "basic_auth" not in hook
+    message_id = site.send()
+    site.open(message_id)
+    site.click(message_id)
+    site.promote()
+    assert await site.deliver() == 2
+    kinds = {}
+    for request in site.receiver.requests:
+        assert request.header("authorization") == "Basic aG9va3M6cGE6c3M="
+        [entry] = verified(request, hook["secret"])
+        [(category, event)] = entry["msys"].items()
+        assert category == "track_event"
+        assert request.header("x-lettermint-event") == f"engagement.{event['type']}"
+        kinds[event["type"]] = event
+    assert sorted(kinds) == ["click", "open"]
+    click = kinds["click"]
+    assert (click["rcpt_to"], click["target_link_url"], click["transmission_id"]) == (
+        "ann@example.org",
+        "https://shop.example/a",
+        message_id,
+    )
+    assert (click["rcpt_meta"], click["rcpt_tags"]) == ({"order": "42"}, ["receipts"])
+    assert click["user_agent_parsed"]["is_proxy"] is False
+    assert kinds["open"]["initial_pixel"] is True
+    site.lm.webhooks.update(hook["id"], {"basic_auth": None})
+    assert site.lm.webhooks.retrieve(hook["id"])["has_basic_auth"] is False
+    site.lm.webhooks.test(hook["id"])
+    assert await site.deliver() == 1
+    test = site.receiver.requests[-1]
+    assert test.header("authorization") is None
+    assert json.loads(test.body) == [{"msys": {}}]
+
+
+async def test_message_created_carries_the_message(site: Site) -> None:
+    hook = site.create(events=["message.created"])
+    message_id = site.send(to=["ann@example.org", "bob@example.org"])
+    assert await site.deliver() == 1
+    data = verified(site.receiver.requests[0], hook["secret"])["data"]
+    assert data["message_id"] == message_id
+    assert data["recipients"] == ["ann@example.org", "bob@example.org"]
+    assert (data["subject"], data["metadata"], data["tag"]) == (
+        "Your order",
+        {"order": "42"},
+        "receipts",
+    )
+
+
+async def test_sent_delivered_and_failed_as_the_outbound_queue_records_them(
+    any_site: Site,
+) -> None:
+    """store.webhooks.enqueue_events with the events workers/outbound.py writes."""
+    site = any_site
+    names = ["message.sent", "message.delivered", "message.failed"]
+    hook = site.create(events=names)
+    message_id = site.send()
+    now = site.clock.now()
+    with site.services.db.write() as conn:
+        found = conn.execute(select(messages.c.id).where(messages.c.public_id == message_id))
+        common = {"project_id": site.tenant.project.id, "message_id": found.scalar_one(), "at": now}
+        made = [
+            events.NewEvent(
+                **common,
+                type="message.sent",
+                recipient="ann@example.org",
+                data={"upstream": "smtp", "response": "250 2.0.0 queued", "attempts": 1},
+            ),
+            events.NewEvent(
+                **common,
+                type="message.failed",
+                recipient="bob@example.org",
+                data={"reason": "550 5.1.1 no such user", "attempts": 1, "permanent": True},
+            ),
+        ]
+        for event in made:
+            events.insert_event(conn, event)
+            webhooks.enqueue_events(conn, [event], now)
+    assert await site.deliver() == 3
+    got = {
+        b["event"]: b["data"] for b in (verified(r, hook["secret"]) for r in site.receiver.requests)
+    }
+    assert sorted(got) == sorted(names)
+    assert got["message.delivered"]["response"] == "250 2.0.0 queued"
+    assert got["message.failed"]["reason"] == "550 5.1.1 no such user"
+    assert got["message.failed"]["recipient"] == "bob@example.org"
+
+
+async def test_concurrency_per_endpoint_is_bounded_and_connections_are_reused(
+    open_site: Any, sqlite_url: str
+) -> None:
+    async with open_site(sqlite_url, webhook_concurrency_per_endpoint="2") as site:
+        hook = site.create()
+        for _ in range(6):
+            site.lm.webhooks.test(hook["id"])
+        site.receiver.hold_until(2)
+        assert await site.deliver() == 6
+        assert site.receiver.peak == 2
+        assert site.receiver.connections == 2
+        site.receiver.hold_until(0)
+        for _ in range(3):
+            site.lm.webhooks.test(hook["id"])
+        assert await site.deliver() == 3
+        assert site.receiver.connections == 2  # the same two, kept alive between passes
+
+
+async def test_a_failing_endpoint_waits_without_holding_up_others(
+    open_site: Any, sqlite_url: str
+) -> None:
+    async with open_site(sqlite_url, webhook_concurrency_per_endpoint="1") as site:
+        down = site.create("/down")
+        up = site.create("/up")
+        site.receiver.answer(*[503] * 5, path="/down")
+        for _ in range(8):
+            site.lm.webhooks.test(down["id"])
+        site.lm.webhooks.test(up["id"])
+        # One endpoint's share of a pass: 5 (its concurrency, 1, times PASS_ROUNDS).
+        assert await site.deliver() == 6
+        assert sorted(r.path for r in site.receiver.requests) == ["/down"] * 5 + ["/up"]
+        assert await site.deliver() == 0  # the other 3 wait for the failed ones' retry
+        site.clock.advance(seconds=5)
+        assert await site.deliver() == 5
+
+
+async def test_a_manual_retry_sends_the_same_delivery_again(site: Site) -> None:
+    hook = site.create()
+    queued = site.lm.webhooks.test(hook["id"])
+    with pytest.raises(lettermint.ConflictError):  # still pending
+        site.lm.webhooks.deliveries.retry(hook["id"], queued["delivery_id"])
+    assert await site.deliver() == 1
+    answer = site.lm.webhooks.deliveries.retry(hook["id"], queued["delivery_id"])
+    assert answer["delivery_id"] == queued["delivery_id"]
+    assert await site.deliver() == 1
+    first, again = site.receiver.requests
+    assert first.header("webhook-id") == again.header("webhook-id") == queued["delivery_id"]
+    assert again.header("x-lettermint-attempt") == "2"
+    assert verified(again, hook["secret"])["event"] == "webhook.test"
+
+
+async def test_a_new_secret_signs_from_then_on(site: Site) -> None:
+    hook = site.create()
+    site.lm.webhooks.test(hook["id"])
+    assert await site.deliver() == 1
+    renewed: Any = site.lm.webhooks.regenerate_secret(hook["id"])["data"]
+    assert renewed["secret"].startswith("whsec_")
+    assert renewed["secret"] != hook["secret"]
+    site.lm.webhooks.test(hook["id"])
+    assert await site.deliver() == 1
+    before, after = site.receiver.requests
+    assert verified(before, hook["secret"])["event"] == "webhook.test"
+    assert verified(after, renewed["secret"])["event"] == "webhook.test"
+    with pytest.raises(lettermint.WebhookVerificationError):
+        lettermint.Webhook(hook["secret"]).verify(after.body, after.headers)
+
+
+# --- the address rule -------------------------------------------------------------------------
+
+
+async def test_delivery_checks_the_address_it_connects_to(site: Site) -> None:
+    """DNS rebinding: the name was public when the webhook was made, and resolves to
+    loopback by the time of delivery. The check happens at connection time."""
+    port = site.hook_base.rsplit(":", 1)[1]
+    with site.services.db.write() as conn:  # as if the API had checked it earlier
+        hook = webhooks.create_webhook(
+            conn,
+            site.tenant.team.id,
+            site.clock.now(),
+            name="Rebinding",
+            url=f"http://hooks.rebinding.test:{port}/hook",
+            format="lettermint",
+            events=["message.clicked"],
+            enabled=True,
+            include_machine_events=False,
+            scope="team",
+            project_ids=[],
+            route_ids=[],
+            delivery_mode_filter="both",
+        )
+        webhooks.enqueue_test(conn, hook, site.clock.now())
+    rebinding = {"hooks.rebinding.test": ["127.0.0.1"]}
+    strict = Dispatcher(
+        site.services, guard=AddressGuard(allow_private=False, resolve=rebinding.__getitem__)
+    )
+    try:
+        assert await strict.run_once() == 1
+    finally:
+        await strict.aclose()
+    assert site.receiver.requests == []
+    [logged] = log(site, {"id": hook.public_id})
+    detail: Any = site.lm.webhooks.deliveries.retrieve(hook.public_id, logged["id"])
+    assert detail["status"] == "failed"
+    assert "resolves to 127.0.0.1, a loopback address" in detail["error_message"]
+    assert detail["next_retry_at"] is not None
+    site.clock.advance(seconds=5)
+    lenient = Dispatcher(
+        site.services, guard=AddressGuard(allow_private=True, resolve=rebinding.__getitem__)
+    )
+    try:
+        assert await lenient.run_once() == 1
+    finally:
+        await lenient.aclose()
+    [request] = site.receiver.requests  # connected to the address, named the host
+    assert request.header("host") == f"hooks.rebinding.test:{port}"
