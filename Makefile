@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean tools tls-tools
 
 $(STAMP): pyproject.toml setup.py $(wildcard src/mailbeacon/core/*.c)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,25 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: lint
+# swaks (Debian's package) for the SMTP relay's tests: installed once when missing and we are
+# root; otherwise those tests are skipped (and fail under CI=true, where they must run).
+tools:
+	@command -v swaks >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -q swaks >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null && apt-get install -y -q swaks >/dev/null; }; }; } || \
+		echo "note: swaks is not installed: the SMTP relay's swaks tests will be skipped"
+
+# caddy and pebble (Debian's packages) for deploy/Caddyfile's TLS test
+# (tests/deploy/test_caddy_tls.py): the same rule.
+TLS_TOOLS := caddy pebble
+tls-tools:
+	@missing=$$(for t in $(TLS_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -q $$missing >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; }; } || \
+		echo "note: $$missing not installed: the Caddy TLS test will be skipped"
+
+test: lint tools tls-tools
 	$(BIN)/pytest
 
 format: $(STAMP)
@@ -44,6 +62,7 @@ format: $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/instrument/run.py
 	$(BIN)/python bench/redirect/run.py
+	$(BIN)/python bench/webhooks/run.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

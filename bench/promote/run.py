@@ -205,10 +205,11 @@ def main() -> int:
         with db.write() as conn:  # the floor: move the same rows with one statement
             conn.execute(
                 text(
-                    "INSERT INTO events (public_id, project_id, message_id, copy_id, observation_id,"
-                    " type, at, data) SELECT hex(randomblob(16)), m.project_id, c.message_id, "
-                    "o.copy_id, o.id, 'message.clicked', datetime('now'), '{}' FROM observations o "
-                    "JOIN copies c ON c.id = o.copy_id JOIN messages m ON m.id = c.message_id"
+                    "INSERT INTO events (public_id, project_id, message_id, copy_id,"
+                    " observation_id, type, at, data) SELECT hex(randomblob(16)), m.project_id,"
+                    " c.message_id, o.copy_id, o.id, 'message.clicked', datetime('now'), '{}'"
+                    " FROM observations o JOIN copies c ON c.id = o.copy_id"
+                    " JOIN messages m ON m.id = c.message_id"
                 )
             )
             conn.execute(observations.update().values(promoted=True))

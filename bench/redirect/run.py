@@ -405,6 +405,7 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
         "MAILBEACON_HOST": "127.0.0.1",
         "MAILBEACON_PORT": str(port),
         "MAILBEACON_SETTLE_SECONDS": "3600",  # the promoter stays idle during the runs
+        "MAILBEACON_SMTP_PORT": "0",  # no relay: only HTTP is measured
     }
     processes = Processes()
     try:

@@ -7,7 +7,8 @@ a fixed clock.
 
 The ASGI application dispatches ``/c/`` and ``/o/`` to the raw tracking endpoints before any
 framework sees them, and everything else to the FastAPI application (the JSON APIs, /docs).
-Its lifespan starts and stops the observation writer and the background workers.
+Its lifespan starts and stops the observation writer, the background workers and, when
+there is one, the SMTP relay.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -27,13 +28,18 @@ from .config import Settings
 from .core.errors import MailbeaconError
 from .core.tokens import Keyring, TokenCodec
 from .service.accept import Accepted
+from .service.cnames import CnameLookup, CnameResolver
 from .service.instrumenter import Instrumenter
+from .service.tracking_hosts import TrackingHosts
 from .store import migrate
 from .store import secrets as instance_secrets
 from .store.db import Database
 from .store.observations import ObservationWriter
 from .web.errors import install_error_handlers
 from .web.tracking import LinkCache, TrackingEndpoints
+
+if TYPE_CHECKING:
+    from .smtp.relay import SmtpRelay
 
 __all__ = ["NotMigrated", "Services", "build_services", "create_app"]
 
@@ -59,6 +65,8 @@ class Services:
     clock: Clock
     writer: ObservationWriter
     links: LinkCache
+    hosts: TrackingHosts  # tracking hosts and custom domains, in memory
+    cnames: CnameLookup  # DNS, for custom domains' CNAME records
     workers: list[Worker] = field(default_factory=list)
 
     def accepted(self, message: Accepted) -> None:
@@ -88,14 +96,17 @@ def build_services(
             )
     keyring = settings.keyring() or _development_keyring(db, clock)
     codec = TokenCodec(keyring, lifetime_days=settings.token_lifetime_days)
+    hosts = TrackingHosts(db, settings.public_url, settings.tracking_base_domain)
     return Services(
         settings=settings,
         db=db,
         codec=codec,
-        instrumenter=Instrumenter(codec, settings.public_url),
+        instrumenter=Instrumenter(codec, settings.public_url, hosts),
         clock=clock,
         writer=ObservationWriter(db),
         links=LinkCache(db),
+        hosts=hosts,
+        cnames=CnameResolver(settings.dns_resolvers, timeout=settings.dns_timeout_seconds),
     )
 
 
@@ -110,7 +121,7 @@ def _development_keyring(db: Database, clock: Clock) -> Keyring:
 
 
 def create_api(services: Services) -> FastAPI:
-    from .web import lettermint_send, lettermint_team, lettr, stats
+    from .web import lettermint_send, lettermint_team, lettr, stats, tracking_domains, webhooks
 
     api = FastAPI(
         title="mailbeacon",
@@ -125,15 +136,20 @@ def create_api(services: Services) -> FastAPI:
     api.include_router(lettermint_send.router, prefix="/v1")
     api.include_router(lettermint_team.router, prefix="/v1")
     api.include_router(stats.router, prefix="/v1")
+    api.include_router(webhooks.router, prefix="/v1")
+    api.include_router(tracking_domains.router, prefix="/v1")
+    api.include_router(tracking_domains.tls_router)
     api.include_router(lettr.router, prefix="/api")
     return api
 
 
 class MailbeaconApp:
-    """The ASGI application: tracking paths raw, the rest through FastAPI."""
+    """The ASGI application: tracking paths raw, the rest through FastAPI. With a ``relay``,
+    its lifespan also runs the SMTP relay on the same event loop."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, relay: SmtpRelay | None = None) -> None:
         self.services = services
+        self.relay = relay
         self.api = create_api(services)
         self.tracking = TrackingEndpoints(
             services.codec,
@@ -141,6 +157,8 @@ class MailbeaconApp:
             services.writer,
             services.clock,
             ip_privacy=services.settings.ip_privacy,
+            trust_forwarded=services.settings.trust_forwarded_for,
+            hosts=services.hosts,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -159,6 +177,9 @@ class MailbeaconApp:
 
     async def startup(self) -> None:
         self.services.writer.start(asyncio.get_running_loop())
+        if self.relay is not None:
+            await self.relay.start()
+            log.info("SMTP relay listening on %s", self.relay.describe())
         self._stop.clear()
         self._tasks = [
             asyncio.create_task(worker(self.services, self._stop), name=worker.__name__)
@@ -166,6 +187,8 @@ class MailbeaconApp:
         ]
 
     async def shutdown(self) -> None:
+        if self.relay is not None:
+            await self.relay.stop()  # first: messages being stored finish, no new ones come
         self._stop.set()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
@@ -189,8 +212,8 @@ class MailbeaconApp:
                 return
 
 
-def create_app(services: Services) -> MailbeaconApp:
-    return MailbeaconApp(services)
+def create_app(services: Services, *, relay: SmtpRelay | None = None) -> MailbeaconApp:
+    return MailbeaconApp(services, relay=relay)
 
 
 def app_from_environment() -> MailbeaconApp:
@@ -207,4 +230,9 @@ def app_from_environment() -> MailbeaconApp:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     services = build_services(load_settings(os.environ))
     services.workers.extend(default_workers(services.settings))
-    return create_app(services)
+    relay = None
+    if services.settings.smtp_port:
+        from .smtp.relay import SmtpRelay
+
+        relay = SmtpRelay(services)
+    return create_app(services, relay=relay)

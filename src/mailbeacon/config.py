@@ -10,6 +10,7 @@ Nothing here is global: :func:`load_settings` takes the environ mapping, so test
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .core.errors import MailbeaconError
+from .core.errors import InvalidHostname, MailbeaconError
+from .core.hostnames import normalise_domain
+from .core.linkrules import host_of
 from .core.tokens import Keyring
 from .core.tracker import check_base_url
 
@@ -64,6 +67,21 @@ class Settings:
     outbound_concurrency: int
     max_message_bytes: int
     auto_migrate: bool
+    smtp_host: str
+    smtp_port: int  # 0: no relay in serve
+    smtp_tls_cert: str | None
+    smtp_tls_key: str | None
+    smtp_require_tls: bool  # AUTH only after STARTTLS
+    webhook_allow_private_networks: bool
+    webhook_timeout_seconds: float
+    webhook_concurrency_per_endpoint: int
+    trust_forwarded_for: bool  # client IPs from X-Forwarded-For (behind Caddy)
+    tracking_base_domain: str | None  # p{sid}.{base} per project; None: the public URL
+    tracking_cname_target: str  # what custom tracking domains point their CNAME at
+    dns_resolvers: tuple[tuple[str, int], ...]  # (ip, port); empty: the system's
+    dns_timeout_seconds: float
+    domain_verify_deadline_hours: float
+    domain_recheck_seconds: float
 
     @property
     def development(self) -> bool:
@@ -112,12 +130,66 @@ def _float(value: str, variable: str) -> float:
     return number
 
 
+def _seconds(value: str, variable: str) -> float:
+    number = _float(value, variable)
+    if number == 0:
+        raise ConfigError(f"{variable} must be more than 0 seconds")
+    return number
+
+
 def _bool(value: str, variable: str) -> bool:
     words = {"1": True, "true": True, "yes": True, "on": True}
     words |= {"0": False, "false": False, "no": False, "off": False}
     if value.strip().lower() not in words:
         raise ConfigError(f"{variable} must be true or false, got {value!r}")
     return words[value.strip().lower()]
+
+
+def _path(value: str, variable: str) -> str | None:
+    return value.strip() or None  # an empty variable is an unset one
+
+
+def _domain(value: str, variable: str) -> str | None:
+    """A domain name (IDNA-normalised); an empty variable is an unset one."""
+    if not value.strip():
+        return None
+    if value.strip().startswith("*."):
+        raise ConfigError(
+            f"{variable}: give the domain without '*.' (the wildcard belongs to the DNS "
+            f"record), such as {value.strip()[2:]}"
+        )
+    try:
+        name = normalise_domain(value)
+    except InvalidHostname as exc:
+        raise ConfigError(f"{variable}: {exc}") from None
+    if "." not in name:
+        raise ConfigError(f"{variable} must be a domain name such as t.example.com, got {name!r}")
+    return name
+
+
+def _resolvers(value: str, variable: str) -> tuple[tuple[str, int], ...]:
+    """``ip`` or ``ip:port`` (``[ipv6]:port``), comma-separated; empty: the system's."""
+    found: list[tuple[str, int]] = []
+    for entry in (e.strip() for e in value.split(",")):
+        if not entry:
+            continue
+        address, port = entry, "53"
+        if entry.startswith("["):
+            address, _, rest = entry[1:].partition("]")
+            port = rest.removeprefix(":") or "53"
+        elif entry.count(":") == 1:
+            address, _, port = entry.partition(":")
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            raise ConfigError(
+                f"{variable}: {entry!r} is not an IP address (give ip or ip:port, "
+                "comma-separated, such as 1.1.1.1,[2606:4700:4700::1111]:53)"
+            ) from None
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{variable}: {entry!r} has an invalid port")
+        found.append((str(ip), int(port)))
+    return tuple(found)
 
 
 def _public_url(value: str, variable: str) -> str:
@@ -228,7 +300,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "max_message_bytes",
         str(25 * 1024 * 1024),
-        "largest message accepted, in bytes (attachments included)",
+        "largest message accepted, in bytes (attachments included); the SMTP relay "
+        "advertises it with SIZE",
         _int(1024),
     ),
     Setting(
@@ -236,6 +309,97 @@ SETTINGS: tuple[Setting, ...] = (
         "false",
         "apply pending database migrations when serve starts",
         _bool,
+    ),
+    Setting(
+        "smtp_host",
+        None,
+        "interface the SMTP relay listens on (default: HOST)",
+    ),
+    Setting(
+        "smtp_port",
+        "2525",
+        "port of the SMTP relay (mailbeacon serve and mailbeacon smtp); 0 turns the relay "
+        "off in serve",
+        _int(0),
+    ),
+    Setting(
+        "smtp_tls_cert",
+        None,
+        "PEM certificate (chain) the SMTP relay offers with STARTTLS; without one a "
+        "self-signed certificate is made at startup",
+        _path,
+    ),
+    Setting("smtp_tls_key", None, "PEM private key of MAILBEACON_SMTP_TLS_CERT", _path),
+    Setting(
+        "smtp_require_tls",
+        "auto",
+        "refuse AUTH before STARTTLS, so that sending tokens never cross a network in "
+        "clear text; auto: required unless MAILBEACON_SMTP_HOST is a loopback address",
+        choices=("auto", "true", "false"),
+    ),
+    Setting(
+        "webhook_allow_private_networks",
+        "false",
+        "let webhooks reach loopback, private, link-local and other non-public addresses "
+        "(refused by default, at creation and at every delivery: server-side request forgery)",
+        _bool,
+    ),
+    Setting(
+        "webhook_timeout_seconds",
+        "15",
+        "how long one webhook delivery may take, connection included, before it counts as a "
+        "timeout and is retried",
+        _seconds,
+    ),
+    Setting(
+        "webhook_concurrency_per_endpoint",
+        "10",
+        "webhook deliveries in flight at once to one endpoint",
+        _int(1),
+    ),
+    Setting(
+        "trust_forwarded_for",
+        "false",
+        "take the client IP of tracking hits from X-Forwarded-For: only behind a proxy that "
+        "sets it (deploy/Caddyfile does), or clients could claim any address",
+        _bool,
+    ),
+    Setting(
+        "tracking_base_domain",
+        None,
+        "with wildcard DNS (*.t.example.com) pointing at mailbeacon, each project's links use "
+        "its own host p{sid}.t.example.com; empty: links use PUBLIC_URL",
+        _domain,
+    ),
+    Setting(
+        "tracking_cname_target",
+        None,
+        "the host custom tracking domains point their CNAME at (default: "
+        "custom.TRACKING_BASE_DOMAIN, else the host of PUBLIC_URL)",
+        _domain,
+    ),
+    Setting(
+        "dns_resolvers",
+        None,
+        "resolvers asked for custom domains' CNAME records: ip or ip:port, comma-separated; "
+        "empty: the system's (/etc/resolv.conf)",
+        _resolvers,
+    ),
+    Setting(
+        "dns_timeout_seconds", "5", "how long one CNAME lookup may take, retries included", _seconds
+    ),
+    Setting(
+        "domain_verify_deadline_hours",
+        "72",
+        "a custom tracking domain whose CNAME is not found within this many hours of being "
+        "added is marked failed (a check asked for later can still activate it)",
+        _seconds,
+    ),
+    Setting(
+        "domain_recheck_seconds",
+        "300",
+        "how often the CNAME of a pending custom tracking domain is looked up again",
+        _seconds,
     ),
 )
 
@@ -264,6 +428,19 @@ def load_settings(environ: Mapping[str, str], **overrides: str) -> Settings:
     }
     if values["public_url"] is None:
         values["public_url"] = f"http://{values['host']}:{values['port']}"
+    if values["smtp_host"] is None:
+        values["smtp_host"] = values["host"]
+    if values["dns_resolvers"] is None:
+        values["dns_resolvers"] = ()  # the system's
+    if values["tracking_cname_target"] is None:
+        base = values["tracking_base_domain"]
+        values["tracking_cname_target"] = (
+            f"custom.{base}" if base else host_of(values["public_url"]) or values["host"]
+        )
+    if raw["smtp_require_tls"] == "auto":
+        values["smtp_require_tls"] = not _is_loopback(values["smtp_host"])
+    else:
+        values["smtp_require_tls"] = raw["smtp_require_tls"] == "true"
     values["upstream"] = parse_upstream(
         str(raw["upstream"]), "MAILBEACON_UPSTREAM", str(raw["upstream_tls"])
     )
@@ -271,6 +448,16 @@ def load_settings(environ: Mapping[str, str], **overrides: str) -> Settings:
     settings = Settings(**values)
     _check(settings)
     return settings
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (localhost, 127.0.0.0/8, ::1)."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _read_file(path: str | None) -> dict[str, Any]:
@@ -296,6 +483,13 @@ def _check(settings: Settings) -> None:
             "MAILBEACON_SIGNING_KEYS is required in production (id:secret, a secret of 32+ "
             "bytes); set MAILBEACON_ENVIRONMENT=development to have one generated"
         )
+    if (settings.smtp_tls_cert is None) != (settings.smtp_tls_key is None):
+        given, missing = (
+            ("MAILBEACON_SMTP_TLS_CERT", "MAILBEACON_SMTP_TLS_KEY")
+            if settings.smtp_tls_cert
+            else ("MAILBEACON_SMTP_TLS_KEY", "MAILBEACON_SMTP_TLS_CERT")
+        )
+        raise ConfigError(f"{missing} is required with {given} (a certificate and its key)")
     keyring = settings.keyring()  # raises KeyringError naming the variable
     if keyring is not None and not settings.development:
         for entry in (settings.signing_keys or "").split(","):

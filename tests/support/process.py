@@ -40,7 +40,8 @@ def serve_process(env: dict[str, str], cwd: Path) -> Iterator[tuple[str, subproc
     port = free_port()
     process = subprocess.Popen(
         [MAILBEACON, "serve", "--port", str(port)],
-        env={**os.environ, **env},
+        # No SMTP relay unless the test asks: its default port may be taken by a parallel run.
+        env={**os.environ, "MAILBEACON_SMTP_PORT": "0", **env},
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

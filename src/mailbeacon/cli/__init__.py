@@ -7,12 +7,23 @@ import sys
 from collections.abc import Sequence
 
 from ..core.errors import MailbeaconError
-from . import classify, data, instrument, migrate, project, serve, settings
+from . import (
+    classify,
+    data,
+    domain,
+    instrument,
+    migrate,
+    project,
+    serve,
+    settings,
+    smtp,
+    worker,
+)
 
 __all__ = ["main"]
 
 # Each command module offers add_parser(subparsers) and run(args) -> exit status.
-_COMMANDS = (serve, migrate, project, settings, instrument, classify, data)
+_COMMANDS = (serve, smtp, worker, migrate, project, domain, settings, instrument, classify, data)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,9 +16,10 @@ from .command import CommandError
 def add_parser(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "serve",
-        help="run the API, the tracking endpoints and the workers",
+        help="run the API, the tracking endpoints, the SMTP relay and the workers",
         description="Run mailbeacon: the Lettermint and Lettr APIs under /v1 and /api, the "
-        "tracking endpoints /c/ and /o/, and the background workers, in one process. "
+        "tracking endpoints /c/ and /o/, the SMTP relay (MAILBEACON_SMTP_PORT, 0 for none) "
+        "and the background workers, in one process. "
         "Settings come from MAILBEACON_* variables (see `mailbeacon settings`).",
     )
     parser.add_argument("--host", help="interface to listen on (MAILBEACON_HOST)")
@@ -51,8 +52,13 @@ def run(args: argparse.Namespace) -> int:
     # The worker process reads its settings from the environment: hand it the flags too.
     for name, value in overrides.items():
         os.environ[f"MAILBEACON_{name.upper()}"] = value
+    smtp = (
+        f"SMTP relay on smtp://{settings.smtp_host}:{settings.smtp_port}"
+        if settings.smtp_port
+        else "SMTP relay off (MAILBEACON_SMTP_PORT=0)"
+    )
     print(
-        f"mailbeacon: listening on http://{settings.host}:{settings.port}, "
+        f"mailbeacon: listening on http://{settings.host}:{settings.port}, {smtp}, "
         f"database {db.describe()}, upstream {settings.upstream.describe()}, "
         f"tracking links {settings.public_url}",
         file=sys.stderr,

@@ -7,7 +7,8 @@ Each boundary has its own subtree, so a caller catches exactly what its input ca
     ├── ForgedToken           a tracking token that fails verification
     ├── InstrumentError       an email that cannot be instrumented
     │   └── MimePartError     one MIME part cannot be decoded or re-encoded (names the part)
-    └── InvalidOverride       a per-email tracking override with an unusable value
+    ├── InvalidOverride       a per-email tracking override with an unusable value
+    └── InvalidHostname       a host name that cannot be a (custom tracking) domain
 
 An *expired* token is not an error: it is authentic, and the caller still redirects.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 __all__ = [
     "ForgedToken",
     "InstrumentError",
+    "InvalidHostname",
     "InvalidOverride",
     "KeyringError",
     "MailbeaconError",
@@ -64,3 +66,7 @@ class InvalidOverride(MailbeaconError):
         super().__init__(f"{field} must be true or false, got {value!r}")
         self.field = field
         self.value = value
+
+
+class InvalidHostname(MailbeaconError):
+    """A host name that cannot be used: the message is a sentence for the user, naming it."""

@@ -4,7 +4,8 @@ A link is left exactly as written when rewriting would break it or betray the re
 non-web schemes (mailto, tel, sms, javascript, data, file, blob, cid, ...), same-page anchors,
 relative URLs, template placeholders the sender's own system fills in later, unsubscribe links
 (a scanner "clicking" them must not unsubscribe anyone, and they must work without us), links
-that already point at a tracking host, links the sender opted out, and excluded domains.
+that already point at a tracking host (or anywhere under the tracking base domain), links the
+sender opted out, and excluded domains.
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ class LinkRules:
     excluded_domains: frozenset[str] = field(default_factory=frozenset)
     tracking_hosts: frozenset[str] = field(default_factory=frozenset)
     unsubscribe_urls: frozenset[str] = field(default_factory=frozenset)
+    # Domains every host under which is a tracking host: the operator's tracking base domain,
+    # whose wildcard DNS sends every p{sid}.{base} to mailbeacon.
+    tracking_domains: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
     def build(
@@ -118,11 +122,13 @@ class LinkRules:
         excluded_domains: Iterable[str] = (),
         tracking_hosts: Iterable[str] = (),
         unsubscribe_urls: Iterable[str] = (),
+        tracking_domains: Iterable[str] = (),
     ) -> LinkRules:
         return cls(
             excluded_domains=_normalise_domains(excluded_domains),
             tracking_hosts=_normalise_domains(tracking_hosts),
             unsubscribe_urls=frozenset(u.strip() for u in unsubscribe_urls if u.strip()),
+            tracking_domains=_normalise_domains(tracking_domains),
         )
 
     def including(
@@ -134,6 +140,7 @@ class LinkRules:
             tracking_hosts=self.tracking_hosts | _normalise_domains(tracking_hosts),
             unsubscribe_urls=self.unsubscribe_urls
             | frozenset(u.strip() for u in unsubscribe_urls if u.strip()),
+            tracking_domains=self.tracking_domains,
         )
 
     def judge(self, raw: str) -> tuple[str, SkipReason | None]:
@@ -155,7 +162,9 @@ class LinkRules:
             return url, self.skip_reason_reference(url)
         if "unsubscribe" in lowered or url in self.unsubscribe_urls:
             return url, SkipReason.UNSUBSCRIBE
-        if host in self.tracking_hosts:
+        if host in self.tracking_hosts or (
+            self.tracking_domains and _within(host, self.tracking_domains)
+        ):
             return url, SkipReason.TRACKING_HOST
         if self.excluded_domains and _within(host, self.excluded_domains):
             return url, SkipReason.EXCLUDED_DOMAIN
@@ -191,7 +200,9 @@ class LinkRules:
     def _destination_reason(self, url: str, host: str) -> SkipReason | None:
         if "unsubscribe" in url.lower() or url in self.unsubscribe_urls:
             return SkipReason.UNSUBSCRIBE
-        if host in self.tracking_hosts:
+        if host in self.tracking_hosts or (
+            self.tracking_domains and _within(host, self.tracking_domains)
+        ):
             return SkipReason.TRACKING_HOST
         if self.excluded_domains and _within(host, self.excluded_domains):
             return SkipReason.EXCLUDED_DOMAIN

@@ -4,7 +4,8 @@ Whatever the entry point (Lettermint or Lettr API, SMTP relay), a message arrive
 :class:`Intake`: the RFC 5322 bytes as the sender made them, the envelope recipients and what
 is known about it. :func:`accept` stores it durably, in one transaction, with:
 
-- the message (status ``queued``) and its ``message.created`` event;
+- the message (status ``queued``) and its ``message.created`` event, with its webhook
+  deliveries (store/webhooks.py);
 - a copy per recipient (to, cc and bcc alike) whose links and pixel carry that copy's id, so
   every hit names its recipient, queued for the upstream;
 - the message's tracked links (the same for every copy).
@@ -35,7 +36,7 @@ from ..core.policy import (
     resolve_tracking,
 )
 from ..core.submission import Submission
-from ..store import events, idempotency, messages, tenancy
+from ..store import events, idempotency, messages, tenancy, webhooks
 from ..store.db import Database
 from .instrumenter import Instrumenter
 
@@ -194,9 +195,7 @@ def accept_idempotent(
             if claim.outcome is idempotency.Outcome.REPLAY:
                 return int(claim.status_code or 200), claim.response, True
             if claim.outcome is idempotency.Outcome.CONFLICT:
-                raise IdempotencyConflict(
-                    "This Idempotency-Key was used with a different request body."
-                )
+                raise IdempotencyConflict("This Idempotency-Key was used with a different message.")
             if claim.outcome is idempotency.Outcome.IN_FLIGHT:
                 raise IdempotencyInFlight(
                     "A request with this Idempotency-Key is still being processed."
@@ -281,10 +280,11 @@ def _store(
     )
     copy_ids = messages.insert_copies(conn, message_id, intake.recipients, now)
     honeypot = bool(route.settings.get("honeypot_link", True))
+    origin = instrumenter.origin(project)  # its custom domain, default host or the public URL
     urls: list[str] = []
     for index, copy_id in enumerate(copy_ids):
         copy = plan.render(
-            instrumenter.tracker(copy_id, now.date()),
+            instrumenter.tracker(copy_id, now.date(), origin),
             opens=decision.opens,
             clicks=decision.clicks,
             honeypot=honeypot,
@@ -300,14 +300,13 @@ def _store(
                     for link in copy.links
                 ],
             )
-    events.insert_event(
-        conn,
-        events.NewEvent(
-            project_id=project.id,
-            message_id=message_id,
-            type="message.created",
-            at=now,
-            data={"recipients": len(copy_ids)},
-        ),
+    created = events.NewEvent(
+        project_id=project.id,
+        message_id=message_id,
+        type="message.created",
+        at=now,
+        data={"recipients": len(copy_ids)},
     )
+    events.insert_event(conn, created)
+    webhooks.enqueue_events(conn, [created], now)
     return Accepted(message_id, public_id, copy_ids, decision, urls)

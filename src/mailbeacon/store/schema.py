@@ -40,6 +40,10 @@ __all__ = [
     "routes",
     "stats_daily",
     "teams",
+    "tracking_domains",
+    "webhook_attempts",
+    "webhook_deliveries",
+    "webhooks",
 ]
 
 # Deterministic constraint names, so that migrations can refer to them on both databases.
@@ -289,4 +293,103 @@ stats_daily = Table(
             "unique_any_clicked",
         )
     ),
+)
+
+# Webhook endpoints of a team. Scope: every project of the team, some projects, or some
+# routes (project_ids / route_ids hold projects.id / routes.id). The secret signs deliveries,
+# so it is kept as given out (whsec_ and base64 of 32 random bytes).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("team_id", BigId, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("url", String(500), nullable=False),
+    Column("format", String(16), nullable=False),  # lettermint, lettr
+    Column("events", JSON, nullable=False),  # the format's canonical names
+    Column("enabled", Boolean, nullable=False),
+    Column("include_machine_events", Boolean, nullable=False),
+    Column("scope", String(16), nullable=False),  # team, project, route
+    Column("project_ids", JSON, nullable=False),
+    Column("route_ids", JSON, nullable=False),
+    Column("delivery_mode_filter", String(16), nullable=False),  # live, sandbox, both
+    Column("secret", String(128), nullable=False),
+    Column("basic_auth", JSON, nullable=True),  # {"username", "password"}
+    Column("disabled_reason", Text, nullable=True),  # why mailbeacon turned it off (a 410)
+    Column("last_called_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "team_id"),
+)
+
+# The outbox: one row per (webhook, event name), written in the event's transaction. Its
+# public id is the payload's id and the webhook-id header, the same on every attempt.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("webhook_id", BigId, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", BigInteger, nullable=True),  # the event's (none for a test)
+    Column("route_id", BigInteger, nullable=True),
+    Column("event_type", String(40), nullable=False),  # the name delivered, in its format
+    Column("sandbox", Boolean, nullable=False),
+    Column("payload", Text, nullable=False),  # the exact body, sent unchanged every time
+    Column("status", String(16), nullable=False),  # pending, success, ..._error, timeout, failed
+    Column("attempt_number", Integer, nullable=False),  # attempts made so far
+    Column("next_retry_at", UTCDateTime, nullable=True),  # due then; null: nothing to do
+    Column("lease_until", UTCDateTime, nullable=True),  # a dispatcher holds it until then
+    Column("http_status_code", Integer, nullable=True),  # of the last attempt, and so on
+    Column("duration_ms", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("response_headers", JSON, nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "next_retry_at"),  # what is due
+    Index(None, "webhook_id", "id"),  # a webhook's log
+    Index(None, "webhook_id", "next_retry_at"),  # a webhook's pending deliveries
+)
+
+# Every attempt of a delivery, as it went.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "delivery_id",
+        BigId,
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("attempt_number", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("http_status_code", Integer, nullable=True),
+    Column("duration_ms", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("error_message", Text, nullable=True),
+    Index(None, "delivery_id"),
+)
+
+# Custom tracking domains (core/domain_checks.py). A domain is claimed once, whatever its
+# project; deleting it frees it. next_check_at is when the domain worker looks its CNAME up
+# again (null: never, once active or failed).
+tracking_domains = Table(
+    "tracking_domains",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("project_id", BigId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("domain", String(253), nullable=False, unique=True),  # ASCII (A-labels), lower case
+    Column("status", String(16), nullable=False),  # pending_cname, active, failed
+    Column("status_reason", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("verified_at", UTCDateTime, nullable=True),
+    Column("last_checked_at", UTCDateTime, nullable=True),
+    Column("next_check_at", UTCDateTime, nullable=True),
+    Index(None, "project_id"),
+    Index(None, "status", "next_check_at"),  # what the worker checks next
 )

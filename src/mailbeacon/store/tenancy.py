@@ -254,6 +254,16 @@ def project_for_team(conn: Connection, team_id: int, public_id: str) -> Project 
     return _project(row) if row else None
 
 
+def project_by_reference(conn: Connection, reference: str) -> Project | None:
+    """A project by public id or by sid (the operator's command line: any team's)."""
+    row = conn.execute(
+        select(projects).where(
+            (projects.c.public_id == reference) | (projects.c.sid == reference.lower())
+        )
+    ).first()
+    return _project(row) if row else None
+
+
 def list_projects(conn: Connection, team_id: int | None = None) -> list[Project]:
     query = select(projects).order_by(projects.c.id)
     if team_id is not None:

@@ -3,8 +3,10 @@
 Raw ASGI, no framework: routing, parsing and response objects would cost more than the work.
 For each hit:
 
-1. verify the token (pure arithmetic: a forged token costs no database work and gets a small
-   404 page, never a redirect, so there is no open redirect);
+1. verify the token under the audience of the host it arrived on (service/tracking_hosts.py:
+   a dict lookup by Host header), with pure arithmetic: a forged token, or a project's token
+   on another project's host, costs no database work and gets a small 404 page, never a
+   redirect, so there is no open redirect;
 2. for a click, find the destination (an in-memory cache in front of the database);
 3. record the observation and wait for its group commit (store/observations.py), unless the
    token is past its lifetime: then the click still redirects and the open still gets its
@@ -28,6 +30,7 @@ from typing import Any
 
 from ..clock import Clock
 from ..core.tokens import Purpose, TokenCodec, day_number
+from ..service.tracking_hosts import TrackingHosts
 from ..store.db import Database
 from ..store.messages import message_links
 from ..store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN, ObservationWriter
@@ -167,8 +170,10 @@ class TrackingEndpoints:
         *,
         ip_privacy: str = "truncated",
         trust_forwarded: bool = False,
+        hosts: TrackingHosts | None = None,
     ) -> None:
         self._codec = codec
+        self._hosts = hosts
         self._links = links
         self._writer = writer
         self._clock = clock
@@ -184,13 +189,25 @@ class TrackingEndpoints:
             return
         path: str = scope["path"]
         token = path[3:]
+        audience = b""
+        hosts = self._hosts
+        if hosts is not None:
+            host = b""
+            for name, value in scope["headers"]:
+                if name == b"host":
+                    host = value
+                    break
+            known = hosts.known_audience(host)
+            audience = known if known is not None else await hosts.audience(host)
         if path[1] == "o":
-            await self._open(scope, send, token, method)
+            await self._open(scope, send, token, method, audience)
         else:
-            await self._click(scope, send, token, method)
+            await self._click(scope, send, token, method, audience)
 
-    async def _open(self, scope: Scope, send: Send, token: str, method: str) -> None:
-        found = self._codec.check(Purpose.OPEN, token)
+    async def _open(
+        self, scope: Scope, send: Send, token: str, method: str, audience: bytes
+    ) -> None:
+        found = self._codec.check(Purpose.OPEN, token, audience)
         if found is None:
             await _answer(send, 404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE, method == "HEAD")
             return
@@ -200,11 +217,13 @@ class TrackingEndpoints:
             await self._record(scope, copy_id, KIND_OPEN, 0, method, now)
         await _answer(send, 200, _PIXEL_HEADERS, PIXEL, method == "HEAD")
 
-    async def _click(self, scope: Scope, send: Send, token: str, method: str) -> None:
+    async def _click(
+        self, scope: Scope, send: Send, token: str, method: str, audience: bytes
+    ) -> None:
         kind = KIND_CLICK
-        found = self._codec.check(Purpose.CLICK, token)
+        found = self._codec.check(Purpose.CLICK, token, audience)
         if found is None:
-            found = self._codec.check(Purpose.HONEYPOT, token)
+            found = self._codec.check(Purpose.HONEYPOT, token, audience)
             kind = KIND_HONEYPOT
         if found is None:
             await _answer(send, 404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE, method == "HEAD")

@@ -1,4 +1,5 @@
-"""Background work: the outbound mail queue, the promoter, and later the webhook dispatcher.
+"""Background work: the outbound mail queue, the promoter, the webhook dispatcher and the
+custom tracking domains' DNS checks.
 
 Each worker is a coroutine ``worker(services, stop)`` that runs until ``stop`` is set; `serve`
 runs them beside the HTTP server, `mailbeacon worker` runs them alone.
@@ -24,7 +25,9 @@ async def pause(stop: asyncio.Event, seconds: float) -> None:
 
 
 def default_workers(settings: Settings) -> list[Worker]:
+    from .dispatcher import dispatcher_worker
+    from .domains import domains_worker
     from .outbound import outbound_worker
     from .promoter import promoter_worker
 
-    return [outbound_worker, promoter_worker]
+    return [outbound_worker, promoter_worker, dispatcher_worker, domains_worker]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from ..core.retry import OUTBOUND_SCHEDULE, next_delay
 from ..smtp.upstream import Outcome, Result, Sender, make_sender
-from ..store import events, messages, rollups
+from ..store import events, messages, rollups, webhooks
 from . import pause
 
 if TYPE_CHECKING:
@@ -167,15 +167,15 @@ def _record(services: Services, item: messages.Outgoing, result: Result) -> None
             **{"sent" if event == "message.sent" else "failed": 1},
         )
         rollups.add(conn, deltas)
-        events.insert_event(
-            conn,
-            events.NewEvent(
-                project_id=item.project_id,
-                message_id=item.message_id,
-                copy_id=item.copy_id,
-                type=event,
-                at=now,
-                recipient=item.recipient,
-                data=data,
-            ),
+        recorded = events.NewEvent(
+            project_id=item.project_id,
+            message_id=item.message_id,
+            copy_id=item.copy_id,
+            type=event,
+            at=now,
+            recipient=item.recipient,
+            data=data,
         )
+        events.insert_event(conn, recorded)
+        # In the same transaction: a recorded event always reaches its webhooks.
+        webhooks.enqueue_events(conn, [recorded], now)

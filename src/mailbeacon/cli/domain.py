@@ -1,0 +1,171 @@
+"""``mailbeacon domain``: custom tracking domains from the operator's shell.
+
+``add`` claims a domain for a project and prints the CNAME record to create; ``verify`` looks
+the record up now (with MAILBEACON_DNS_RESOLVERS) and exits 0 only when the domain is active,
+1 while it is not (so scripts can wait for it); ``list`` shows them all. Bad input exits 2
+with a message, as every command does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from ..clock import SystemClock
+from ..config import Settings, load_settings
+from ..core.domain_checks import DomainStatus
+from ..core.errors import InvalidHostname
+from ..core.hostnames import normalise_domain
+from ..service.cnames import CnameResolver
+from ..service.domains import DomainError, DomainPolicy, add_domain, check_domain
+from ..store import migrate, tenancy
+from ..store import tracking_domains as store
+from ..store.db import Database
+from .command import CommandError
+
+
+def add_parser(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "domain",
+        help="manage custom tracking domains",
+        description="Custom tracking domains: a project's links on its own subdomain, once "
+        "the subdomain's CNAME points at MAILBEACON_TRACKING_CNAME_TARGET.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser(
+        "add",
+        help="add a custom tracking domain to a project and print the DNS record to create",
+    )
+    add.add_argument("domain", help="a subdomain of the project's own, e.g. track.example.com")
+    add.add_argument("--project", required=True, help="the project's id or short id (sid)")
+    add.add_argument("--json", action="store_true", help="print JSON")
+    add.set_defaults(run=run_add)
+    verify = actions.add_parser(
+        "verify",
+        help="look the domain's CNAME up now; exit 0 when active, 1 when not",
+    )
+    verify.add_argument("domain", help="the domain, or its id")
+    verify.add_argument("--json", action="store_true", help="print JSON")
+    verify.set_defaults(run=run_verify)
+    listing = actions.add_parser("list", help="list custom tracking domains")
+    listing.add_argument("--project", help="only this project's (id or short id)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(run=run_list)
+
+
+def _database() -> tuple[Database, Settings]:
+    settings = load_settings(os.environ)
+    db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    if not migrate.is_up_to_date(db):
+        db.dispose()
+        raise CommandError("the database is not migrated: run `mailbeacon migrate` first")
+    return db, settings
+
+
+def _project(db: Database, reference: str) -> tenancy.Project:
+    with db.read() as conn:
+        project = tenancy.project_by_reference(conn, reference.strip())
+    if project is None:
+        raise CommandError(f"no project has the id or short id {reference!r}")
+    return project
+
+
+def _row(domain: store.TrackingDomain, target: str) -> dict[str, Any]:
+    def iso(moment: Any) -> str | None:
+        return moment.isoformat() if moment is not None else None
+
+    return {
+        "id": domain.public_id,
+        "project_id": domain.project_public_id,
+        "project_sid": domain.project_sid,
+        "domain": domain.domain,
+        "status": domain.status.value,
+        "status_reason": domain.status_reason,
+        "dns_records": [{"type": "CNAME", "name": domain.domain, "value": target}],
+        "created_at": iso(domain.created_at),
+        "verified_at": iso(domain.verified_at),
+        "last_checked_at": iso(domain.last_checked_at),
+    }
+
+
+def _line(row: dict[str, Any]) -> str:
+    reason = f"  ({row['status_reason']})" if row["status_reason"] else ""
+    return f"{row['domain']}  {row['status']}{reason}"
+
+
+def run_add(args: argparse.Namespace) -> int:
+    db, settings = _database()
+    try:
+        project = _project(db, args.project)
+        policy = DomainPolicy.from_settings(settings)
+        try:
+            added = add_domain(db, project, args.domain, policy, SystemClock().now())
+        except DomainError as exc:
+            raise CommandError(str(exc)) from None
+    finally:
+        db.dispose()
+    row = _row(added, settings.tracking_cname_target)
+    if args.json:
+        print(json.dumps(row, indent=2))
+        return 0
+    print(f"{row['domain']} added to project {project.name} ({project.sid}), pending.")
+    print("Create this DNS record, then run `mailbeacon domain verify` (or wait: it is")
+    print("checked every few minutes):")
+    print(f"  {row['domain']}.  CNAME  {settings.tracking_cname_target}.")
+    return 0
+
+
+def _find(db: Database, reference: str) -> store.TrackingDomain:
+    reference = reference.strip()
+    with db.read() as conn:
+        found = store.by_public_id(conn, reference)
+        if found is None:
+            try:
+                found = store.by_domain(conn, normalise_domain(reference))
+            except InvalidHostname as exc:
+                raise CommandError(str(exc)) from None
+    if found is None:
+        raise CommandError(f"no tracking domain {reference!r}: see `mailbeacon domain list`")
+    return found
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    db, settings = _database()
+    try:
+        found = _find(db, args.domain)
+        cnames = CnameResolver(settings.dns_resolvers, timeout=settings.dns_timeout_seconds)
+        policy = DomainPolicy.from_settings(settings)
+        checked = check_domain(db, cnames, found, policy, SystemClock().now())
+    finally:
+        db.dispose()
+    if checked is None:
+        raise CommandError(f"{found.domain} was deleted while it was being checked")
+    row = _row(checked, settings.tracking_cname_target)
+    if args.json:
+        print(json.dumps(row, indent=2))
+    else:
+        print(_line(row))
+        if checked.status is not DomainStatus.ACTIVE:
+            print(f"expected: {row['domain']}.  CNAME  {settings.tracking_cname_target}.")
+    return 0 if checked.status is DomainStatus.ACTIVE else 1
+
+
+def run_list(args: argparse.Namespace) -> int:
+    db, settings = _database()
+    try:
+        project_id = _project(db, args.project).id if args.project else None
+        with db.read() as conn:
+            found = store.list_domains(conn, project_id=project_id)
+    finally:
+        db.dispose()
+    rows = [_row(d, settings.tracking_cname_target) for d in found]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no tracking domains yet: mailbeacon domain add --project ID DOMAIN")
+    else:
+        for row in rows:
+            print(f"{row['id']}  {row['project_sid']:10}  {_line(row)}")
+    return 0

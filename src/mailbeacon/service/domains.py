@@ -1,0 +1,138 @@
+"""Custom tracking domains as use cases: add one, check one, shared by the Team API, the
+command line and the domain worker.
+
+Adding validates the name (core/hostnames.py) and claims it; checking looks the CNAME up
+(service/cnames.py, blocking: run it in a thread), lets core/domain_checks.py decide, and
+stores the outcome. A check stores its outcome only if the domain's status is still the one it
+judged: a slow check that saw ``pending_cname`` must not undo an activation made meanwhile.
+
+Errors carry the HTTP status the API answers and the message the CLI prints::
+
+    DomainError (422)         the name cannot be a custom tracking domain
+    └── DomainClaimed (409)   it is a tracking domain already, of this project or another
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import IntegrityError
+
+from ..core.domain_checks import DomainStatus, decide
+from ..core.errors import InvalidHostname, MailbeaconError
+from ..core.hostnames import check_custom_domain
+from ..core.linkrules import host_of
+from ..store import tenancy
+from ..store import tracking_domains as store
+from ..store.db import Database
+from .cnames import CnameLookup
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+__all__ = ["DomainClaimed", "DomainError", "DomainPolicy", "add_domain", "check_domain"]
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(MailbeaconError):
+    status = 422
+    code = "validation_error"
+
+
+class DomainClaimed(DomainError):
+    status = 409
+    code = "conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class DomainPolicy:
+    """The operator's rules for custom tracking domains, from the settings."""
+
+    cname_target: str
+    base_domain: str | None = None
+    reserved: frozenset[str] = frozenset()  # mailbeacon's own hosts
+    deadline: timedelta = timedelta(hours=72)
+    recheck: timedelta = timedelta(minutes=5)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DomainPolicy:
+        public_host = host_of(settings.public_url)
+        return cls(
+            cname_target=settings.tracking_cname_target,
+            base_domain=settings.tracking_base_domain,
+            reserved=frozenset(
+                h for h in (public_host, settings.tracking_cname_target) if h is not None
+            ),
+            deadline=timedelta(hours=settings.domain_verify_deadline_hours),
+            recheck=timedelta(seconds=settings.domain_recheck_seconds),
+        )
+
+
+def add_domain(
+    db: Database, project: tenancy.Project, text: str, policy: DomainPolicy, now: datetime
+) -> store.TrackingDomain:
+    """Claim ``text`` for ``project``: pending until its CNAME points at the target."""
+    try:
+        name = check_custom_domain(text, base_domain=policy.base_domain, reserved=policy.reserved)
+    except InvalidHostname as exc:
+        raise DomainError(str(exc)) from None
+    try:
+        with db.write() as conn:
+            existing = store.by_domain(conn, name)
+            if existing is not None:
+                raise _claimed(name, mine=existing.project_id == project.id)
+            return store.insert(conn, project.id, name, now)
+    except IntegrityError:  # added by someone else between the check and the insert
+        raise _claimed(name, mine=False) from None
+
+
+def _claimed(name: str, *, mine: bool) -> DomainClaimed:
+    if mine:
+        return DomainClaimed(f"{name} is a tracking domain of this project already.")
+    return DomainClaimed(f"{name} is claimed by another project.")
+
+
+def check_domain(
+    db: Database,
+    cnames: CnameLookup,
+    domain: store.TrackingDomain,
+    policy: DomainPolicy,
+    now: datetime,
+) -> store.TrackingDomain | None:
+    """Look the CNAME up now and store what follows; the domain as it is afterwards (None
+    if it was deleted meanwhile). Blocks for up to the DNS timeout."""
+    found = cnames.lookup(domain.domain)
+    decision = decide(
+        domain.status,
+        found,
+        expected=policy.cname_target,
+        created_at=domain.created_at,
+        now=now,
+        deadline=policy.deadline,
+    )
+    if domain.status is DomainStatus.ACTIVE and decision.problem:
+        # Links already sent use this domain: a DNS hiccup must not break them.
+        log.warning("tracking domain %s stays active, but: %s", domain.domain, decision.problem)
+    elif decision.status is not domain.status:
+        log.info(
+            "tracking domain %s: %s -> %s%s",
+            domain.domain,
+            domain.status.value,
+            decision.status.value,
+            f" ({decision.reason})" if decision.reason else "",
+        )
+    with db.write() as conn:
+        return store.record_check(
+            conn,
+            domain.id,
+            now,
+            judged=domain.status,
+            status=decision.status,
+            reason=decision.reason,
+            verified=decision.verified,
+            next_check=now + policy.recheck,
+        )
