@@ -179,6 +179,8 @@ def evaluate() -> tuple[Counter[tuple[str, str]], list[str]]:
         verdict = classify(hits[-1:], networks=NETWORKS, context=hits[:-1])[0]
         got = verdict.classification.value
         confusion[expected, got] += 1
+        # Reason codes are a set shown to users: each at most once, in a stable order.
+        assert len(set(verdict.reason_codes)) == len(verdict.reason_codes), verdict
         if (expected == "genuine") != (got == "genuine"):
             mistakes.append(f"{expected} judged {got}: {description}: {hits[-1].user_agent!r}")
     return confusion, mistakes

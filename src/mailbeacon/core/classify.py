@@ -398,7 +398,8 @@ def _decide(hit: Hit, found: list[Evidence]) -> Verdict:
     machine = probability >= MACHINE_AT
     classification = primary.classification if machine else _C.GENUINE
     if classification is _C.SECURITY_SCANNER and hit.kind == "click":
-        reasons = ("link_protection", *reasons)  # a scanner following links to vet them
+        # A scanner following links to vet them; its evidence may have said so already.
+        reasons = tuple(dict.fromkeys(("link_protection", *reasons)))
     return Verdict(
         classification,
         probability,
