@@ -77,7 +77,9 @@ class Settings:
     webhook_concurrency_per_endpoint: int
     trust_forwarded_for: bool  # client IPs from X-Forwarded-For (behind Caddy)
     tracking_base_domain: str | None  # p{sid}.{base} per project; None: the public URL
-    tracking_cname_target: str  # what custom tracking domains point their CNAME at
+    # one CNAME target shared by every project's custom domains; None: each domain points at
+    # its own project's default host p{sid}.{base} (service/domains.py, DomainPolicy)
+    tracking_cname_target: str | None
     dns_resolvers: tuple[tuple[str, int], ...]  # (ip, port); empty: the system's
     dns_timeout_seconds: float
     domain_verify_deadline_hours: float
@@ -374,8 +376,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "tracking_cname_target",
         None,
-        "the host custom tracking domains point their CNAME at (default: "
-        "custom.TRACKING_BASE_DOMAIN, else the host of PUBLIC_URL)",
+        "what custom tracking domains point their CNAME at. Empty with TRACKING_BASE_DOMAIN "
+        "(recommended): each domain points at its own project's host "
+        "p{sid}.TRACKING_BASE_DOMAIN, so the record proves which project the name is for. "
+        "Set: one host shared by every project; empty without a base domain: the host of "
+        "PUBLIC_URL, shared too. A shared target lets any project claim and verify a name "
+        "that already points at it, such as a customer's record made before they add the "
+        "domain or left after they delete it",
         _domain,
     ),
     Setting(
@@ -432,11 +439,9 @@ def load_settings(environ: Mapping[str, str], **overrides: str) -> Settings:
         values["smtp_host"] = values["host"]
     if values["dns_resolvers"] is None:
         values["dns_resolvers"] = ()  # the system's
-    if values["tracking_cname_target"] is None:
-        base = values["tracking_base_domain"]
-        values["tracking_cname_target"] = (
-            f"custom.{base}" if base else host_of(values["public_url"]) or values["host"]
-        )
+    if values["tracking_cname_target"] is None and values["tracking_base_domain"] is None:
+        # No per-project hosts to point at: one shared target, as the help text warns.
+        values["tracking_cname_target"] = host_of(values["public_url"]) or values["host"]
     if raw["smtp_require_tls"] == "auto":
         values["smtp_require_tls"] = not _is_loopback(values["smtp_host"])
     else:

@@ -169,7 +169,7 @@ def test_caddy_serves_a_verified_custom_domain_with_a_certificate_it_obtained_on
         serve_process(env, tmp_path) as (backend, _),
     ):
         # The custom domain, verified through the loopback DNS server.
-        dns_zone.cname(CUSTOM, f"custom.{BASE}")
+        dns_zone.cname(CUSTOM, f"p{project['sid']}.{BASE}")  # the project's own host
         added = httpx.post(f"{backend}/v1/tracking-domains", json={"domain": CUSTOM}, headers=team)
         assert added.status_code == 201, added.text
         verified = httpx.post(
@@ -228,7 +228,7 @@ def test_caddy_serves_a_verified_custom_domain_with_a_certificate_it_obtained_on
                     https_get(https_port, name, f"/c/{link}", roots)
             # Verified, the same project's second domain gets one at its first handshake, and
             # the link works there too: the token is the project's, not the host's.
-            dns_zone.cname(LATER, f"custom.{BASE}")
+            dns_zone.cname(LATER, f"p{project['sid']}.{BASE}")
             verified = httpx.post(
                 f"{backend}/v1/tracking-domains/{later['id']}/verify", headers=team
             )

@@ -13,7 +13,12 @@ from mailbeacon.store import tenancy
 from tests.domains.conftest import Site
 
 BASE = "trk.example.test"  # the operator's tracking base domain in these tests
-TARGET = f"custom.{BASE}"
+SHARED = f"custom.{BASE}"  # a name that is no project's host: never a CNAME target
+
+
+def target(sid: str) -> str:
+    """The host a domain of project ``sid`` points at: its own default host."""
+    return f"p{sid}.{BASE}"
 
 
 @pytest.fixture
@@ -39,11 +44,12 @@ def test_adding_a_domain_answers_the_cname_record_to_create(world: Site) -> None
     assert data["project_id"] == acme.tenant.project.public_id
     assert data["status"] == "pending_cname"
     assert data["status_reason"] is None
-    assert data["dns_records"] == [{"type": "CNAME", "name": "track.acme.example", "value": TARGET}]
+    mine = target(acme.tenant.project.sid)
+    assert data["dns_records"] == [{"type": "CNAME", "name": "track.acme.example", "value": mine}]
     assert data["created_at"].endswith("Z")
     assert data["verified_at"] is None
     assert data["last_checked_at"] is None
-    assert "track.acme.example. CNAME custom.trk.example.test." in answer.json()["message"]
+    assert f"track.acme.example. CNAME {mine}." in answer.json()["message"]
     again = acme.api("GET", f"/tracking-domains/{data['id']}")
     assert again.json() == data
 
@@ -191,7 +197,7 @@ def test_caddy_may_obtain_certificates_for_our_hosts_only(world: Site) -> None:
         "track.acme.example",  # pending
         pending["domain"],
         "pzzzz9999.trk.example.test",  # no such project
-        TARGET,
+        SHARED,
         BASE,
         "unknown.example.org",
         "127.0.0.1",
@@ -201,6 +207,6 @@ def test_caddy_may_obtain_certificates_for_our_hosts_only(world: Site) -> None:
     assert "is not a tracking host" in error(ask("unknown.example.org"), 404)["message"]
     error(ask(None), 400)
     error(ask(""), 400)
-    zone.cname("track.acme.example", TARGET)
+    zone.cname("track.acme.example", target(acme.tenant.project.sid))
     assert acme.verify(data["id"])["status"] == "active"
     assert ask("track.acme.example").status_code == 200

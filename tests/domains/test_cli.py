@@ -13,7 +13,12 @@ from tests.conftest import SIGNING_KEYS
 from tests.support.dns_server import DnsZone
 from tests.support.process import run_cli
 
-TARGET = "custom.trk.example.test"
+BASE = "trk.example.test"
+
+
+def target(sid: str) -> str:
+    """The host a domain of project ``sid`` points at: its own default host."""
+    return f"p{sid}.{BASE}"
 
 
 @pytest.fixture
@@ -21,7 +26,7 @@ def env(tmp_path: Path, dns_zone: DnsZone, monkeypatch: pytest.MonkeyPatch) -> d
     values = {
         "MAILBEACON_DATABASE_URL": f"sqlite:///{tmp_path / 'mb.sqlite3'}",
         "MAILBEACON_SIGNING_KEYS": SIGNING_KEYS,
-        "MAILBEACON_TRACKING_BASE_DOMAIN": "trk.example.test",
+        "MAILBEACON_TRACKING_BASE_DOMAIN": BASE,
         "MAILBEACON_DNS_RESOLVERS": dns_zone.resolvers,
         "MAILBEACON_DNS_TIMEOUT_SECONDS": "2",
     }
@@ -51,11 +56,11 @@ def test_the_commands_as_processes(
     shop = project(capsys, "Shop")
     added = run_cli("domain", "add", "--project", shop["sid"], "Track.Shop.Test", env=env)
     assert "track.shop.test added to project Shop" in added.stdout
-    assert f"track.shop.test.  CNAME  {TARGET}." in added.stdout
+    assert f"track.shop.test.  CNAME  {target(shop['sid'])}." in added.stdout
     pending = run_cli("domain", "verify", "track.shop.test", env=env, check=False)
     assert pending.returncode == 1
     assert "track.shop.test  pending_cname  (no CNAME record found)" in pending.stdout
-    dns_zone.cname("track.shop.test", TARGET)
+    dns_zone.cname("track.shop.test", target(shop["sid"]))
     assert run_cli("domain", "verify", "track.shop.test", env=env).returncode == 0
 
 
@@ -64,12 +69,14 @@ def test_add_verify_and_list(
 ) -> None:
     shop, other = project(capsys, "Shop"), project(capsys, "Other")
     assert run(capsys, "domain", "add", "--project", shop["id"], "track.shop.test")[0] == 0
-    dns_zone.cname("track.shop.test", TARGET)
+    dns_zone.cname("track.shop.test", target(shop["sid"]))
     status, out, _ = run(capsys, "domain", "verify", "TRACK.shop.test.", "--json")
     record = json.loads(out)
     assert status == 0
     assert (record["status"], record["status_reason"]) == ("active", None)
-    assert record["dns_records"] == [{"type": "CNAME", "name": "track.shop.test", "value": TARGET}]
+    assert record["dns_records"] == [
+        {"type": "CNAME", "name": "track.shop.test", "value": target(shop["sid"])}
+    ]
     assert run(capsys, "domain", "verify", record["id"])[1].strip() == "track.shop.test  active"
     assert run(capsys, "domain", "add", "--project", other["sid"], "t.other.test")[0] == 0
     listed = json.loads(run(capsys, "domain", "list", "--json")[1])

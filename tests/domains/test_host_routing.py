@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from mailbeacon.service.domains import DomainPolicy
 from mailbeacon.store.messages import message_links
 from mailbeacon.store.schema import copies, messages
 from tests.domains.conftest import Site, Team
@@ -17,7 +18,8 @@ BASE = "trk.example.test"
 
 
 def activate(team: Team, domain: str) -> None:
-    team.site.zone.cname(domain, team.site.services.settings.tracking_cname_target)
+    policy = DomainPolicy.from_settings(team.site.services.settings)
+    team.site.zone.cname(domain, policy.target_for(team.sid))  # test_api checks the value
     assert team.verify(team.added(domain)["id"])["status"] == "active"
 
 

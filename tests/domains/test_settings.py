@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from mailbeacon.config import ConfigError, load_settings
+from mailbeacon.config import ConfigError, Settings, describe, load_settings
 
 
-def settings(**env: str) -> object:
+def settings(**env: str) -> Settings:
     values = {"MAILBEACON_ENVIRONMENT": "development"}
     values.update({f"MAILBEACON_{k.upper()}": v for k, v in env.items()})
     return load_settings(values)
@@ -30,7 +30,7 @@ def test_defaults_follow_the_base_domain_and_the_public_url() -> None:
         }
     )
     assert based.tracking_base_domain == "t.example.com"
-    assert based.tracking_cname_target == "custom.t.example.com"
+    assert based.tracking_cname_target is None  # each project's own p{sid}.t.example.com
     assert based.dns_resolvers == (
         ("192.0.2.53", 53),
         ("192.0.2.54", 5353),
@@ -41,6 +41,26 @@ def test_defaults_follow_the_base_domain_and_the_public_url() -> None:
         {"MAILBEACON_ENVIRONMENT": "development", "MAILBEACON_PUBLIC_URL": "https://mb.test:8443"}
     )
     assert public.tracking_cname_target == "mb.test"
+
+
+def test_with_a_base_domain_the_cname_target_is_per_project_unless_one_is_set() -> None:
+    """Empty means each project's default host; a value is one target shared by all, as the
+    operator chose (normalised like any domain setting)."""
+    base = {"tracking_base_domain": "t.example.com", "public_url": "https://mail.example.com"}
+    assert settings(**base).tracking_cname_target is None
+    empty = settings(**base, tracking_cname_target="  ")
+    assert empty.tracking_cname_target is None
+    shared = settings(**base, tracking_cname_target="Custom.T.Example.COM.")
+    assert shared.tracking_cname_target == "custom.t.example.com"
+    alone = settings(public_url="https://mail.example.com", tracking_cname_target="cn.example.net")
+    assert alone.tracking_cname_target == "cn.example.net"
+
+
+def test_the_cname_target_help_warns_about_a_shared_target() -> None:
+    (text,) = [h for variable, _, h in describe() if variable == "MAILBEACON_TRACKING_CNAME_TARGET"]
+    assert "p{sid}.TRACKING_BASE_DOMAIN" in text
+    assert "(recommended)" in text
+    assert "lets any project claim and verify a name that already points at it" in text
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ class Ticks:
 
 
 def activate(db: Database, tenant: Tenant, domain: str, clock: FixedClock) -> None:
-    policy = DomainPolicy(cname_target=f"custom.{BASE}", base_domain=BASE)
+    policy = DomainPolicy(shared_target=None, base_domain=BASE)
     added = add_domain(db, tenant.project, domain, policy, clock.now())
     with db.write() as conn:
         store.record_check(

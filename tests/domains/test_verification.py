@@ -1,5 +1,7 @@
 """CNAME verification against a real DNS server on loopback: through the adapter, the domain
-worker (on SQLite and PostgreSQL) and ``POST /tracking-domains/{id}/verify`` on a real server."""
+worker (on SQLite and PostgreSQL) and ``POST /tracking-domains/{id}/verify`` on a real server;
+and whose a name is: with a base domain, the record must point at the claiming project's own
+host, so one made for another project verifies nothing."""
 
 from __future__ import annotations
 
@@ -18,8 +20,17 @@ from mailbeacon.workers.domains import check_due, domains_worker
 from tests.support.dns_server import DnsZone, silent_resolver
 from tests.support.tenants import new_tenant
 
-TARGET = "custom.trk.example.test"
-WRONG = f"CNAME points to elsewhere.example.net, expected {TARGET}"
+BASE = "trk.example.test"
+TARGET = f"pab12cd34.{BASE}"  # some project's default host, for the adapter
+
+
+def target(sid: str) -> str:
+    """The CNAME target of a project's domains with the base domain and no shared target."""
+    return f"p{sid}.{BASE}"
+
+
+def wrong(sid: str) -> str:
+    return f"CNAME points to elsewhere.example.net, expected {target(sid)}"
 
 
 def test_the_adapter_reads_cnames_and_names_what_went_wrong(dns_zone: DnsZone) -> None:
@@ -50,7 +61,7 @@ def test_the_worker_activates_matching_domains_and_fails_the_rest_after_the_dead
 ) -> None:
     services = make_services(
         database_url,
-        tracking_base_domain="trk.example.test",
+        tracking_base_domain=BASE,
         dns_resolvers=dns_zone.resolvers,
         dns_timeout_seconds="2",
         domain_verify_deadline_hours="72",
@@ -58,6 +69,7 @@ def test_the_worker_activates_matching_domains_and_fails_the_rest_after_the_dead
     )
     tenant = new_tenant(services.db, clock)
     policy = DomainPolicy.from_settings(services.settings)
+    mine, elsewhere = target(tenant.project.sid), wrong(tenant.project.sid)
     names = {
         "right": "right.shop.test",
         "wrong": "wrong.shop.test",
@@ -69,7 +81,7 @@ def test_the_worker_activates_matching_domains_and_fails_the_rest_after_the_dead
         key: add_domain(services.db, tenant.project, name, policy, clock.now())
         for key, name in names.items()
     }
-    dns_zone.cname(names["right"], TARGET)
+    dns_zone.cname(names["right"], mine)
     dns_zone.cname(names["wrong"], "elsewhere.example.net")
     dns_zone.no_answer(names["bare"])
 
@@ -84,21 +96,21 @@ def test_the_worker_activates_matching_domains_and_fails_the_rest_after_the_dead
     assert asyncio.run(check_due(services)) == 5  # due at once, on creation
     assert state() == {
         "right": ("active", None),
-        "wrong": ("pending_cname", WRONG),
+        "wrong": ("pending_cname", elsewhere),
         "gone": ("pending_cname", "no CNAME record found"),
         "bare": ("pending_cname", "no CNAME record found"),
         "later": ("pending_cname", "no CNAME record found"),
     }
     assert asyncio.run(check_due(services)) == 0  # next check in 5 minutes
     clock.advance(minutes=5)
-    dns_zone.cname(names["later"], TARGET)
+    dns_zone.cname(names["later"], mine)
     assert asyncio.run(check_due(services)) == 4  # the active one is not checked again
     assert state()["later"] == ("active", None)
     clock.advance(hours=72)
     assert asyncio.run(check_due(services)) == 3
     assert state() == {
         "right": ("active", None),
-        "wrong": ("failed", WRONG),
+        "wrong": ("failed", elsewhere),
         "gone": ("failed", "no CNAME record found"),
         "bare": ("failed", "no CNAME record found"),
         "later": ("active", None),
@@ -128,7 +140,8 @@ def test_a_slow_check_does_not_undo_what_a_newer_one_decided(
     tenant = new_tenant(services.db, clock)
     policy = DomainPolicy.from_settings(services.settings)
     seen = add_domain(services.db, tenant.project, "track.shop.test", policy, clock.now())
-    dns_zone.cname("track.shop.test", policy.cname_target)
+    assert policy.target_for(tenant.project.sid) == "t.example.test"  # the public URL's host
+    dns_zone.cname("track.shop.test", policy.target_for(tenant.project.sid))
     assert check_domain(services.db, services.cnames, seen, policy, clock.now()) is not None
     dns_zone.nxdomain("track.shop.test")
     stale = check_domain(services.db, services.cnames, seen, policy, clock.now())  # saw pending
@@ -139,15 +152,16 @@ def test_a_slow_check_does_not_undo_what_a_newer_one_decided(
 def test_verify_looks_now_and_answers_the_domain_as_it_is(
     site: Callable[..., Any], dns_zone: DnsZone
 ) -> None:
-    with site(tracking_base_domain="trk.example.test", domain_verify_deadline_hours="1") as world:
+    with site(tracking_base_domain=BASE, domain_verify_deadline_hours="1") as world:
         acme = world.tenant()
+        mine, elsewhere = target(acme.sid), wrong(acme.sid)
         clock = world.services.clock
         assert isinstance(clock, FixedClock)
         dns_zone.cname("wrong.acme.test", "elsewhere.example.net")
         dns_zone.no_answer("bare.acme.test")
         dns_zone.servfail("broken.acme.test")
         expected = {
-            "wrong.acme.test": WRONG,
+            "wrong.acme.test": elsewhere,
             "gone.acme.test": "no CNAME record found",  # NXDOMAIN
             "bare.acme.test": "no CNAME record found",  # NOERROR, no answer
             "broken.acme.test": f"DNS lookup failed: SERVFAIL from 127.0.0.1 port {dns_zone.port}",
@@ -158,7 +172,7 @@ def test_verify_looks_now_and_answers_the_domain_as_it_is(
             assert (data["status"], data["status_reason"]) == ("pending_cname", reason), name
             assert data["last_checked_at"] is not None
             assert data["verified_at"] is None
-        dns_zone.cname("right.acme.test", TARGET)
+        dns_zone.cname("right.acme.test", mine)
         answer = acme.api("POST", f"/tracking-domains/{ids['right.acme.test']}/verify")
         assert answer.status_code == 200
         assert answer.json()["message"] == "The CNAME record is in place: the domain is active."
@@ -167,17 +181,17 @@ def test_verify_looks_now_and_answers_the_domain_as_it_is(
         assert data["verified_at"] == data["last_checked_at"]
         clock.advance(hours=2)  # past the deadline: the next check fails a wrong one
         failed = acme.verify(ids["wrong.acme.test"])
-        assert (failed["status"], failed["status_reason"]) == ("failed", WRONG)
-        dns_zone.cname("wrong.acme.test", TARGET)  # fixed late, then asked for
+        assert (failed["status"], failed["status_reason"]) == ("failed", elsewhere)
+        dns_zone.cname("wrong.acme.test", mine)  # fixed late, then asked for
         assert acme.verify(ids["wrong.acme.test"])["status"] == "active"
 
 
 def test_the_running_worker_checks_a_new_domain_at_once(
     site: Callable[..., Any], dns_zone: DnsZone
 ) -> None:
-    with site(tracking_base_domain="trk.example.test", workers=[domains_worker]) as world:
+    with site(tracking_base_domain=BASE, workers=[domains_worker]) as world:
         acme = world.tenant()
-        dns_zone.cname("track.acme.test", TARGET)
+        dns_zone.cname("track.acme.test", target(acme.sid))
         data = acme.added("track.acme.test")
         deadline = time.monotonic() + 10
         while data["status"] != "active":
@@ -186,3 +200,38 @@ def test_the_running_worker_checks_a_new_domain_at_once(
             data = acme.api("GET", f"/tracking-domains/{data['id']}").json()
         assert data["last_checked_at"] == data["verified_at"]
         assert ("track.acme.test", "CNAME") in dns_zone.asked
+
+
+def test_a_record_made_for_one_project_verifies_nothing_for_another(
+    site: Callable[..., Any], dns_zone: DnsZone
+) -> None:
+    """The takeover this design prevents: acme's customer points track.acme.test at acme's
+    host; rival claims the name first (or after acme deletes it). The record proves the name
+    is acme's, so rival's claim stays pending and rival's links are never served there."""
+    with site(tracking_base_domain=BASE) as world:
+        acme, rival = world.tenant("Acme"), world.tenant("Rival")
+        dns_zone.cname("track.acme.test", target(acme.sid))
+        claimed = rival.added("track.acme.test")
+        checked = rival.verify(claimed["id"])
+        assert checked["status"] == "pending_cname"
+        assert checked["status_reason"] == (
+            f"CNAME points to {target(acme.sid)}, expected {target(rival.sid)}"
+        )
+        assert world.http.get("/tls/ask", params={"domain": "track.acme.test"}).status_code == 404
+        # Released by rival, the name verifies for the project the record names.
+        assert rival.api("DELETE", f"/tracking-domains/{claimed['id']}").status_code == 200
+        assert acme.verify(acme.added("track.acme.test")["id"])["status"] == "active"
+
+
+def test_an_operator_may_still_choose_one_shared_target(
+    site: Callable[..., Any], dns_zone: DnsZone
+) -> None:
+    """MAILBEACON_TRACKING_CNAME_TARGET set: every project's record points at it (the help
+    text says what that gives up)."""
+    shared = f"custom.{BASE}"
+    with site(tracking_base_domain=BASE, tracking_cname_target=shared) as world:
+        acme = world.tenant()
+        data = acme.added("track.acme.test")
+        assert data["dns_records"][0]["value"] == shared
+        dns_zone.cname("track.acme.test", shared)
+        assert acme.verify(data["id"])["status"] == "active"

@@ -1,9 +1,10 @@
 """``mailbeacon domain``: custom tracking domains from the operator's shell.
 
-``add`` claims a domain for a project and prints the CNAME record to create; ``verify`` looks
-the record up now (with MAILBEACON_DNS_RESOLVERS) and exits 0 only when the domain is active,
-1 while it is not (so scripts can wait for it); ``list`` shows them all. Bad input exits 2
-with a message, as every command does.
+``add`` claims a domain for a project and prints the CNAME record to create (with a tracking
+base domain, pointing at the project's own host ``p{sid}.{base}``: service/domains.py);
+``verify`` looks the record up now (with MAILBEACON_DNS_RESOLVERS) and exits 0 only when the
+domain is active, 1 while it is not (so scripts can wait for it); ``list`` shows them all. Bad
+input exits 2 with a message, as every command does.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def add_parser(commands: Any) -> None:
         "domain",
         help="manage custom tracking domains",
         description="Custom tracking domains: a project's links on its own subdomain, once "
-        "the subdomain's CNAME points at MAILBEACON_TRACKING_CNAME_TARGET.",
+        "the subdomain's CNAME points at the project's host p{sid}.TRACKING_BASE_DOMAIN (or "
+        "at MAILBEACON_TRACKING_CNAME_TARGET when set): `add` prints the record.",
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = actions.add_parser(
@@ -72,10 +74,11 @@ def _project(db: Database, reference: str) -> tenancy.Project:
     return project
 
 
-def _row(domain: store.TrackingDomain, target: str) -> dict[str, Any]:
+def _row(domain: store.TrackingDomain, policy: DomainPolicy) -> dict[str, Any]:
     def iso(moment: Any) -> str | None:
         return moment.isoformat() if moment is not None else None
 
+    target = policy.target_for(domain.project_sid)
     return {
         "id": domain.public_id,
         "project_id": domain.project_public_id,
@@ -88,6 +91,12 @@ def _row(domain: store.TrackingDomain, target: str) -> dict[str, Any]:
         "verified_at": iso(domain.verified_at),
         "last_checked_at": iso(domain.last_checked_at),
     }
+
+
+def _record(row: dict[str, Any]) -> str:
+    """The row's CNAME record as a zone file line."""
+    record = row["dns_records"][0]
+    return f"{record['name']}.  CNAME  {record['value']}."
 
 
 def _line(row: dict[str, Any]) -> str:
@@ -106,14 +115,14 @@ def run_add(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from None
     finally:
         db.dispose()
-    row = _row(added, settings.tracking_cname_target)
+    row = _row(added, policy)
     if args.json:
         print(json.dumps(row, indent=2))
         return 0
     print(f"{row['domain']} added to project {project.name} ({project.sid}), pending.")
     print("Create this DNS record, then run `mailbeacon domain verify` (or wait: it is")
     print("checked every few minutes):")
-    print(f"  {row['domain']}.  CNAME  {settings.tracking_cname_target}.")
+    print(f"  {_record(row)}")
     return 0
 
 
@@ -142,13 +151,13 @@ def run_verify(args: argparse.Namespace) -> int:
         db.dispose()
     if checked is None:
         raise CommandError(f"{found.domain} was deleted while it was being checked")
-    row = _row(checked, settings.tracking_cname_target)
+    row = _row(checked, policy)
     if args.json:
         print(json.dumps(row, indent=2))
     else:
         print(_line(row))
         if checked.status is not DomainStatus.ACTIVE:
-            print(f"expected: {row['domain']}.  CNAME  {settings.tracking_cname_target}.")
+            print(f"expected: {_record(row)}")
     return 0 if checked.status is DomainStatus.ACTIVE else 1
 
 
@@ -160,7 +169,8 @@ def run_list(args: argparse.Namespace) -> int:
             found = store.list_domains(conn, project_id=project_id)
     finally:
         db.dispose()
-    rows = [_row(d, settings.tracking_cname_target) for d in found]
+    policy = DomainPolicy.from_settings(settings)
+    rows = [_row(d, policy) for d in found]
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:

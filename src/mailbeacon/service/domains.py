@@ -6,6 +6,14 @@ Adding validates the name (core/hostnames.py) and claims it; checking looks the 
 stores the outcome. A check stores its outcome only if the domain's status is still the one it
 judged: a slow check that saw ``pending_cname`` must not undo an activation made meanwhile.
 
+With a tracking base domain, a domain's CNAME target is its own project's default host
+``p{sid}.{base}`` (:meth:`DomainPolicy.target_for`), so the record says which project the name
+is for: a record that points at one project's host verifies the domain for that project only.
+A target shared by all projects (MAILBEACON_TRACKING_CNAME_TARGET, or the public URL's host
+without a base domain) proves only that the name points at this mailbeacon: any project could
+claim a name whose record already exists (made before its owner adds it, or left after they
+delete it) and have its links served there.
+
 Errors carry the HTTP status the API answers and the message the CLI prints::
 
     DomainError (422)         the name cannot be a custom tracking domain
@@ -25,6 +33,7 @@ from ..core.domain_checks import DomainStatus, decide
 from ..core.errors import InvalidHostname, MailbeaconError
 from ..core.hostnames import check_custom_domain
 from ..core.linkrules import host_of
+from ..core.tracking_hosts import default_host
 from ..store import tenancy
 from ..store import tracking_domains as store
 from ..store.db import Database
@@ -52,17 +61,21 @@ class DomainClaimed(DomainError):
 class DomainPolicy:
     """The operator's rules for custom tracking domains, from the settings."""
 
-    cname_target: str
+    shared_target: str | None  # one CNAME target for all projects; None: per project
     base_domain: str | None = None
     reserved: frozenset[str] = frozenset()  # mailbeacon's own hosts
     deadline: timedelta = timedelta(hours=72)
     recheck: timedelta = timedelta(minutes=5)
 
+    def __post_init__(self) -> None:
+        if self.shared_target is None and self.base_domain is None:
+            raise ValueError("a DomainPolicy needs a shared_target or a base_domain")
+
     @classmethod
     def from_settings(cls, settings: Settings) -> DomainPolicy:
         public_host = host_of(settings.public_url)
         return cls(
-            cname_target=settings.tracking_cname_target,
+            shared_target=settings.tracking_cname_target,
             base_domain=settings.tracking_base_domain,
             reserved=frozenset(
                 h for h in (public_host, settings.tracking_cname_target) if h is not None
@@ -71,11 +84,19 @@ class DomainPolicy:
             recheck=timedelta(seconds=settings.domain_recheck_seconds),
         )
 
+    def target_for(self, sid: str) -> str:
+        """The host a domain of project ``sid`` must point its CNAME at."""
+        if self.shared_target is not None:
+            return self.shared_target
+        assert self.base_domain is not None  # __post_init__
+        return default_host(sid, self.base_domain)
+
 
 def add_domain(
     db: Database, project: tenancy.Project, text: str, policy: DomainPolicy, now: datetime
 ) -> store.TrackingDomain:
-    """Claim ``text`` for ``project``: pending until its CNAME points at the target."""
+    """Claim ``text`` for ``project``: pending until its CNAME points at the project's
+    target (:meth:`DomainPolicy.target_for`)."""
     try:
         name = check_custom_domain(text, base_domain=policy.base_domain, reserved=policy.reserved)
     except InvalidHostname as exc:
@@ -109,7 +130,7 @@ def check_domain(
     decision = decide(
         domain.status,
         found,
-        expected=policy.cname_target,
+        expected=policy.target_for(domain.project_sid),
         created_at=domain.created_at,
         now=now,
         deadline=policy.deadline,

@@ -1,8 +1,10 @@
 """Custom tracking domains under /v1 (team token), and Caddy's on-demand TLS ``ask``.
 
 A project adds a subdomain of its own (``track.example.com``); the answer names the CNAME
-record to create (``dns_records``). The domain is ``pending_cname`` until the record is seen
-pointing at the target (the domain worker looks on creation and every few minutes;
+record to create (``dns_records``): with a tracking base domain, it points at the project's own
+default host ``p{sid}.{base}``, which proves the name is meant for this project
+(service/domains.py). The domain is ``pending_cname`` until the record is seen pointing at its
+target (the domain worker looks on creation and every few minutes;
 ``POST /tracking-domains/{id}/verify`` looks now), then ``active``: the project's new links
 use it. ``failed`` says why, once the deadline has passed. Statuses and reasons are
 core/domain_checks.py's.
@@ -54,7 +56,8 @@ class StoreTrackingDomain(BaseModel):
     project_id: str | None = None  # may be left out when the team has one project
 
 
-def domain_data(domain: store.TrackingDomain, target: str) -> dict[str, Any]:
+def domain_data(domain: store.TrackingDomain, policy: DomainPolicy) -> dict[str, Any]:
+    target = policy.target_for(domain.project_sid)
     return {
         "id": domain.public_id,
         "project_id": domain.project_public_id,
@@ -68,9 +71,9 @@ def domain_data(domain: store.TrackingDomain, target: str) -> dict[str, Any]:
     }
 
 
-def dns_record(domain: store.TrackingDomain, target: str) -> str:
+def dns_record(domain: store.TrackingDomain, policy: DomainPolicy) -> str:
     """The record to create, as a zone file line."""
-    return f"{domain.domain}. CNAME {target}."
+    return f"{domain.domain}. CNAME {policy.target_for(domain.project_sid)}."
 
 
 def _policy(request: Request) -> DomainPolicy:
@@ -118,8 +121,8 @@ def list_domains(
     if project_id is not None:
         found = [d for d in found if d.project_public_id == project_id]
     part = window([d.public_id for d in found], page)
-    target = services.settings.tracking_cname_target
-    data = [domain_data(d, target) for d in found[part.start : part.stop]]
+    policy = _policy(request)
+    data = [domain_data(d, policy) for d in found[part.start : part.stop]]
     return shapes.cursor_page(request, data, page.size, next_id=part.next_id, prev_id=part.prev_id)
 
 
@@ -127,17 +130,16 @@ def list_domains(
 def create_domain(request: Request, caller: Caller, body: StoreTrackingDomain) -> dict[str, Any]:
     """The domain, ``pending_cname``, with the CNAME record to create in ``dns_records``."""
     services = services_of(request)
+    policy = _policy(request)
     with services.db.read() as conn:
         project = _project(conn, caller, body.project_id)
     try:
-        added = add_domain(
-            services.db, project, body.domain, _policy(request), services.clock.now()
-        )
+        added = add_domain(services.db, project, body.domain, policy, services.clock.now())
     except DomainError as exc:
         raise _refused(exc) from None
-    record = dns_record(added, services.settings.tracking_cname_target)
+    record = dns_record(added, policy)
     return {
-        "data": domain_data(added, services.settings.tracking_cname_target),
+        "data": domain_data(added, policy),
         "message": f"Create the DNS record {record}; the domain is checked within minutes.",
     }
 
@@ -147,7 +149,7 @@ def retrieve_domain(request: Request, caller: Caller, domain_id: str) -> dict[st
     services = services_of(request)
     with services.db.read() as conn:
         found = _domain_of(conn, caller, domain_id)
-    return domain_data(found, services.settings.tracking_cname_target)
+    return domain_data(found, _policy(request))
 
 
 @router.delete("/tracking-domains/{domain_id}", summary="Delete a custom tracking domain")
@@ -168,17 +170,16 @@ def verify_domain(request: Request, caller: Caller, domain_id: str) -> dict[str,
     """Looks the CNAME up now (this endpoint runs in a worker thread: the lookup blocks it,
     never the event loop) and answers the domain as it is afterwards."""
     services = services_of(request)
+    policy = _policy(request)
     with services.db.read() as conn:
         found = _domain_of(conn, caller, domain_id)
-    checked = check_domain(
-        services.db, services.cnames, found, _policy(request), services.clock.now()
-    )
+    checked = check_domain(services.db, services.cnames, found, policy, services.clock.now())
     if checked is None:
         raise ApiError(404, "No such tracking domain.")
     if checked.status is not found.status:
         services.hosts.changed()
     return {
-        "data": domain_data(checked, services.settings.tracking_cname_target),
+        "data": domain_data(checked, policy),
         "message": _MESSAGES[checked.status],
     }
 
