@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from mailbeacon.store import observations
+from mailbeacon.store.checkpoints import WalCheckpointer
 from mailbeacon.store.db import Database
 from mailbeacon.store.observations import ObservationWriter
 from mailbeacon.store.schema import observations as table
@@ -82,3 +85,88 @@ def test_a_failing_database_fails_the_batch_and_is_counted(db: Database) -> None
             writer.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_failed_batch_is_rolled_back_and_the_next_one_is_stored(db: Database) -> None:
+    async def scenario() -> None:
+        writer = ObservationWriter(db)
+        writer.start(asyncio.get_running_loop())
+        try:
+            await writer.record(row(1))
+            good = writer._sql
+            writer._sql = good.replace("observations", "no_such_table")
+            with pytest.raises(Exception, match="no_such_table"):
+                await writer.record(row(2))
+            writer._sql = good
+            await writer.record(row(3))
+        finally:
+            writer.stop()
+
+    asyncio.run(scenario())
+    with db.read() as conn:
+        assert [r.copy_id for r in conn.execute(select(table.c.copy_id))] == [1, 3]
+
+
+def test_on_sqlite_clicks_never_wait_for_a_checkpoint_yet_the_log_is_checkpointed(
+    sqlite_url: str,
+) -> None:
+    """The writer's own connection never checkpoints (a checkpoint fsyncs inside the commit
+    that clicks wait for): its log grows past SQLite's 1000-page autocheckpoint untouched.
+    The WalCheckpointer, on its own connection, moves it into the database file."""
+    db = Database(sqlite_url)
+    path = Path(db.engine.url.database or "")
+    wal = path.with_name(path.name + "-wal")
+    big = "x" * 3000  # a long user agent: 7.5 MB of log in 2,500 rows
+
+    class Idle(WalCheckpointer):
+        def start(self) -> None:  # never runs: only the writer's own connection writes
+            pass
+
+    other = db.engine.raw_connection()  # open: the writer's is not the last to close
+    try:
+        size = path.stat().st_size
+
+        async def scenario() -> None:
+            writer = ObservationWriter(db)
+            writer._checkpointer = Idle(db)
+            writer.start(asyncio.get_running_loop())
+            try:
+                for start in range(0, 2500, 100):
+                    rows = [(*row(i)[:7], big, "{}") for i in range(start, start + 100)]
+                    await asyncio.gather(*(writer.record(r) for r in rows))
+            finally:
+                writer.stop()
+
+        asyncio.run(scenario())
+        assert wal.stat().st_size > 1000 * 4096 * 1.5  # an autocheckpoint would have reset it
+        assert path.stat().st_size == size
+        checkpointer = WalCheckpointer(db)
+        checkpointer.checkpoint()
+        assert checkpointer.checkpoints == 1
+        assert path.stat().st_size > size + 7_000_000
+        with db.read() as conn:
+            assert observations.count(conn) == 2500
+    finally:
+        other.close()
+        db.dispose()
+
+
+def test_the_checkpointer_checkpoints_after_writes_and_once_more_when_stopped(
+    sqlite_url: str,
+) -> None:
+    db = Database(sqlite_url)
+    try:
+        checkpointer = WalCheckpointer(db, interval=0.05)
+        checkpointer.start()
+        time.sleep(0.2)
+        assert checkpointer.checkpoints == 0  # nothing written: nothing to do
+        checkpointer.wrote()
+        deadline = time.monotonic() + 5
+        while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert checkpointer.checkpoints == 1
+        checkpointer.wrote()
+        checkpointer.stop()
+        assert checkpointer.checkpoints == 2
+    finally:
+        db.dispose()

@@ -64,6 +64,11 @@ class Database:
             finally:
                 conn.info.pop("begin", None)
 
+    def write_lock(self) -> contextlib.AbstractContextManager[Any]:
+        """The in-process writers' lock (SQLite; a no-op on PostgreSQL), for code that writes
+        through its own DBAPI connection instead of :meth:`write` (the observation writer)."""
+        return self._write_lock
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -1,0 +1,68 @@
+"""SQLite WAL checkpoints off the redirect path.
+
+SQLite moves the write-ahead log into the database file (a checkpoint) inside the commit that
+pushes the log past ``wal_autocheckpoint`` pages, and a checkpoint ends with an fsync. On the
+observation writer's connection that commit is what clicks wait for, so one click in every
+few thousand waited tens of milliseconds for the disk. The writer's connection therefore
+checkpoints never; this thread does, on its own connection, a second after the writer says it
+wrote something. A PASSIVE checkpoint takes no lock a writer needs (writers go on appending to
+the log meanwhile), so commits never wait for the disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from .db import Database
+
+__all__ = ["WalCheckpointer"]
+
+log = logging.getLogger(__name__)
+
+
+class WalCheckpointer:
+    """A thread that runs ``PRAGMA wal_checkpoint(PASSIVE)`` at most every ``interval``
+    seconds, when :meth:`wrote` was called since the last one."""
+
+    def __init__(self, db: Database, interval: float = 1.0) -> None:
+        self._db = db
+        self._interval = interval
+        self._dirty = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.checkpoints = 0  # for tests
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="wal-checkpointer", daemon=True)
+        self._thread.start()
+
+    def wrote(self) -> None:
+        self._dirty.set()
+
+    def stop(self) -> None:
+        """Stop, after a last checkpoint if anything was written since the previous one."""
+        if self._thread is not None:
+            self._stopping.set()
+            self._dirty.set()
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            self._dirty.wait()
+            self._dirty.clear()
+            self.checkpoint()
+            if self._stopping.wait(self._interval):  # writes meanwhile join the next one
+                if self._dirty.is_set():
+                    self.checkpoint()
+                return
+
+    def checkpoint(self) -> None:
+        try:
+            with self._db.read() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            self.checkpoints += 1
+        except Exception:  # the next write's checkpoint catches up; nothing is lost meanwhile
+            log.exception("WAL checkpoint failed")
