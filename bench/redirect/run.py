@@ -541,17 +541,22 @@ def print_table(
 
 
 def check(ours: list[WrkResult], recorded: int, not_clicks: int) -> int:
-    """Every click answered is a recorded observation, and nothing but 302s was answered."""
+    """Every click answered is a recorded observation, and nothing but 302s was answered.
+
+    wrk stops on a timer with requests in flight. The server answers and records those it
+    has read; one whose connection closed before the server read it is neither answered nor
+    recorded (with a new connection per request, a few dozen a run under load). So the
+    recorded count lies between the 302s wrk read and those plus the ones in flight."""
     read = sum(r.status_302 for r in ours)
     unread = sum(r.in_flight for r in ours)
     other = sum(r.status_other for r in ours)
     errors = sum(r.socket_errors for r in ours)
     print(
-        f"\nobservations: {recorded} recorded; {read} 302s read by wrk + {unread} answered "
-        f"after wrk stopped reading = {read + unread}; other statuses: {other}; "
-        f"socket errors: {errors}"
+        f"\nobservations: {recorded} recorded; {read} 302s read by wrk, {unread} more in "
+        f"flight when it stopped ({recorded - read} of them answered and recorded); other "
+        f"statuses: {other}; socket errors: {errors}"
     )
-    ok = recorded == read + unread and other == 0 and not_clicks == 0
+    ok = read <= recorded <= read + unread and other == 0 and not_clicks == 0
     print("observation check: " + ("OK" if ok else "MISMATCH"))
     return 0 if ok else 1
 

@@ -27,6 +27,7 @@ from .clock import Clock, SystemClock
 from .config import Settings
 from .core.errors import MailbeaconError
 from .core.tokens import Keyring, TokenCodec
+from .gc_tuning import GcTuning
 from .service.accept import Accepted
 from .service.cnames import CnameLookup, CnameResolver
 from .service.instrumenter import Instrumenter
@@ -147,9 +148,16 @@ class MailbeaconApp:
     """The ASGI application: tracking paths raw, the rest through FastAPI. With a ``relay``,
     its lifespan also runs the SMTP relay on the same event loop."""
 
-    def __init__(self, services: Services, *, relay: SmtpRelay | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        relay: SmtpRelay | None = None,
+        gc_tuning: GcTuning | None = None,
+    ) -> None:
         self.services = services
         self.relay = relay
+        self.gc_tuning = gc_tuning  # `mailbeacon serve`'s (gc_tuning.py), not in-process tests'
         self.api = create_api(services)
         self.tracking = TrackingEndpoints(
             services.codec,
@@ -185,8 +193,12 @@ class MailbeaconApp:
             asyncio.create_task(worker(self.services, self._stop), name=worker.__name__)
             for worker in self.services.workers
         ]
+        if self.gc_tuning is not None:
+            self.gc_tuning.install()  # last: what start-up made is frozen
 
     async def shutdown(self) -> None:
+        if self.gc_tuning is not None:
+            self.gc_tuning.uninstall()
         if self.relay is not None:
             await self.relay.stop()  # first: messages being stored finish, no new ones come
         self._stop.set()
@@ -212,8 +224,10 @@ class MailbeaconApp:
                 return
 
 
-def create_app(services: Services, *, relay: SmtpRelay | None = None) -> MailbeaconApp:
-    return MailbeaconApp(services, relay=relay)
+def create_app(
+    services: Services, *, relay: SmtpRelay | None = None, gc_tuning: GcTuning | None = None
+) -> MailbeaconApp:
+    return MailbeaconApp(services, relay=relay, gc_tuning=gc_tuning)
 
 
 def app_from_environment() -> MailbeaconApp:
@@ -235,4 +249,4 @@ def app_from_environment() -> MailbeaconApp:
         from .smtp.relay import SmtpRelay
 
         relay = SmtpRelay(services)
-    return create_app(services, relay=relay)
+    return create_app(services, relay=relay, gc_tuning=GcTuning())

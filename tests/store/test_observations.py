@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 
@@ -168,5 +169,67 @@ def test_the_checkpointer_checkpoints_after_writes_and_once_more_when_stopped(
         checkpointer.wrote()
         checkpointer.stop()
         assert checkpointer.checkpoints == 2
+    finally:
+        db.dispose()
+
+
+def test_on_sqlite_a_batch_commits_on_the_loop_unless_a_writer_holds_the_lock(
+    sqlite_url: str,
+) -> None:
+    """Inline when the lock is free; when another writer of this process holds it, or another
+    connection (another process) holds SQLite's write lock, the batch goes to the thread,
+    which waits for the lock: the loop never does, and nothing is lost."""
+    db = Database(sqlite_url)
+    other = sqlite3.connect(db.engine.url.database or "", isolation_level=None)
+
+    async def scenario() -> None:
+        writer = ObservationWriter(db)
+        writer.start(asyncio.get_running_loop())
+        try:
+            await asyncio.gather(*(writer.record(row(i)) for i in range(10)))
+            assert (writer.inline_batches, writer.written) == (1, 10)
+
+            for hold, release in (
+                (lambda: db.sqlite_lock.acquire(), lambda: db.sqlite_lock.release()),
+                (lambda: other.execute("BEGIN IMMEDIATE"), lambda: other.execute("COMMIT")),
+            ):
+                hold()
+                pending = asyncio.gather(*(writer.record(row(i)) for i in range(5)))
+                started = time.monotonic()
+                await asyncio.sleep(0.2)  # the loop runs on meanwhile
+                assert time.monotonic() - started < 0.5
+                assert not pending.done()
+                release()
+                await asyncio.wait_for(pending, 10)
+            assert (writer.inline_batches, writer.written) == (1, 20)
+            await writer.record(row(99))  # the lock is free again: inline
+            assert writer.inline_batches == 2
+        finally:
+            writer.stop()
+
+    try:
+        asyncio.run(scenario())
+        with db.read() as conn:
+            assert observations.count(conn) == 21
+    finally:
+        other.close()
+        db.dispose()
+
+
+def test_with_synchronous_full_batches_never_commit_on_the_loop(sqlite_url: str) -> None:
+    """A commit that waits for an fsync must not block the event loop."""
+    db = Database(sqlite_url, sqlite_synchronous="full")
+
+    async def scenario() -> None:
+        writer = ObservationWriter(db)
+        writer.start(asyncio.get_running_loop())
+        try:
+            await asyncio.gather(*(writer.record(row(i)) for i in range(10)))
+            assert (writer.inline_batches, writer.written) == (0, 10)
+        finally:
+            writer.stop()
+
+    try:
+        asyncio.run(scenario())
     finally:
         db.dispose()

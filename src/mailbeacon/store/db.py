@@ -29,6 +29,7 @@ class Database:
             parsed = parsed.set(drivername="postgresql+psycopg")
         self.url = parsed
         self.dialect = parsed.get_backend_name()
+        self.sqlite_synchronous = sqlite_synchronous.lower()
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(
                 parsed.render_as_string(hide_password=False), sqlite_synchronous
@@ -64,9 +65,12 @@ class Database:
             finally:
                 conn.info.pop("begin", None)
 
-    def write_lock(self) -> contextlib.AbstractContextManager[Any]:
-        """The in-process writers' lock (SQLite; a no-op on PostgreSQL), for code that writes
-        through its own DBAPI connection instead of :meth:`write` (the observation writer)."""
+    @property
+    def sqlite_lock(self) -> threading.Lock:
+        """SQLite: the in-process writers' lock, for code that writes through its own DBAPI
+        connection instead of :meth:`write` (the observation writer)."""
+        if not isinstance(self._write_lock, type(threading.Lock())):
+            raise TypeError("only a SQLite database has a writers' lock")
         return self._write_lock
 
     def dispose(self) -> None:

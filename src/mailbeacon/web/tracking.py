@@ -64,9 +64,11 @@ _NOT_FOUND_HEADERS = [
     _NO_STORE,
 ]
 _METHOD_HEADERS = [(b"allow", b"GET, HEAD"), (b"content-length", b"0")]
-# Request headers that tell a prefetch or a machine from a person (issue 4 reads them).
-_KEPT_HEADERS = frozenset(
-    {
+# Request headers that tell a prefetch or a machine from a person (issue 4 reads them), each
+# with the start of its member in the JSON object stored with the hit.
+_KEPT_HEADERS = {
+    name: f'"{name.decode()}":'
+    for name in (
         b"accept",
         b"accept-language",
         b"accept-encoding",
@@ -82,8 +84,11 @@ _KEPT_HEADERS = frozenset(
         b"sec-gpc",
         b"via",
         b"from",
-    }
-)
+    )
+}
+# json.dumps' own string encoder (C): the object is assembled here because json.dumps with
+# separators builds a new encoder per call, a fifth of a click's Python time.
+_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
 class LinkCache:
@@ -252,14 +257,16 @@ class TrackingEndpoints:
     ) -> None:
         user_agent = ""
         host = ""
-        kept = {}
+        kept: dict[bytes, str] = {}  # a repeated header: the last one, as a dict keeps it
         for name, value in scope["headers"]:
             if name == b"user-agent":
                 user_agent = value.decode("latin-1")
             elif name == b"host":
                 host = value.decode("latin-1")
-            elif name in _KEPT_HEADERS:
-                kept[name.decode("latin-1")] = value.decode("latin-1")
+            else:
+                member = _KEPT_HEADERS.get(name)
+                if member is not None:
+                    kept[name] = member + _json_string(value.decode("latin-1"))
         row = (
             copy_id,
             kind,
@@ -269,7 +276,7 @@ class TrackingEndpoints:
             host,
             client_ip(scope, self._ip_privacy, self._trust_forwarded),
             user_agent,
-            json.dumps(kept, separators=(",", ":")) if kept else "{}",
+            "{" + ",".join(kept.values()) + "}",
         )
         try:
             await self._writer.record(row)
