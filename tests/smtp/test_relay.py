@@ -344,6 +344,22 @@ def test_recipients_are_the_envelope_once_each_and_at_most_500(site: Site) -> No
     assert [c.recipient for c in site.copies()] == ["ann@example.org", "b@x.example"]
 
 
+def test_copies_go_out_from_the_envelope_sender_the_client_gave(site: Site) -> None:
+    """MAIL FROM is the bounce address (a VERP one here, the null sender for a notice that
+    must not bounce back): the copies' MAIL FROM upstream, whatever the From header says."""
+    verp = "bounces+ann=example.org@mail.shop.example"
+    with upstream_server() as server:
+        with site.client() as client:
+            for mail_from in (verp, ""):
+                assert client.mail(mail_from)[0] == 250
+                assert client.rcpt("ann@example.org")[0] == 250
+                assert client.data(mail())[0] == 250
+        assert drain(site.services, server) == 2
+    assert [c.status for c in site.copies()] == ["delivered", "delivered"]
+    assert [d.mail_from for d in server.recorder.deliveries] == [verp, "<>"]
+    assert [m.from_email for m in site.messages()] == [SENDER, SENDER]  # the From header's
+
+
 # --- 2. per-email settings through headers --------------------------------------------------
 
 

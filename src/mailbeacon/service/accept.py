@@ -100,6 +100,7 @@ class Intake:
     html: str | None = None
     text: str | None = None
     transactional: bool = True
+    envelope_from: str | None = None  # the relay's MAIL FROM ("" the null sender); None: From
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +276,7 @@ def _store(
             transactional=intake.transactional,
             track_opens=decision.opens,
             track_clicks=decision.clicks,
+            envelope_from=intake.envelope_from,
         ),
         now,
     )

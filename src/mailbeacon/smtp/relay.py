@@ -101,8 +101,12 @@ _AIOSMTPD_REPLIES = {
 _TOO_BIG = ("552 Error: message size exceeds fixed maximum", "552 Error: Too much mail data")
 
 
-def intake_from_relayed(message: RelayedMessage, recipients: list[tuple[str, str]]) -> Intake:
-    """The accept pipeline's view of a relayed message (``message.raw`` is what is sent)."""
+def intake_from_relayed(
+    message: RelayedMessage, recipients: list[tuple[str, str]], envelope_from: str | None = None
+) -> Intake:
+    """The accept pipeline's view of a relayed message (``message.raw`` is what is sent).
+    ``envelope_from`` is the client's MAIL FROM, kept for the copies' own: bounces go where
+    the client asked (a VERP address, say), not to the From header's mailbox."""
     return Intake(
         raw=message.raw,
         recipients=recipients,
@@ -119,6 +123,7 @@ def intake_from_relayed(message: RelayedMessage, recipients: list[tuple[str, str
         tag=message.tag,
         metadata=message.metadata,
         attachments=message.attachments,
+        envelope_from=envelope_from,
     )
 
 
@@ -192,7 +197,11 @@ class RelayHandler:
         self._in_flight += 1
         self._idle.clear()
         try:
-            return await asyncio.to_thread(self.accept, project, list(envelope.rcpt_tos), content)
+            # aiosmtpd keeps the null sender as "<>"; stored and sent on as "" (MAIL FROM:<>)
+            mail_from = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
+            return await asyncio.to_thread(
+                self.accept, project, list(envelope.rcpt_tos), content, mail_from
+            )
         finally:
             self._in_flight -= 1
             if not self._in_flight:
@@ -207,14 +216,21 @@ class RelayHandler:
         """Until no message is being stored."""
         await self._idle.wait()
 
-    def accept(self, project: tenancy.Project, recipients: list[str], content: bytes) -> str:
+    def accept(
+        self,
+        project: tenancy.Project,
+        recipients: list[str],
+        content: bytes,
+        mail_from: str | None = None,
+    ) -> str:
         """Store one submitted message (in a worker thread); the reply to its DATA."""
         try:
             message = read_relayed(content)
             current = self._current(project)
             if current is None or not current.smtp_enabled:
                 return SMTP_OFF
-            return self._store(current, message, recipient_kinds(recipients, message))
+            kinds = recipient_kinds(recipients, message)
+            return self._store(current, message, kinds, mail_from)
         except (RelayedMessageError, InstrumentError) as exc:
             return _reply("554 5.6.0", exc)
         except AcceptError as exc:
@@ -232,7 +248,11 @@ class RelayHandler:
             return tenancy.project_by_id(conn, project.id)
 
     def _store(
-        self, project: tenancy.Project, message: RelayedMessage, recipients: list[tuple[str, str]]
+        self,
+        project: tenancy.Project,
+        message: RelayedMessage,
+        recipients: list[tuple[str, str]],
+        mail_from: str | None,
     ) -> str:
         services = self.services
         now = services.clock.now()
@@ -240,7 +260,8 @@ class RelayHandler:
         # and the same key on another message or envelope is a conflict.
         digest = hashlib.sha256(message.raw)
         digest.update("\0".join(address for address, _ in recipients).encode())
-        intake = intake_from_relayed(message, recipients)
+        digest.update(b"\0" + (mail_from or "").encode())
+        intake = intake_from_relayed(message, recipients, mail_from)
         missing = []
         if not message.has_date:  # an MSA may add them (RFC 6409 8.2, 8.3); Gmail wants both
             missing.append(("Date", format_datetime(now)))

@@ -45,6 +45,7 @@ class NewMessage:
     transactional: bool
     track_opens: bool
     track_clicks: bool
+    envelope_from: str | None = None  # the relay's MAIL FROM; None: from_email
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +372,7 @@ def claim_due(
             copies.c.raw,
             messages.c.public_id,
             messages.c.project_id,
-            messages.c.from_email,
+            func.coalesce(messages.c.envelope_from, messages.c.from_email).label("sender"),
             messages.c.route_id,
             messages.c.tag,
         )
@@ -385,7 +386,7 @@ def claim_due(
             r.message_id,
             r.public_id,
             r.project_id,
-            r.from_email,
+            r.sender,
             r.recipient,
             r.attempts,
             r.raw,

@@ -117,6 +117,9 @@ messages = Table(
     Column("status", String(24), nullable=False),
     Column("from_email", String(320), nullable=False),
     Column("from_name", String(255), nullable=True),
+    # SMTP relay: the client's MAIL FROM (a bounce address, "" for the null sender), used as
+    # the copies' MAIL FROM upstream; NULL: from_email's, as for API mail
+    Column("envelope_from", String(320), nullable=True),
     Column("subject", Text, nullable=True),
     Column("to", JSON, nullable=False),  # [{"email", "name"}]
     Column("cc", JSON, nullable=False),
