@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test lint format bench clean tools tls-tools
+.PHONY: run test lint format bench bench-tools clean tools tls-tools
 
 $(STAMP): pyproject.toml setup.py $(wildcard src/mailbeacon/core/*.c)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,9 +59,20 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: $(BENCH_STAMP)
+# nginx (the redirect's baseline) and wrk (its load), Debian's packages: the same rule.
+BENCH_TOOLS := nginx:nginx-light wrk:wrk
+bench-tools:
+	@missing=$$(for t in $(BENCH_TOOLS); do command -v $${t%%:*} >/dev/null || \
+		[ -x /usr/sbin/$${t%%:*} ] || echo $${t#*:}; done); \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -q $$missing >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; }; } || \
+		echo "note: $$missing not installed: bench/redirect will say what it misses"
+
+bench: $(BENCH_STAMP) bench-tools
 	$(BIN)/python bench/instrument/run.py
 	$(BIN)/python bench/redirect/run.py
+	$(BIN)/python bench/promote/run.py
 	$(BIN)/python bench/webhooks/run.py
 
 clean:
