@@ -356,7 +356,7 @@ def test_copies_go_out_from_the_envelope_sender_the_client_gave(site: Site) -> N
                 assert client.data(mail())[0] == 250
         assert drain(site.services, server) == 2
     assert [c.status for c in site.copies()] == ["delivered", "delivered"]
-    assert [d.mail_from for d in server.recorder.deliveries] == [verp, "<>"]
+    assert sorted(d.mail_from for d in server.recorder.deliveries) == sorted([verp, "<>"])
     assert [m.from_email for m in site.messages()] == [SENDER, SENDER]  # the From header's
 
 

@@ -4,6 +4,7 @@ logged; the behaviour of the issue's list, one test each."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import lettermint
@@ -75,6 +76,8 @@ async def test_a_click_makes_one_signed_message_clicked_delivery(any_site: Site)
     assert request.header("x-lettermint-attempt") == "1"
     assert request.header("webhook-id") == body["id"]
     assert request.header("content-type") == "application/json"
+    assert (request.header("user-agent") or "").startswith("mailbeacon-webhooks")
+    assert request.header("accept-encoding") == "identity"  # the log keeps bytes as received
     [logged] = log(site, hook)
     assert logged["id"] == body["id"]
     assert (logged["status"], logged["http_status_code"], logged["attempt_number"]) == (
@@ -209,6 +212,21 @@ async def test_a_redirect_is_not_followed(site: Site) -> None:
     assert (detail["status"], detail["http_status_code"]) == ("failed", 302)
     assert detail["error_message"] == f"Redirects are not followed: 302 to {elsewhere}."
     assert detail["next_retry_at"] is not None  # a redirect is a failure, retried
+
+
+async def test_a_receivers_cookies_are_not_sent_back(site: Site) -> None:
+    hook = site.create()
+    site.receiver.answer(Answer(200, (("Set-Cookie", "session=abc; Path=/"),)))
+    site.lm.webhooks.test(hook["id"])
+    site.lm.webhooks.test(hook["id"])
+    assert await site.deliver(limit=1) == 1
+    assert await site.deliver(limit=1) == 1
+    assert [r.header("cookie") for r in site.receiver.requests] == [None, None]
+    kept = [
+        site.lm.webhooks.deliveries.retrieve(hook["id"], logged["id"])["response_headers"]  # type: ignore[typeddict-item]
+        for logged in log(site, hook)
+    ]
+    assert sum("set-cookie: session=abc; Path=/" in headers for headers in kept) == 1
 
 
 async def test_lettr_format_with_basic_auth(site: Site) -> None:
@@ -375,17 +393,16 @@ async def test_a_new_secret_signs_from_then_on(site: Site) -> None:
 # --- the address rule -------------------------------------------------------------------------
 
 
-async def test_delivery_checks_the_address_it_connects_to(site: Site) -> None:
-    """DNS rebinding: the name was public when the webhook was made, and resolves to
-    loopback by the time of delivery. The check happens at connection time."""
-    port = site.hook_base.rsplit(":", 1)[1]
-    with site.services.db.write() as conn:  # as if the API had checked it earlier
+def stored_hook(site: Site, url: str) -> webhooks.Webhook:
+    """A webhook written straight to the store, with a test delivery queued: as if the API
+    had checked its URL earlier (it refuses these)."""
+    with site.services.db.write() as conn:
         hook = webhooks.create_webhook(
             conn,
             site.tenant.team.id,
             site.clock.now(),
-            name="Rebinding",
-            url=f"http://hooks.rebinding.test:{port}/hook",
+            name="Guarded",
+            url=url,
             format="lettermint",
             events=["message.clicked"],
             enabled=True,
@@ -396,14 +413,25 @@ async def test_delivery_checks_the_address_it_connects_to(site: Site) -> None:
             delivery_mode_filter="both",
         )
         webhooks.enqueue_test(conn, hook, site.clock.now())
-    rebinding = {"hooks.rebinding.test": ["127.0.0.1"]}
-    strict = Dispatcher(
-        site.services, guard=AddressGuard(allow_private=False, resolve=rebinding.__getitem__)
-    )
+    return hook
+
+
+async def run_once_with(site: Site, guard: AddressGuard) -> int:
+    dispatcher = Dispatcher(site.services, guard=guard)
     try:
-        assert await strict.run_once() == 1
+        return await dispatcher.run_once()
     finally:
-        await strict.aclose()
+        await dispatcher.aclose()
+
+
+async def test_delivery_checks_the_address_it_connects_to(site: Site) -> None:
+    """DNS rebinding: the name was public when the webhook was made, and resolves to
+    loopback by the time of delivery. The check happens at connection time."""
+    port = site.hook_base.rsplit(":", 1)[1]
+    hook = stored_hook(site, f"http://hooks.rebinding.test:{port}/hook")
+    rebinding = {"hooks.rebinding.test": ["127.0.0.1"]}
+    strict = AddressGuard(allow_private=False, resolve=rebinding.__getitem__)
+    assert await run_once_with(site, strict) == 1
     assert site.receiver.requests == []
     [logged] = log(site, {"id": hook.public_id})
     detail: Any = site.lm.webhooks.deliveries.retrieve(hook.public_id, logged["id"])
@@ -411,12 +439,47 @@ async def test_delivery_checks_the_address_it_connects_to(site: Site) -> None:
     assert "resolves to 127.0.0.1, a loopback address" in detail["error_message"]
     assert detail["next_retry_at"] is not None
     site.clock.advance(seconds=5)
-    lenient = Dispatcher(
-        site.services, guard=AddressGuard(allow_private=True, resolve=rebinding.__getitem__)
-    )
-    try:
-        assert await lenient.run_once() == 1
-    finally:
-        await lenient.aclose()
+    lenient = AddressGuard(allow_private=True, resolve=rebinding.__getitem__)
+    assert await run_once_with(site, lenient) == 1
     [request] = site.receiver.requests  # connected to the address, named the host
     assert request.header("host") == f"hooks.rebinding.test:{port}"
+
+
+@pytest.mark.parametrize(
+    ("host", "shown"),
+    [("127.0.0.1", "127.0.0.1"), ("[::ffff:127.0.0.1]", "::ffff:7f00:1")],  # as yarl writes it
+)
+async def test_delivery_refuses_a_literal_private_address(
+    site: Site, host: str, shown: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A literal address is never resolved (aiohttp asks no resolver about it), so the
+    socket it is about to connect to is checked: the receiver's own address is refused at
+    delivery, as a failed connection (logged, retried; not a crash), and nothing is sent."""
+    port = site.hook_base.rsplit(":", 1)[1]
+    hook = stored_hook(site, f"http://{host}:{port}/hook")
+    assert await run_once_with(site, AddressGuard(allow_private=False)) == 1
+    assert site.receiver.requests == []
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    [logged] = log(site, {"id": hook.public_id})
+    detail: Any = site.lm.webhooks.deliveries.retrieve(hook.public_id, logged["id"])
+    assert (detail["status"], detail["http_status_code"]) == ("failed", None)
+    assert detail["error_message"].startswith(
+        f"The webhook host {shown!r} is a loopback address: webhooks may only call public addresses"
+    )
+    assert "MAILBEACON_WEBHOOK_ALLOW_PRIVATE_NETWORKS" in detail["error_message"]
+    assert detail["next_retry_at"] is not None
+
+
+async def test_an_unexpected_error_is_a_failed_attempt_retried_later(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug (here: a resolver that raises KeyError, no OSError) loses no delivery."""
+    port = site.hook_base.rsplit(":", 1)[1]
+    hook = stored_hook(site, f"http://nowhere.test:{port}/hook")
+    assert await run_once_with(site, AddressGuard(resolve={}.__getitem__)) == 1
+    assert site.receiver.requests == []
+    assert any("failed" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    [logged] = log(site, {"id": hook.public_id})
+    detail: Any = site.lm.webhooks.deliveries.retrieve(hook.public_id, logged["id"])
+    assert (detail["status"], detail["error_message"]) == ("failed", "KeyError: 'nowhere.test'")
+    assert detail["next_retry_at"] is not None

@@ -197,3 +197,36 @@ def test_recording_for_a_deleted_webhook_is_a_no_op(
     with db.write() as conn:
         outbox.record(conn, [outcome], clock.now())
         assert conn.execute(select(func.count()).select_from(webhook_attempts)).scalar_one() == 0
+
+
+def succeeded(due: outbox.Due, clock: FixedClock) -> outbox.Outcome:
+    return outbox.Outcome(
+        delivery_id=due.id,
+        webhook_id=due.webhook_id,
+        attempt_number=due.attempts_made + 1,
+        at=clock.now(),
+        decision=decide(Reply(200), 1),
+        http_status_code=200,
+        duration_ms=3,
+        response_body="ok",
+        response_headers=["content-length: 2"],
+    )
+
+
+def test_recording_leaves_out_only_what_a_deleted_webhook_took_along(
+    db: Database, tenant: Tenant, clock: FixedClock
+) -> None:
+    kept, deleted = webhook(db, tenant, clock), webhook(db, tenant, clock)
+    queue(db, kept, clock, 2)
+    queue(db, deleted, clock, 2)
+    with db.write() as conn:
+        claimed = claim(conn, clock, 10)
+    with db.write() as conn:
+        webhooks.delete_webhook(conn, deleted.id)
+    with db.write() as conn:
+        outbox.record(conn, [succeeded(due, clock) for due in claimed], clock.now())
+    with db.read() as conn:
+        attempts = conn.execute(select(webhook_attempts.c.delivery_id, webhook_attempts.c.status))
+        rows = conn.execute(select(webhook_deliveries.c.id, webhook_deliveries.c.status))
+        assert sorted(attempts) == [(d.id, "success") for d in claimed if d.webhook_id == kept.id]
+        assert sorted(rows) == [(d.id, "success") for d in claimed if d.webhook_id == kept.id]

@@ -4,13 +4,19 @@ Two places check a webhook URL:
 
 - creation and update (:meth:`AddressGuard.check_url`): the host is resolved and every
   address it resolves to must be allowed, or the API answers 422;
-- every connection of the dispatcher (:class:`GuardedBackend`): DNS may answer differently
+- every connection of the dispatcher (:func:`guarded_connector`): DNS may answer differently
   by then (rebinding: a public address at creation, 127.0.0.1 at delivery). So the
-  dispatcher's HTTP client does not resolve names itself: its network backend resolves the
-  host, checks the addresses, and connects to the checked address. Nothing else is
-  connected to, so no answer given between a check and a connection can slip through, and
-  TLS still verifies the certificate against the host name (httpcore starts TLS with the
-  origin's name, not the address).
+  dispatcher's aiohttp connector does not resolve names itself: :class:`GuardedResolver`
+  resolves through the guard, refuses the host unless every address is allowed, and hands
+  over only the checked addresses, which the connector then connects to. TLS still verifies
+  the certificate against the host name (aiohttp starts TLS with the URL's host, not the
+  address). aiohttp never asks the resolver about a literal address (``http://127.0.0.1/``),
+  so the connector's socket factory (:func:`guarded_socket`) checks the address of every
+  socket it opens as well: nothing the dispatcher connects to escapes a check.
+
+A refusal at connection time is an :class:`AddressRefused`, an ``OSError``: what aiohttp
+expects of a resolver or a socket factory that fails, so it reaches the dispatcher as
+aiohttp's ``ClientConnectorError`` (a failed connection), never as a crash.
 
 Resolution runs in a thread (``socket.getaddrinfo``), or through the ``resolve`` function a
 caller passes (tests, to play a rebinding DNS server). Answers are cached briefly: a burst of
@@ -20,21 +26,29 @@ deliveries to one host resolves once.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
-import httpcore
-import httpx
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from ..core.addresses import Address, parse_address, refusal
 from ..core.errors import MailbeaconError
 
-__all__ = ["AddressGuard", "GuardedBackend", "UrlRefused", "guarded_transport", "system_resolve"]
+__all__ = [
+    "AddressGuard",
+    "AddressRefused",
+    "GuardedResolver",
+    "UrlRefused",
+    "guarded_connector",
+    "guarded_socket",
+    "system_resolve",
+]
 
 CACHE_SECONDS = 30.0
 ALLOW_VARIABLE = "MAILBEACON_WEBHOOK_ALLOW_PRIVATE_NETWORKS"
@@ -42,6 +56,14 @@ ALLOW_VARIABLE = "MAILBEACON_WEBHOOK_ALLOW_PRIVATE_NETWORKS"
 
 class UrlRefused(MailbeaconError):
     """A webhook URL that may not be called: what is wrong, for the API's answer."""
+
+
+class AddressRefused(PermissionError):
+    """A connection the guard refused; ``strerror`` says why (an :class:`UrlRefused`'s
+    message). An ``OSError`` so that aiohttp reports it as a failed connection."""
+
+    def __init__(self, reason: UrlRefused) -> None:
+        super().__init__(errno.EACCES, str(reason))
 
 
 def system_resolve(host: str) -> list[str]:
@@ -107,61 +129,72 @@ class AddressGuard:
         self.addresses(parts.hostname)
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, connecting only to checked addresses of the host."""
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver, answering with the guard's checked addresses of a host only.
 
-    def __init__(self, guard: AddressGuard, inner: httpcore.AsyncNetworkBackend | None = None):
+    It resolves through the guard (its ``resolve`` function and cache) rather than wrapping
+    another aiohttp resolver, so that creation and delivery judge a name by the same
+    lookup, and tests can play a rebinding DNS server by passing ``resolve``."""
+
+    def __init__(self, guard: AddressGuard) -> None:
         self.guard = guard
-        self.inner = inner or httpcore.AnyIOBackend()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         try:
             addresses = await self.guard.addresses_async(host)
         except UrlRefused as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        failure: httpcore.ConnectError | None = None
-        for address in addresses:
-            try:
-                return await self.inner.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
-                )
-            except httpcore.ConnectError as exc:  # the host's next address, as browsers do
-                failure = exc
-        assert failure is not None
-        raise failure
+            raise AddressRefused(exc) from exc
+        return [
+            ResolveResult(
+                hostname=host,
+                host=str(address),
+                port=port,
+                family=socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for address in addresses
+        ]
 
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("webhooks are not delivered over Unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+    async def close(self) -> None:
+        """Nothing to release: lookups run in the default thread pool."""
 
 
-def guarded_transport(
-    guard: AddressGuard, *, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None
-) -> httpx.AsyncHTTPTransport:
-    """httpx's transport, connecting through :class:`GuardedBackend`.
+def guarded_socket(guard: AddressGuard) -> aiohttp.SocketFactoryType:
+    """A socket factory for aiohttp's connector that refuses the addresses ``guard``
+    refuses: it sees the very address each socket is about to connect to, literal or
+    resolved."""
 
-    httpx has no parameter for the network backend, so its connection pool (the transport's
-    ``_pool`` since httpx 0.18) is replaced by an identical one that has it; requests,
-    responses and errors still go through httpx's own mapping. tests/webhooks checks that
-    the guard is in effect (a rebinding host is refused at connection time)."""
-    context = ssl_context or httpx.create_ssl_context()  # loading the CAs takes a while
-    transport = httpx.AsyncHTTPTransport(verify=context, limits=limits, trust_env=False)
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=context,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=GuardedBackend(guard),
+    def open_socket(addr_info: aiohttp.AddrInfoType) -> socket.socket:
+        family, kind, proto, _, address = addr_info
+        host = str(address[0])
+        try:
+            guard.check(host, [host])
+        except UrlRefused as exc:
+            raise AddressRefused(exc) from exc
+        return socket.socket(family, kind, proto)
+
+    return open_socket
+
+
+def guarded_connector(
+    guard: AddressGuard,
+    *,
+    limit: int,
+    keepalive_timeout: float,
+    ssl_context: ssl.SSLContext,
+) -> aiohttp.TCPConnector:
+    """aiohttp's connector, connecting only to addresses ``guard`` allows: names through
+    :class:`GuardedResolver`, every socket through :func:`guarded_socket`. aiohttp's own
+    DNS cache is off: the guard's is the only one. tests/webhooks checks both paths (a
+    rebinding name and a literal loopback address are refused at delivery)."""
+    return aiohttp.TCPConnector(
+        resolver=GuardedResolver(guard),
+        socket_factory=guarded_socket(guard),
+        use_dns_cache=False,
+        limit=limit,
+        keepalive_timeout=keepalive_timeout,
+        ssl=ssl_context,
     )
-    return transport

@@ -24,9 +24,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Row,
+    Select,
     and_,
     bindparam,
     case,
@@ -95,8 +97,49 @@ def claim_due(
     each webhook (the dispatcher's bound on one endpoint's deliveries in flight).
 
     The oldest due rows are read without locks and chosen; only the chosen ones are then
-    locked (``SKIP LOCKED`` on PostgreSQL: another worker's are passed over, not waited for)
-    and checked to be still due, so a claim never holds rows it does not take."""
+    leased, in one statement that also returns them, if they are still due and (``SKIP
+    LOCKED`` on PostgreSQL) no other worker holds them: another worker's are passed over,
+    not waited for, and a claim never holds rows it does not take."""
+    chosen = _choose(conn, now, limit, room)
+    if not chosen:
+        return []
+    ids: BindParameter[Any] = bindparam("ids", expanding=True)
+    which = deliveries.c.id.in_(ids)
+    if skip_locked:
+        free = select(deliveries.c.id).where(which, _due(now)).with_for_update(skip_locked=True)
+        which = deliveries.c.id.in_(free.scalar_subquery())
+    lease = (
+        update(deliveries)
+        .where(which, _due(now))
+        .values(lease_until=lease_until)
+        .returning(
+            deliveries.c.id,
+            deliveries.c.public_id,
+            deliveries.c.webhook_id,
+            deliveries.c.event_type,
+            deliveries.c.payload,
+            deliveries.c.attempt_number,
+        )
+    )
+    leased = sorted(conn.execute(lease, {"ids": chosen}), key=lambda row: int(row.id))
+    if not leased:
+        return []
+    targets: Select[Any] = select(
+        webhooks.c.id, webhooks.c.url, webhooks.c.secret, webhooks.c.basic_auth, webhooks.c.enabled
+    ).where(webhooks.c.id.in_(bindparam("hooks", expanding=True)))
+    found = conn.execute(targets, {"hooks": sorted({row.webhook_id for row in leased})})
+    hooks: dict[int, Row[Any]] = {row.id: row for row in found}
+    # A webhook turned off after its events were queued sends nothing (a test excepted).
+    stale = [
+        r.id for r in leased if not hooks[r.webhook_id].enabled and r.event_type != "webhook.test"
+    ]
+    if stale:
+        _give_up(conn, deliveries.c.id.in_(stale), now, "The webhook is disabled.")
+    return [_claimed(r, hooks[r.webhook_id]) for r in leased if r.id not in stale]
+
+
+def _choose(conn: Connection, now: datetime, limit: int, room: Callable[[int], int]) -> list[int]:
+    """Of the ``limit * SCAN`` oldest due deliveries, the ones a claim takes, oldest first."""
     scan = (
         select(deliveries.c.id, deliveries.c.webhook_id)
         .where(_due(now))
@@ -105,58 +148,27 @@ def claim_due(
     )
     left: dict[int, int] = {}
     chosen: list[int] = []
-    for row in conn.execute(scan):
-        if row.webhook_id not in left:
-            left[row.webhook_id] = room(row.webhook_id)
-        if left[row.webhook_id] > 0:
-            left[row.webhook_id] -= 1
-            chosen.append(row.id)
-            if len(chosen) == limit:
-                break
-    if not chosen:
-        return []
-    lock = select(deliveries.c.id).where(deliveries.c.id.in_(chosen), _due(now))
-    if skip_locked:
-        lock = lock.with_for_update(skip_locked=True)
-    chosen = [row.id for row in conn.execute(lock)]
-    if not chosen:
-        return []
-    conn.execute(
-        update(deliveries).where(deliveries.c.id.in_(chosen)).values(lease_until=lease_until)
-    )
-    query = (
-        select(
-            deliveries.c.id,
-            deliveries.c.public_id,
-            deliveries.c.webhook_id,
-            deliveries.c.event_type,
-            deliveries.c.payload,
-            deliveries.c.attempt_number,
-            webhooks.c.url,
-            webhooks.c.secret,
-            webhooks.c.basic_auth,
-            webhooks.c.enabled,
-        )
-        .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
-        .where(deliveries.c.id.in_(chosen))
-        .order_by(deliveries.c.id)
-    )
-    rows: list[Row[Any]] = list(conn.execute(query))
-    # A webhook turned off after its events were queued sends nothing (a test excepted).
-    stale = [r.id for r in rows if not r.enabled and r.event_type != "webhook.test"]
-    if stale:
-        _give_up(conn, deliveries.c.id.in_(stale), now, "The webhook is disabled.")
-    return [_claimed(r) for r in rows if r.id not in stale]
+    with conn.execute(scan) as found:
+        for part in found.partitions(limit):  # read in slices: most claims fill up early
+            for delivery_id, webhook_id in part:
+                if webhook_id not in left:
+                    left[webhook_id] = room(webhook_id)
+                if left[webhook_id] > 0:
+                    left[webhook_id] -= 1
+                    chosen.append(delivery_id)
+                    if len(chosen) == limit:
+                        return chosen
+    return chosen
 
 
-def _claimed(row: Row[Any]) -> Due:
-    auth = row.basic_auth
+def _claimed(row: Row[Any], hook: Row[Any]) -> Due:
+    auth = hook.basic_auth
     return Due(
         id=row.id,
         public_id=row.public_id,
         webhook_id=row.webhook_id,
-        url=row.url,
-        secret=row.secret,
+        url=hook.url,
+        secret=hook.secret,
         basic_auth=(auth["username"], auth["password"]) if auth else None,
         event_type=row.event_type,
         body=row.payload.encode(),
@@ -181,13 +193,9 @@ class Outcome:
 
 def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
     """Record a pass's attempts in one transaction (see the module docs)."""
-    ids = [o.delivery_id for o in outcomes]
-    lock = select(deliveries.c.id).where(deliveries.c.id.in_(ids)).with_for_update()
-    present = {row.id for row in conn.execute(lock)}  # a deleted webhook took its log along
-    kept = [o for o in outcomes if o.delivery_id in present]
-    if not kept:
+    if not outcomes:
         return
-    conn.execute(
+    updated = conn.execute(
         update(deliveries)
         .where(deliveries.c.id == bindparam("b_id"))
         .values(
@@ -203,8 +211,20 @@ def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None
             delivered_at=func.coalesce(bindparam("b_delivered"), deliveries.c.delivered_at),
             updated_at=now,
         ),
-        [_update(o) for o in kept],
-    )
+        [_update(o) for o in outcomes],
+    ).rowcount
+    kept = list(outcomes)
+    if updated != len(outcomes) or not conn.dialect.supports_sane_multi_rowcount:
+        # A deleted webhook took its deliveries and their log along; the rows that were
+        # updated are locked by now, so what is present stays present until the commit.
+        present_ids = select(deliveries.c.id).where(
+            deliveries.c.id.in_(bindparam("ids", expanding=True))
+        )
+        ids = [o.delivery_id for o in outcomes]
+        present = set(conn.execute(present_ids, {"ids": ids}).scalars())
+        kept = [o for o in outcomes if o.delivery_id in present]
+        if not kept:
+            return
     conn.execute(webhook_attempts.insert(), [_attempt(o) for o in kept])
     touched = sorted({o.webhook_id for o in kept})
     conn.execute(update(webhooks).where(webhooks.c.id.in_(touched)).values(last_called_at=now))

@@ -1,18 +1,23 @@
 """The webhook dispatcher: the outbox to the receivers, signed, retried, logged.
 
 A pass claims due deliveries (store/webhook_deliveries.py), POSTs each with both signatures
-(core/webhooks.py) through its endpoint's httpx client (connections are kept alive and
-reused; a client idle for five minutes is closed), and records every attempt in one
+(core/webhooks.py) through its endpoint's aiohttp session (connections are kept alive and
+reused; a session idle for five minutes is closed), and records every attempt in one
 transaction. Per endpoint (webhook) at most
 MAILBEACON_WEBHOOK_CONCURRENCY_PER_ENDPOINT requests are in flight, and at most
 :data:`ROUNDS` times that many of its deliveries are claimed at once, across passes: a slow
 receiver ties up its own share, never the outbox. The worker runs up to
-:data:`PARALLEL_PASSES` passes at once for the same reason.
+:data:`PARALLEL_PASSES` passes at once for the same reason, and claims the next pass while
+others are still delivering as long as due deliveries were left behind for lack of room in a
+pass (:meth:`Dispatcher.may_claim_more`): the claims and records of one pass, in a thread,
+overlap the requests of others.
 
 Each attempt has a deadline (MAILBEACON_WEBHOOK_TIMEOUT_SECONDS, connection included); a
 lease covers the longest a claimed delivery can wait for its endpoint plus its own deadline.
-Redirects are never followed; a response's first :data:`RESPONSE_BYTES` are kept. Addresses
-are checked at every connection (service/webhook_guard.py).
+Redirects are never followed; a response's first :data:`RESPONSE_BYTES` are kept, as
+received (nothing is decompressed, and ``Accept-Encoding: identity`` asks for nothing to be
+compressed). No cookies are kept and no proxy is taken from the environment. Addresses are
+checked at every connection (service/webhook_guard.py).
 
 ``mailbeacon serve`` runs the worker beside the HTTP server and ``mailbeacon worker`` runs it
 alone; several of either share the outbox.
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -31,10 +37,10 @@ from datetime import datetime, timedelta
 from importlib import metadata
 from typing import TYPE_CHECKING
 
-import httpx
+import aiohttp
 
 from ..core.webhooks import RESPONSE_BYTES, Reply, decide, delivery_headers, retry_after
-from ..service.webhook_guard import AddressGuard, guarded_transport
+from ..service.webhook_guard import AddressGuard, AddressRefused, guarded_connector
 from ..store import webhook_deliveries as outbox
 from . import pause
 
@@ -53,7 +59,10 @@ LEASE_MARGIN = timedelta(minutes=1)
 IDLE_SECONDS = 0.2
 DRAIN_BYTES = 64 * 1024  # read this much of an answer so the connection can be reused
 HEADERS_KEPT = 32
-IDLE_ENDPOINT_SECONDS = 300.0  # an endpoint with nothing to send this long: its client closes
+IDLE_ENDPOINT_SECONDS = 300.0  # an endpoint with nothing to send this long: its session closes
+# An idle connection is closed sooner than the 5 s many servers keep one open (uvicorn, Node),
+# so that a delivery is rarely written to a connection the receiver is closing.
+KEEPALIVE_SECONDS = 4.0
 try:
     USER_AGENT = f"mailbeacon-webhooks/{metadata.version('mailbeacon')}"
 except metadata.PackageNotFoundError:  # pragma: no cover - a source tree without metadata
@@ -63,12 +72,12 @@ except metadata.PackageNotFoundError:  # pragma: no cover - a source tree withou
 @dataclass
 class _Endpoint:
     gate: asyncio.Semaphore  # its concurrency
-    client: httpx.AsyncClient  # its connections, kept alive
+    session: aiohttp.ClientSession  # its connections, kept alive
     used: float = 0.0
 
 
 class Dispatcher:
-    """Holds what passes share: each endpoint's gate, client and load."""
+    """Holds what passes share: each endpoint's gate, session and load."""
 
     def __init__(self, services: Services, *, guard: AddressGuard | None = None) -> None:
         settings = services.settings
@@ -76,43 +85,46 @@ class Dispatcher:
         self.timeout = settings.webhook_timeout_seconds
         self.per_endpoint = settings.webhook_concurrency_per_endpoint
         self.guard = guard or AddressGuard(allow_private=settings.webhook_allow_private_networks)
-        self._ssl = httpx.create_ssl_context()  # one for all endpoints: it loads the CAs
+        self._ssl = ssl.create_default_context()  # one for all endpoints: it loads the CAs
         self._endpoints: dict[int, _Endpoint] = {}
         self._in_flight: Counter[int] = Counter()
 
     async def aclose(self) -> None:
         endpoints, self._endpoints = self._endpoints, {}
         for endpoint in endpoints.values():
-            await endpoint.client.aclose()
+            await endpoint.session.close()
 
     def _endpoint(self, webhook_id: int) -> _Endpoint:
-        """The endpoint's gate and HTTP client. A client (a connection pool) per endpoint:
-        httpcore's pool schedules every request against every connection it holds, so one
-        pool for all endpoints costs more per request the more are in flight."""
+        """The endpoint's gate and HTTP session (with its own pool of connections)."""
         endpoint = self._endpoints.get(webhook_id)
         if endpoint is None:
-            limits = httpx.Limits(
-                max_connections=self.per_endpoint, max_keepalive_connections=self.per_endpoint
+            connector = guarded_connector(
+                self.guard,
+                limit=self.per_endpoint,
+                keepalive_timeout=KEEPALIVE_SECONDS,
+                ssl_context=self._ssl,
             )
-            client = httpx.AsyncClient(
-                transport=guarded_transport(self.guard, limits=limits, ssl_context=self._ssl),
-                timeout=httpx.Timeout(self.timeout),
-                follow_redirects=False,
-                trust_env=False,
+            session = aiohttp.ClientSession(
+                connector=connector,
+                headers={"Accept-Encoding": "identity"},  # the log keeps what it receives
+                cookie_jar=aiohttp.DummyCookieJar(),  # a receiver's cookies never come back
+                timeout=aiohttp.ClientTimeout(total=None),  # _post's deadline covers it all
+                auto_decompress=False,
+                trust_env=False,  # no proxy from the environment: the guard sees every peer
             )
-            endpoint = _Endpoint(asyncio.Semaphore(self.per_endpoint), client)
+            endpoint = _Endpoint(asyncio.Semaphore(self.per_endpoint), session)
             self._endpoints[webhook_id] = endpoint
         endpoint.used = time.monotonic()
         return endpoint
 
     async def _close_idle(self) -> None:
-        """Close the clients of endpoints that had nothing to deliver for a while."""
+        """Close the sessions of endpoints that had nothing to deliver for a while."""
         cutoff = time.monotonic() - IDLE_ENDPOINT_SECONDS
         for webhook_id in list(self._endpoints):
             endpoint = self._endpoints.get(webhook_id)  # checked anew after each await
             if endpoint is not None and endpoint.used < cutoff and not self._in_flight[webhook_id]:
                 del self._endpoints[webhook_id]
-                await endpoint.client.aclose()
+                await endpoint.session.close()
 
     def lease(self) -> timedelta:
         """Longest a claimed delivery can take: waiting behind its endpoint's others in
@@ -143,6 +155,17 @@ class Dispatcher:
         batch = await asyncio.to_thread(claim)
         self._in_flight.update(item.webhook_id for item in batch)
         return batch
+
+    def may_claim_more(self, batch: list[outbox.Due], limit: int = BATCH) -> bool:
+        """Whether a claim that just returned ``batch`` may have left due deliveries behind
+        that could start now: it took its limit, or an endpoint's share of a pass while that
+        endpoint can take more in flight. Otherwise nothing more is due, or its endpoints
+        are busy, and the worker waits."""
+        if len(batch) >= limit:
+            return True
+        share = self.per_endpoint * PASS_ROUNDS
+        taken = Counter(item.webhook_id for item in batch)
+        return any(n >= share and self._room(webhook_id) > 0 for webhook_id, n in taken.items())
 
     async def deliver(self, batch: list[outbox.Due]) -> int:
         """Attempt every claimed delivery and record the outcomes; how many."""
@@ -182,7 +205,7 @@ class Dispatcher:
                 user_agent=USER_AGENT,
             )
             started = time.perf_counter()
-            reply, body, kept = await self._post(endpoint.client, item, headers, at)
+            reply, body, kept = await self._post(endpoint.session, item, headers, at)
             duration = round((time.perf_counter() - started) * 1000)
         return outbox.Outcome(
             delivery_id=item.id,
@@ -197,40 +220,54 @@ class Dispatcher:
         )
 
     async def _post(
-        self, client: httpx.AsyncClient, item: outbox.Due, headers: dict[str, str], at: datetime
+        self,
+        session: aiohttp.ClientSession,
+        item: outbox.Due,
+        headers: dict[str, str],
+        at: datetime,
     ) -> tuple[Reply, str | None, list[str] | None]:
         try:
             async with (
                 asyncio.timeout(self.timeout),
-                client.stream("POST", item.url, content=item.body, headers=headers) as answer,
+                session.post(
+                    item.url, data=item.body, headers=headers, allow_redirects=False
+                ) as answer,
             ):
                 body = await _first_bytes(answer)
-        except (TimeoutError, httpx.TimeoutException):
+        except TimeoutError:  # aiohttp's own timeouts are TimeoutErrors too
             error = f"No answer within {self.timeout:g} s."
             return Reply(timed_out=True, error=error), None, None
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientConnectorError as exc:
+            refused = exc.os_error
+            if isinstance(refused, AddressRefused):  # the guard's reason says it all
+                return Reply(error=refused.strerror), None, None
+            return Reply(error=f"{type(exc).__name__}: {exc}"), None, None
+        except aiohttp.ClientError as exc:
             return Reply(error=f"{type(exc).__name__}: {exc}"), None, None
         except Exception as exc:  # a bug here must not lose the delivery: it is retried
             log.exception("webhook delivery %s failed", item.public_id)
             return Reply(error=f"{type(exc).__name__}: {exc}"), None, None
-        code = answer.status_code
-        waited = retry_after(answer.headers.get("retry-after"), at)
-        reply = Reply(status_code=code, retry_after=waited, location=answer.headers.get("location"))
-        kept = [f"{name}: {value}" for name, value in answer.headers.multi_items()][:HEADERS_KEPT]
+        code = answer.status
+        found = answer.headers
+        waited = retry_after(found.get("Retry-After"), at)
+        reply = Reply(status_code=code, retry_after=waited, location=found.get("Location"))
+        kept = [f"{name.lower()}: {value}" for name, value in found.items()][:HEADERS_KEPT]
         return reply, body.decode("utf-8", "replace"), kept
 
 
-async def _first_bytes(answer: httpx.Response) -> bytes:
+async def _first_bytes(answer: aiohttp.ClientResponse) -> bytes:
     """The answer's first :data:`RESPONSE_BYTES`, reading on (to :data:`DRAIN_BYTES`) so that
-    the connection can serve the next request; a longer answer closes it."""
+    the connection can serve the next request; a longer answer closes it (aiohttp closes a
+    connection released with its body unread)."""
     kept = bytearray()
     seen = 0
-    async for chunk in answer.aiter_raw():
+    while seen <= DRAIN_BYTES:
+        chunk = await answer.content.readany()
+        if not chunk:
+            break
         if len(kept) < RESPONSE_BYTES:
             kept += chunk[: RESPONSE_BYTES - len(kept)]
         seen += len(chunk)
-        if seen > DRAIN_BYTES:
-            break
     return bytes(kept)
 
 
@@ -251,7 +288,7 @@ async def dispatcher_worker(services: Services, stop: asyncio.Event) -> None:
                 task = asyncio.create_task(dispatcher.deliver(batch))
                 running.add(task)
                 task.add_done_callback(_finished(running))
-            if len(batch) < BATCH:  # nothing more is due, or its endpoints are busy
+            if not dispatcher.may_claim_more(batch):
                 await _idle(stop, running, IDLE_SECONDS)
     finally:
         if running:
