@@ -226,7 +226,10 @@ events = Table(
     Column("data", JSON, nullable=False),  # anything else the event carries (error text, ...)
     Index(None, "message_id", "id"),
     Index(None, "project_id", "at"),
-    Index(None, "copy_id", "at"),  # a copy's earlier hits, when judging a burst
+    # A copy's earlier engagement, when the promoter judges its new hits: which kinds of event
+    # it has (first flags, unique counters) and its recent hits (bursts). The index carries
+    # all the promoter reads of them, so that never touches the table's rows.
+    Index(None, "copy_id", "at", "type", "counts_for_metrics", "observation_id"),
 )
 
 idempotency_keys = Table(

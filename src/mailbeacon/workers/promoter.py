@@ -8,30 +8,40 @@ copy's earlier hits (core/classify.py), given their user agent's facts, written 
 only) with their webhook deliveries (store/webhooks.py), added to the daily counters
 (store/rollups.py), and marked promoted. Each event keeps its observation id (unique), so a
 pass that dies half-way is simply done again.
+
+A pass costs a fixed number of queries whatever its size (store/promotion.py), so its cost is
+per observation: building the hit, judging it (remembered per kind of request, see
+core/classify.py), and the database's own work of writing the event and marking the
+observation. Across passes the promoter remembers only what cannot go stale: a message's
+links, which never change once it is accepted, and the hits it built, which later passes need
+as context. Which earlier hits a copy has, and what its events already counted, is read from
+the database every pass, so several promoters (PostgreSQL) see each other's work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import json
 import logging
 import time
-from collections import defaultdict
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection
 
-from ..core.classify import Hit, Verdict, classify
+from ..core.classify import Classification, Hit, Verdict, classify
 from ..core.networks import NetworkTable
 from ..core.useragent import client_facts
 from ..store import events as event_store
 from ..store import networks as network_store
-from ..store import observations, rollups, webhooks
-from ..store.ids import new_id
-from ..store.observations import KIND_CLICK, KIND_NAMES, KIND_OPEN, Observation
-from ..store.schema import copies, events, links, messages
+from ..store import promotion, rollups, webhooks
+from ..store.ids import new_ids
+from ..store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_NAMES, KIND_OPEN
+from ..store.promotion import Observed, RecentRow, SeenRow
 from . import pause
 
 if TYPE_CHECKING:
@@ -45,6 +55,17 @@ BATCH = 5000
 IDLE_SECONDS = 0.5
 CONTEXT = timedelta(minutes=10)  # earlier hits of a copy that a burst may include
 NETWORKS_REFRESH = 60.0  # seconds between re-reading imported network lists
+# Bounds on what is remembered across passes; past one, it is forgotten and read again.
+REMEMBERED_LINKS = 50_000
+REMEMBERED_HITS = 100_000  # ~40 MB
+REMEMBERED_TEXTS = 50_000  # distinct user agents, addresses, header sets
+
+OPENED, CLICKED = promotion.ENGAGEMENT
+_COUNTABLE = {OPENED: "countable " + OPENED, CLICKED: "countable " + CLICKED}
+_NO_LINK: tuple[None, None] = (None, None)
+
+Links = dict[int, tuple[str, str]]  # a message's links by index: (url, anchor text)
+_Remembered = tuple[int, int, Hit]  # at_us, observation id (the order of a copy's hits), hit
 
 
 async def promoter_worker(services: Services, stop: asyncio.Event) -> None:
@@ -64,22 +85,29 @@ def promote_settled(services: Services, *, limit: int = BATCH) -> int:
     return Promoter(services).run_once(limit=limit)
 
 
-@dataclass(frozen=True, slots=True)
-class _CopyContext:
+class _CopyContext(NamedTuple):
     message_id: int
     project_id: int
     route_id: int | None
     tag: str | None
     recipient: str
     delivered_at: datetime | None
-    link_count: int
+    links: Links
 
 
 class Promoter:
+    """Promotes settled observations a pass at a time (:meth:`run_once`), keeping across
+    passes what later ones can reuse (see the module docstring). One per worker thread."""
+
     def __init__(self, services: Services) -> None:
         self.services = services
         self._networks: NetworkTable | None = None
         self._networks_at = 0.0
+        self._links: dict[int, Links] = {}  # message id -> its links
+        self._links_held = 0
+        self._hits: dict[int, _Remembered] = {}  # by observation id
+        self._headers: dict[str, Mapping[str, str]] = {}  # JSON text -> parsed
+        self._texts: dict[str, str] = {}  # user agents and addresses, each kept once
 
     def networks(self, conn: Connection) -> NetworkTable:
         if self._networks is None or time.monotonic() - self._networks_at > NETWORKS_REFRESH:
@@ -90,52 +118,205 @@ class Promoter:
     def run_once(self, *, limit: int = BATCH) -> int:
         now = self.services.clock.now()
         upto_us = _micros(now - timedelta(seconds=self.services.settings.settle_seconds))
-        with self.services.db.write() as conn:
-            found = observations.settled(
-                conn, upto_us, limit, skip_locked=not self.services.db.is_sqlite
-            )
+        db = self.services.db
+        with db.write() as conn:
+            found = promotion.claim(conn, upto_us, limit, skip_locked=not db.is_sqlite)
             if not found:
                 return 0
-            rows, deltas = self._judge(conn, found)
-            event_store.insert_many(conn, rows)
-            webhooks.enqueue_events(conn, rows, now)
-            rollups.add(conn, deltas)
-            observations.mark_promoted(conn, [o.id for o in found])
+            judged = self._judge(conn, found)
+            event_store.insert_many(conn, judged.rows)
+            webhooks.enqueue_events(conn, judged.rows, now)
+            rollups.add(conn, judged.deltas())
+            promotion.mark_promoted(conn, [observation[0] for observation in found])
         return len(found)
 
-    def _judge(
-        self, conn: Connection, found: list[Observation]
-    ) -> tuple[list[dict[str, Any]], rollups.Deltas]:
-        copy_ids = sorted({o.copy_id for o in found})
-        context = _contexts(conn, copy_ids)
-        clicked = {o.copy_id for o in found if o.kind == KIND_CLICK}
-        destinations = _destinations(
-            conn, {c.message_id for i, c in context.items() if i in clicked}
-        )
-        seen = _seen(conn, copy_ids)
-        earlier = _earlier(conn, copy_ids, _at(min(o.at_us for o in found)) - CONTEXT)
-        table = self.networks(conn)
-        by_copy: dict[int, list[Observation]] = defaultdict(list)
+    def _judge(self, conn: Connection, found: Sequence[Observed]) -> _Pass:
+        by_copy: dict[int, list[Observed]] = {}
         for observation in found:
-            by_copy[observation.copy_id].append(observation)
-        rows: list[dict[str, Any]] = []
-        deltas = rollups.Deltas()
+            by_copy.setdefault(observation[1], []).append(observation)
+        contexts = self._contexts(conn, list(by_copy))
+        since = _at(min(observation[4] for observation in found)) - CONTEXT
+        judged = _Pass(new_ids(len(found)), promotion.seen(conn, by_copy.keys()))
+        earlier = self._earlier(conn, promotion.recent(conn, by_copy.keys(), since))
+        table = self.networks(conn)
         for copy_id, group in by_copy.items():
-            copy = context.get(copy_id)
+            copy = contexts.get(copy_id)
             if copy is None:
                 continue  # the copy is gone (retention): nothing to attach the hit to
+            hits = [self._hit(observation, copy.delivered_at) for observation in group]
             # The copy's already promoted hits of the last minutes are context: a burst may
             # straddle two passes.
-            before = [_hit(o, copy) for o in earlier.get(copy_id, ())]
-            verdicts = classify(
-                [_hit(o, copy) for o in group],
-                networks=table,
-                link_count=copy.link_count,
-                context=before,
+            before = [
+                hit if hit.sent_at == copy.delivered_at else hit._replace(sent_at=copy.delivered_at)
+                for hit in earlier.get(copy_id, ())
+            ]
+            verdicts = classify(hits, networks=table, link_count=len(copy.links), context=before)
+            for observation, hit, verdict in zip(group, hits, verdicts, strict=True):
+                judged.add(observation, hit, verdict, copy)
+        return judged
+
+    def _contexts(self, conn: Connection, copy_ids: list[int]) -> dict[int, _CopyContext]:
+        rows = promotion.copy_contexts(conn, copy_ids)
+        links = self._links_of(conn, {row[1] for row in rows})
+        return {
+            copy_id: _CopyContext(
+                message_id, project_id, route_id, tag, recipient, delivered_at, links[message_id]
             )
-            for observation, verdict in zip(group, verdicts, strict=True):
-                rows.append(_event(observation, verdict, copy, copy_id, destinations, seen, deltas))
-        return rows, deltas
+            for copy_id, message_id, recipient, delivered_at, project_id, route_id, tag in rows
+        }
+
+    def _links_of(self, conn: Connection, message_ids: set[int]) -> dict[int, Links]:
+        known = {m: self._links[m] for m in message_ids if m in self._links}
+        fetched: dict[int, Links] = {m: {} for m in message_ids if m not in known}
+        if fetched:
+            for message_id, index, url, anchor in promotion.links_of(conn, list(fetched)):
+                fetched[message_id][index] = (url, anchor)
+            held = sum(len(found) for found in fetched.values())
+            if self._links_held + held > REMEMBERED_LINKS:
+                self._links.clear()
+                self._links_held = 0
+            self._links.update(fetched)
+            self._links_held += held
+            known.update(fetched)
+        return known
+
+    def _earlier(self, conn: Connection, recent: Sequence[RecentRow]) -> dict[int, list[Hit]]:
+        """Per copy, the hits of these observations, oldest first: built in an earlier pass
+        if this promoter made them, else read again."""
+        remembered = self._hits
+        by_copy: dict[int, list[_Remembered]] = {}
+        missing: list[int] = []
+        for copy_id, observation_id in recent:
+            entry = remembered.get(observation_id)
+            if entry is None:
+                missing.append(observation_id)
+            else:
+                by_copy.setdefault(copy_id, []).append(entry)
+        if missing:
+            for observation in promotion.read(conn, missing):
+                self._hit(observation, None)  # sent_at is the caller's, from the copy as it is now
+                by_copy.setdefault(observation[1], []).append(remembered[observation[0]])
+        return {
+            copy_id: [entry[2] for entry in sorted(found)] for copy_id, found in by_copy.items()
+        }
+
+    def _hit(self, observation: Observed, sent_at: datetime | None) -> Hit:
+        observation_id, _, kind, link_index, at_us, method, ip, user_agent, headers = observation
+        texts = self._texts  # one copy of each agent and address, not one per hit
+        if len(texts) >= REMEMBERED_TEXTS:
+            texts.clear()
+        hit = Hit(
+            KIND_NAMES[kind],
+            method,
+            texts.setdefault(user_agent, user_agent),
+            _at(at_us),
+            sent_at,
+            link_index if kind == KIND_CLICK else None,
+            None if ip is None else texts.setdefault(ip, ip),
+            self._parsed(headers),
+        )
+        hits = self._hits
+        if len(hits) >= REMEMBERED_HITS:  # forget the oldest quarter
+            for stale in list(itertools.islice(hits, REMEMBERED_HITS // 4)):
+                del hits[stale]
+        hits[observation_id] = (at_us, observation_id, hit)
+        return hit
+
+    def _parsed(self, headers: str) -> Mapping[str, str]:
+        """The headers' JSON, parsed once per distinct text (a handful of shapes repeat);
+        the mapping is shared between hits, and nothing changes it."""
+        parsed = self._headers.get(headers)
+        if parsed is None:
+            if len(self._headers) >= REMEMBERED_TEXTS:
+                self._headers.clear()
+            parsed = self._headers[headers] = json.loads(headers)
+        return parsed
+
+
+class _Pass:
+    """One pass's events and counter increments, built as its verdicts come in."""
+
+    def __init__(self, public_ids: list[str], seen: Sequence[SeenRow]) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self._public_ids = public_ids
+        # (copy, type) for any event, (copy, "countable " + type) and (copy, "engaged") for
+        # human-countable ones: what decides ``first`` and the unique counters
+        self._seen: set[tuple[int, str]] = set()
+        for copy_id, event_type, counts_for_metrics in seen:
+            self._seen.add((copy_id, event_type))
+            if counts_for_metrics:
+                self._seen.add((copy_id, _COUNTABLE[event_type]))
+                self._seen.add((copy_id, "engaged"))
+        # how many events moved each set of counters, per rollup key
+        self._tally: Counter[tuple[rollups.Key, tuple[str, ...]]] = Counter()
+
+    def add(self, observation: Observed, hit: Hit, verdict: Verdict, copy: _CopyContext) -> None:
+        observation_id, copy_id, kind, link_index = observation[:4]
+        opened = kind == KIND_OPEN
+        event_type = OPENED if opened else CLICKED
+        counted = verdict.counts_for_metrics
+        seen = self._seen
+        first = None
+        if counted:
+            first = (copy_id, _COUNTABLE[event_type]) not in seen
+            seen.add((copy_id, _COUNTABLE[event_type]))
+        classification = verdict.classification
+        counters = _counters(
+            opened,
+            classification is Classification.GENUINE,
+            classification is Classification.PRIVACY_PROXY,
+            counted,
+            verdict.machine,
+            bool(first),
+            (copy_id, event_type) not in seen,  # the copy's first event of the type
+            counted and (copy_id, "engaged") not in seen,
+        )
+        seen.add((copy_id, event_type))
+        if counted:
+            seen.add((copy_id, "engaged"))
+        at = hit.at
+        assert at is not None
+        self._tally[(_rollup_key(copy, at.date()), counters)] += 1
+        url = anchor = index = None
+        if kind == KIND_CLICK:
+            index = link_index
+            url, anchor = copy.links.get(index, _NO_LINK)
+        facts = client_facts(hit.user_agent)
+        self.rows.append(
+            {
+                "public_id": self._public_ids[len(self.rows)],
+                "project_id": copy.project_id,
+                "message_id": copy.message_id,
+                "copy_id": copy_id,
+                "observation_id": observation_id,
+                "type": event_type,
+                "at": at,
+                "recipient": copy.recipient,
+                "link_index": index,
+                "url": url,
+                "anchor_text": anchor,
+                "first": first,
+                "classification": classification.value,
+                "probability": verdict.probability,
+                "proxy_type": verdict.proxy_type,
+                "family": verdict.family,
+                "reason_codes": verdict.reason_codes,  # tuples: written as JSON arrays
+                "details": verdict.details,
+                "machine": verdict.machine,
+                "counts_for_metrics": counted,
+                "device_type": facts.device_type,
+                "client_type": facts.client_type,
+                "client_name": facts.client_name,
+                "user_agent": hit.user_agent,
+                "data": {"honeypot": True} if kind == KIND_HONEYPOT else {},
+            }
+        )
+
+    def deltas(self) -> rollups.Deltas:
+        deltas = rollups.Deltas()
+        for (key, counters), events in self._tally.items():
+            deltas.bump(key, **dict.fromkeys(counters, events))
+        return deltas
 
 
 def _micros(moment: datetime) -> int:
@@ -146,180 +327,36 @@ def _at(micros: int) -> datetime:
     return datetime.fromtimestamp(micros / 1_000_000, UTC)
 
 
-def _contexts(conn: Connection, copy_ids: list[int]) -> dict[int, _CopyContext]:
-    link_counts = (
-        select(links.c.message_id, func.count().label("n")).group_by(links.c.message_id).subquery()
-    )
-    rows = conn.execute(
-        select(
-            copies.c.id,
-            copies.c.message_id,
-            copies.c.recipient,
-            copies.c.delivered_at,
-            messages.c.project_id,
-            messages.c.route_id,
-            messages.c.tag,
-            func.coalesce(link_counts.c.n, 0).label("link_count"),
-        )
-        .join(messages, messages.c.id == copies.c.message_id)
-        .outerjoin(link_counts, link_counts.c.message_id == copies.c.message_id)
-        .where(copies.c.id.in_(copy_ids))
-    )
-    return {
-        r.id: _CopyContext(
-            r.message_id,
-            r.project_id,
-            r.route_id,
-            r.tag,
-            r.recipient,
-            r.delivered_at,
-            int(r.link_count),
-        )
-        for r in rows
-    }
+def _rollup_key(copy: _CopyContext, day: date) -> rollups.Key:
+    return rollups.key(copy.project_id, copy.route_id, copy.tag, day)
 
 
-def _destinations(
-    conn: Connection, message_ids: set[int]
-) -> dict[tuple[int, int], tuple[str, str]]:
-    if not message_ids:
-        return {}
-    rows = conn.execute(
-        select(links.c.message_id, links.c.link_index, links.c.url, links.c.anchor_text).where(
-            links.c.message_id.in_(message_ids)
-        )
-    )
-    return {(r.message_id, r.link_index): (r.url, r.anchor_text) for r in rows}
-
-
-def _seen(conn: Connection, copy_ids: list[int]) -> set[tuple[int, str]]:
-    """What each copy already has: (copy, type) for any event, (copy, "countable " + type)
-    and (copy, "engaged") for human-countable ones."""
-    found: set[tuple[int, str]] = set()
-    rows = conn.execute(
-        select(events.c.copy_id, events.c.type, events.c.counts_for_metrics)
-        .where(
-            and_(
-                events.c.copy_id.in_(copy_ids),
-                events.c.type.in_(("message.opened", "message.clicked")),
-            )
-        )
-        .distinct()
-    )
-    for row in rows:
-        found.add((row.copy_id, row.type))
-        if row.counts_for_metrics:
-            found.add((row.copy_id, "countable " + row.type))
-            found.add((row.copy_id, "engaged"))
-    return found
-
-
-def _earlier(
-    conn: Connection, copy_ids: list[int], since: datetime
-) -> dict[int, list[Observation]]:
-    grouped: dict[int, list[Observation]] = defaultdict(list)
-    for observation in observations.for_copies(conn, copy_ids, since):
-        grouped[observation.copy_id].append(observation)
-    return grouped
-
-
-def _hit(observation: Observation, copy: _CopyContext) -> Hit:
-    return Hit(
-        kind=KIND_NAMES[observation.kind],
-        method=observation.method,
-        user_agent=observation.user_agent,
-        at=_at(observation.at_us),
-        sent_at=copy.delivered_at,
-        link_index=observation.link_index if observation.kind == KIND_CLICK else None,
-        ip=observation.ip,
-        headers=json.loads(observation.headers),
-    )
-
-
-def _event(
-    observation: Observation,
-    verdict: Verdict,
-    copy: _CopyContext,
-    copy_id: int,
-    destinations: dict[tuple[int, int], tuple[str, str]],
-    seen: set[tuple[int, str]],
-    deltas: rollups.Deltas,
-) -> dict[str, Any]:
-    opened = observation.kind == KIND_OPEN
-    event_type = "message.opened" if opened else "message.clicked"
-    at = _at(observation.at_us)
-    first = None
-    if verdict.counts_for_metrics:
-        first = (copy_id, "countable " + event_type) not in seen
-        seen.add((copy_id, "countable " + event_type))
-    _count(
-        deltas,
-        rollups.key(copy.project_id, copy.route_id, copy.tag, at.date()),
-        opened,
-        verdict,
-        first=bool(first),
-        first_any=(copy_id, event_type) not in seen,
-        first_engaged=verdict.counts_for_metrics and (copy_id, "engaged") not in seen,
-    )
-    seen.add((copy_id, event_type))
-    if verdict.counts_for_metrics:
-        seen.add((copy_id, "engaged"))
-    url = anchor = None
-    index = None
-    if observation.kind == KIND_CLICK:
-        index = observation.link_index
-        url, anchor = destinations.get((copy.message_id, index), (None, None))
-    facts = client_facts(observation.user_agent)
-    return {
-        "public_id": new_id(),
-        "project_id": copy.project_id,
-        "message_id": copy.message_id,
-        "copy_id": copy_id,
-        "observation_id": observation.id,
-        "type": event_type,
-        "at": at,
-        "recipient": copy.recipient,
-        "link_index": index,
-        "url": url,
-        "anchor_text": anchor,
-        "first": first,
-        "classification": verdict.classification.value,
-        "probability": verdict.probability,
-        "proxy_type": verdict.proxy_type,
-        "family": verdict.family,
-        "reason_codes": list(verdict.reason_codes),
-        "details": list(verdict.details),
-        "machine": verdict.machine,
-        "counts_for_metrics": verdict.counts_for_metrics,
-        "device_type": facts.device_type,
-        "client_type": facts.client_type,
-        "client_name": facts.client_name,
-        "user_agent": observation.user_agent,
-        "data": {"honeypot": True} if observation.kind == observations.KIND_HONEYPOT else {},
-    }
-
-
-def _count(
-    deltas: rollups.Deltas,
-    at: rollups.Key,
+@functools.cache
+def _counters(
     opened: bool,
-    verdict: Verdict,
-    *,
+    human: bool,
+    proxy: bool,
+    counted: bool,
+    machine: bool,
     first: bool,
     first_any: bool,
     first_engaged: bool,
-) -> None:
+) -> tuple[str, ...]:
+    """The daily counters one event adds 1 to (a few dozen combinations, remembered)."""
     name = "opened" if opened else "clicked"
-    counts: dict[str, int] = {}
-    if verdict.counts_for_metrics:
-        counts[name] = 1
-        counts["unique_" + name] = int(first)
-        counts["effective_opened"] = int(first_engaged)  # opened, or clicked: it was read
-    if verdict.machine:
-        counts["machine_" + name] = 1
-    counts["unique_any_" + name] = int(first_any)
-    if opened and verdict.classification.value == "genuine":
-        counts["human_opened"] = 1
-    elif opened and verdict.classification.value == "privacy_proxy":
-        counts["privacy_opened"] = 1
-    deltas.bump(at, **counts)
+    found: list[str] = []
+    if counted:
+        found.append(name)
+        if first:
+            found.append("unique_" + name)
+        if first_engaged:
+            found.append("effective_opened")  # opened, or clicked: it was read
+    if machine:
+        found.append("machine_" + name)
+    if first_any:
+        found.append("unique_any_" + name)
+    if opened and human:
+        found.append("human_opened")
+    elif opened and proxy:
+        found.append("privacy_opened")
+    return tuple(found)

@@ -1,0 +1,234 @@
+"""The promoter, on SQLite and PostgreSQL: every observation becomes one event with its
+verdict, the daily counters move, and a pass sees what earlier passes promoted, whether this
+promoter promoted it or another one did."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Row, func, select
+
+from mailbeacon.app import Services
+from mailbeacon.clock import FixedClock
+from mailbeacon.service.accept import Intake, accept
+from mailbeacon.store import rollups
+from mailbeacon.store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN
+from mailbeacon.store.schema import copies, events, observations
+from mailbeacon.workers.promoter import Promoter
+from tests.support.tenants import Tenant, new_tenant
+
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+PERSON = '{"accept-language":"en-GB"}'
+HTML = "<body>" + "".join(f'<a href="https://shop.example/{i}">Item {i}</a>' for i in range(5))
+DELIVERED = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # the clock fixture's START
+
+
+@pytest.fixture
+def services(make_services: Callable[..., Services], database_url: str) -> Services:
+    made = make_services(database_url)
+    made.clock.advance(hours=1)  # everything observed below has settled
+    return made
+
+
+def send(services: Services, tenant: Tenant, recipients: int = 1) -> list[int]:
+    """A message with five tracked links, delivered at DELIVERED; its copies' ids."""
+    raw = (
+        "From: s@shop.example\r\nTo: a@x.example\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/html; charset=utf-8\r\n\r\n" + HTML + "\r\n"
+    ).encode()
+    intake = Intake(
+        raw=raw,
+        recipients=[(f"r{i}@x.example", "to") for i in range(recipients)],
+        source="smtp",
+        from_email="s@shop.example",
+        from_name=None,
+        subject="s",
+        to=[],
+    )
+    accepted = accept(services.db, services.instrumenter, tenant.project, intake, DELIVERED)
+    with services.db.write() as conn:
+        query = copies.update().where(copies.c.message_id == accepted.message_id)
+        conn.execute(query.values(delivered_at=DELIVERED, status="delivered"))
+        found = conn.execute(select(copies.c.id).where(copies.c.message_id == accepted.message_id))
+        return [row.id for row in found]
+
+
+def observe(
+    services: Services,
+    copy_id: int,
+    kind: int,
+    after: timedelta,
+    *,
+    link: int = 0,
+    agent: str = CHROME,
+    headers: str = PERSON,
+    method: str = "GET",
+    ip: str = "203.0.113.7",
+) -> None:
+    at_us = int((DELIVERED + after).timestamp() * 1_000_000)
+    with services.db.write() as conn:
+        conn.execute(
+            observations.insert().values(
+                copy_id=copy_id,
+                kind=kind,
+                link_index=link,
+                at_us=at_us,
+                method=method,
+                host="t.example.test",
+                ip=ip,
+                user_agent=agent,
+                headers=headers,
+                promoted=False,
+            )
+        )
+
+
+def promoted(services: Services) -> list[Row[Any]]:
+    with services.db.read() as conn:
+        query = select(events).where(events.c.observation_id.is_not(None))
+        return list(conn.execute(query.order_by(events.c.observation_id)))
+
+
+def unpromoted(services: Services) -> int:
+    with services.db.read() as conn:
+        query = select(func.count()).where(observations.c.promoted.is_(False))
+        return int(conn.execute(query).scalar_one())
+
+
+def test_every_observation_becomes_one_event_with_its_verdict(services: Services) -> None:
+    (copy_id,) = send(services, new_tenant(services.db, services.clock))
+    observe(services, copy_id, KIND_OPEN, timedelta(minutes=5))
+    observe(services, copy_id, KIND_OPEN, timedelta(minutes=6))
+    observe(services, copy_id, KIND_CLICK, timedelta(minutes=7), link=3)
+    observe(services, copy_id, KIND_OPEN, timedelta(seconds=4), agent="Mozilla/5.0", headers="{}")
+    observe(services, copy_id, KIND_CLICK, timedelta(minutes=9), link=1, method="HEAD")
+    observe(services, copy_id, KIND_HONEYPOT, timedelta(minutes=20), headers="{}")
+    assert Promoter(services).run_once() == 6
+    assert unpromoted(services) == 0
+    person_open, second_open, click, prefetch, probe, trap = promoted(services)
+    assert [e.type for e in (person_open, second_open, prefetch)] == ["message.opened"] * 3
+    assert [person_open.first, second_open.first, prefetch.first] == [True, False, None]
+    assert (person_open.classification, person_open.counts_for_metrics) == ("genuine", True)
+    assert (click.type, click.first, click.link_index) == ("message.clicked", True, 3)
+    assert (click.url, click.anchor_text) == ("https://shop.example/3", "Item 3")
+    assert (click.device_type, click.client_type, click.client_name) == (
+        "desktop",
+        "browser",
+        "Chrome",
+    )
+    assert (prefetch.classification, prefetch.proxy_type) == ("privacy_proxy", "apple_mpp")
+    assert prefetch.machine is True
+    assert "unconfirmed" in prefetch.reason_codes
+    assert (probe.classification, probe.machine, probe.first) == ("generic_bot", True, None)
+    assert probe.reason_codes == ["request_shape"]
+    assert (trap.type, trap.data, trap.link_index) == ("message.clicked", {"honeypot": True}, None)
+    assert trap.classification == "generic_bot"
+    assert len({e.public_id for e in promoted(services)}) == 6
+
+
+def test_the_daily_counters_count_people_and_machines(services: Services) -> None:
+    tenant = new_tenant(services.db, services.clock)
+    first, second = send(services, tenant, recipients=2)
+    observe(services, first, KIND_OPEN, timedelta(minutes=5))
+    observe(services, first, KIND_OPEN, timedelta(minutes=6))
+    observe(services, first, KIND_CLICK, timedelta(minutes=7), link=2)
+    observe(services, second, KIND_OPEN, timedelta(seconds=4), agent="Mozilla/5.0", headers="{}")
+    observe(services, second, KIND_CLICK, timedelta(minutes=8), link=1, method="HEAD")
+    assert Promoter(services).run_once() == 5
+    day = DELIVERED.date()
+    with services.db.read() as conn:
+        counted = rollups.read(conn, [tenant.project.id], day, date(2026, 11, 24))
+    assert dict(counted[day.isoformat()]) == {
+        **dict.fromkeys(rollups.COUNTERS, 0),
+        "opened": 2,
+        "unique_opened": 1,
+        "clicked": 1,
+        "unique_clicked": 1,
+        "effective_opened": 1,
+        "human_opened": 2,
+        "privacy_opened": 1,
+        "machine_opened": 1,
+        "machine_clicked": 1,
+        "unique_any_opened": 2,
+        "unique_any_clicked": 2,
+    }
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["same promoter", "another promoter"])
+def test_a_burst_split_between_passes_is_still_a_burst(services: Services, fresh: bool) -> None:
+    """The second pass judges its click with the first pass's as context: two links within a
+    second. Another promoter never built the first hit, so it reads it back."""
+    (copy_id,) = send(services, new_tenant(services.db, services.clock))
+    observe(services, copy_id, KIND_CLICK, timedelta(minutes=7), link=0)
+    observe(services, copy_id, KIND_CLICK, timedelta(minutes=7, milliseconds=500), link=4)
+    promoter = Promoter(services)
+    assert promoter.run_once(limit=1) == 1
+    assert (Promoter(services) if fresh else promoter).run_once(limit=1) == 1
+    alone, burst = promoted(services)
+    assert (alone.classification, alone.first) == ("genuine", True)
+    assert (burst.classification, burst.machine) == ("security_scanner", True)
+    assert burst.reason_codes == ["link_protection", "timing"]
+    assert burst.details == ["2 different links clicked within 1.5 s"]
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["same promoter", "another promoter"])
+def test_first_is_counted_across_passes(services: Services, fresh: bool) -> None:
+    tenant = new_tenant(services.db, services.clock)
+    (copy_id,) = send(services, tenant)
+    observe(services, copy_id, KIND_OPEN, timedelta(minutes=5))
+    observe(services, copy_id, KIND_OPEN, timedelta(minutes=30))
+    promoter = Promoter(services)
+    assert promoter.run_once(limit=1) == 1
+    assert (Promoter(services) if fresh else promoter).run_once(limit=1) == 1
+    assert [e.first for e in promoted(services)] == [True, False]
+    with services.db.read() as conn:
+        counted = rollups.read(conn, [tenant.project.id], DELIVERED.date(), DELIVERED.date())
+    day = counted[DELIVERED.date().isoformat()]
+    assert (day["opened"], day["unique_opened"], day["unique_any_opened"]) == (2, 1, 1)
+
+
+def test_a_hit_on_a_copy_that_is_gone_is_marked_without_an_event(services: Services) -> None:
+    observe(services, 10**9, KIND_CLICK, timedelta(minutes=5))
+    assert Promoter(services).run_once() == 1
+    assert unpromoted(services) == 0
+    assert promoted(services) == []
+
+
+def test_promoters_at_once_promote_each_observation_exactly_once(services: Services) -> None:
+    """Four promoters in threads, small passes: on PostgreSQL they skip each other's locked
+    rows, on SQLite they take turns; a double promotion would break events' unique
+    observation id."""
+    clock: FixedClock = services.clock
+    copy_ids = send(services, new_tenant(services.db, services.clock), recipients=10)
+    for n in range(200):
+        kind = KIND_OPEN if n % 3 else KIND_CLICK
+        after = timedelta(minutes=5, seconds=n)
+        observe(services, copy_ids[n % 10], kind, after, link=n % 5)
+    assert clock.now() > DELIVERED
+    done: list[int] = []
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        promoter = Promoter(services)
+        try:
+            while step := promoter.run_once(limit=7):
+                done.append(step)
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert sum(done) == 200
+    assert len(promoted(services)) == 200
+    assert unpromoted(services) == 0
