@@ -146,11 +146,8 @@ class ObservationWriter:
             except Exception:  # SQLITE_BUSY, or worse: the thread waits, retries, reports
                 return False
             try:
-                conn.executemany(self._sql, [(*row, 0) for row in rows])
-                conn.execute("COMMIT")
+                _insert_and_commit(conn, self._sql, [(*row, 0) for row in rows])
             except Exception as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
                 self.failed += len(rows)
                 log.exception("could not record %d observations", len(rows))
                 future.set_exception(exc)
@@ -182,7 +179,7 @@ class ObservationWriter:
             rows = [(*row, self._false) for batch_rows, _ in batches for row in batch_rows]
             error: BaseException | None = None
             try:
-                if self._checkpointer is not None:
+                if self._db.is_sqlite:
                     self._insert_sqlite(rows)
                 else:
                     with self._db.write() as conn:
@@ -208,13 +205,7 @@ class ObservationWriter:
             conn = self._sqlite = self._connect()
         with self._db.sqlite_lock:
             conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(self._sql, rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            _insert_and_commit(conn, self._sql, rows)
 
     def _connect(self) -> sqlite3.Connection:
         """A connection of the writer's own, configured as the pool's (store/db.py)."""
@@ -224,6 +215,17 @@ class ObservationWriter:
         assert isinstance(dbapi, sqlite3.Connection)
         dbapi.execute("PRAGMA wal_autocheckpoint=0")  # WalCheckpointer's job
         return dbapi
+
+
+def _insert_and_commit(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """The rest of a transaction begun with BEGIN IMMEDIATE: rolled back if it fails."""
+    try:
+        conn.executemany(sql, rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
