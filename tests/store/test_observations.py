@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -235,37 +236,93 @@ def test_with_synchronous_full_batches_never_commit_on_the_loop(sqlite_url: str)
         db.dispose()
 
 
-def test_a_long_log_is_truncated_not_only_checkpointed(sqlite_url: str) -> None:
-    """SQLite restarts the log only when every frame is checkpointed, which a steady stream
-    of commits never allows (it grew to 218 MB in 430,000 clicks): past ``restart_frames``
-    the checkpointer truncates it. A PASSIVE checkpoint alone leaves the file as long."""
+def test_a_log_that_commits_keep_from_restarting_starts_over_after_a_locked_checkpoint(
+    sqlite_url: str,
+) -> None:
+    """SQLite starts the log over only when a writer finds every frame checkpointed, which a
+    steady stream of commits never allows (it grew to 218 MB in 430,000 clicks): a commit
+    lands while each PASSIVE checkpoint runs. Past ``restart_frames`` the checkpointer runs a
+    second PASSIVE checkpoint under the process's write lock, which no commit can interrupt,
+    so the next commit starts the log over. Here a commit lands during the first one, as
+    under load; with no second pass the log goes on growing."""
     db = Database(sqlite_url)
-    wal = Path(db.engine.url.database or "").with_name("mailbeacon.sqlite3-wal")
     other = db.engine.raw_connection()  # open: closing the writer's is not the last close
     big = "x" * 3000
+    writing = sqlite3.connect(db.engine.url.database or "", isolation_level=None)
+    writing.execute("PRAGMA wal_autocheckpoint=0")
+    reader = sqlite3.connect(db.engine.url.database or "", isolation_level=None)
+    sql = ObservationWriter(db)._sql
 
-    async def scenario() -> None:
-        writer = ObservationWriter(db)
-        writer._checkpointer = WalCheckpointer(db, interval=3600)  # only when stopping
-        writer.start(asyncio.get_running_loop())
-        try:
-            for start in range(0, 1000, 50):
-                rows = [(*row(i)[:7], big, "{}") for i in range(start, start + 50)]
-                await asyncio.gather(*(writer.record(r) for r in rows))
-        finally:
-            writer.stop()
+    def fill() -> None:
+        async def scenario() -> None:
+            writer = ObservationWriter(db)
+            writer._checkpointer = _Idle(db)  # nothing checkpoints but the test
+            writer.start(asyncio.get_running_loop())
+            try:
+                for start in range(0, 1000, 50):
+                    rows = [(*row(i)[:7], big, "{}") for i in range(start, start + 50)]
+                    await asyncio.gather(*(writer.record(r) for r in rows))
+            finally:
+                writer.stop()
+
+        asyncio.run(scenario())
+
+    class Racing(WalCheckpointer):
+        """A commit lands while the first PASSIVE checkpoint runs, so it cannot complete. To
+        make that happen every time, a reader holds the log as it was before the commit:
+        a checkpoint does not copy frames past an open snapshot."""
+
+        raced = False
+
+        def _passive(self, conn: Any) -> tuple[int, int]:
+            if self.raced:
+                return super()._passive(conn)
+            self.raced = True
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM observations").fetchall()
+            commit(5000)
+            try:
+                return super()._passive(conn)
+            finally:
+                reader.execute("COMMIT")
+
+    def commit(copy_id: int) -> None:
+        """As the observation writer commits: under the lock, never checkpointing."""
+        with db.sqlite_lock:
+            writing.execute("BEGIN IMMEDIATE")
+            writing.execute(sql, (*row(copy_id), 0))
+            writing.execute("COMMIT")
+
+    def log_frames_after_a_commit() -> int:
+        commit(6000)
+        with db.read() as conn:
+            return int(conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1])
 
     try:
-        asyncio.run(scenario())
-        assert wal.stat().st_size > 3_000_000
-        passive = WalCheckpointer(db, restart_frames=10**9)
+        fill()
+        passive = Racing(db, restart_frames=10**9)  # never a second pass
         passive.checkpoint()
-        assert (passive.truncations, wal.stat().st_size > 3_000_000) == (0, True)
-        restarting = WalCheckpointer(db, restart_frames=200)
+        assert passive.restarts == 0
+        assert log_frames_after_a_commit() > 1000  # appended to the old log
+        fill()
+        restarting = Racing(db, restart_frames=200)
         restarting.checkpoint()
-        assert (restarting.truncations, wal.stat().st_size) == (1, 0)
+        assert restarting.restarts == 1
+        assert log_frames_after_a_commit() < 10  # the log started over
         with db.read() as conn:
-            assert observations.count(conn) == 1000
+            assert observations.count(conn) == 2004
     finally:
+        reader.close()
+        writing.close()
         other.close()
         db.dispose()
+
+
+class _Idle(WalCheckpointer):
+    """Never checkpoints: only the test does."""
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
