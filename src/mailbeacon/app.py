@@ -5,10 +5,11 @@ link cache, clock) from explicit settings; :func:`create_app` assembles the ASGI
 from them. Nothing is global: tests build their own services with a temporary database and
 a fixed clock.
 
-The ASGI application dispatches ``/c/`` and ``/o/`` to the raw tracking endpoints before any
-framework sees them, and everything else to the FastAPI application (the JSON APIs, /docs).
-Its lifespan starts and stops the observation writer, the background workers and, when
-there is one, the SMTP relay.
+The application speaks RSGI, granian's own interface: it dispatches ``/c/`` and ``/o/`` to the
+raw tracking endpoints before any framework sees them, and everything else to the FastAPI
+application (the JSON APIs, /docs) through an ASGI bridge (web/asgi_bridge.py). Its start and
+stop (``__rsgi_init__``, ``__rsgi_del__``) start and stop the observation writer, the
+background workers and, when there is one, the SMTP relay.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+from granian._granian import RSGIHTTPProtocol as HTTPProtocol  # see web/asgi_bridge.py
+from granian.rsgi import Scope
 
 from .clock import Clock, SystemClock
 from .config import Settings
@@ -36,6 +39,7 @@ from .store import migrate
 from .store import secrets as instance_secrets
 from .store.db import Database
 from .store.observations import ObservationWriter
+from .web.asgi_bridge import serve_asgi
 from .web.errors import install_error_handlers
 from .web.tracking import LinkCache, TrackingEndpoints
 
@@ -46,9 +50,6 @@ __all__ = ["NotMigrated", "Services", "build_services", "create_app"]
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 # A background task run for the server's lifetime: (services, stop event) -> coroutine.
 Worker = Callable[["Services", asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -145,8 +146,8 @@ def create_api(services: Services) -> FastAPI:
 
 
 class MailbeaconApp:
-    """The ASGI application: tracking paths raw, the rest through FastAPI. With a ``relay``,
-    its lifespan also runs the SMTP relay on the same event loop."""
+    """The RSGI application: tracking paths raw, the rest through FastAPI. With a ``relay``,
+    it also runs the SMTP relay on the same event loop."""
 
     def __init__(
         self,
@@ -171,17 +172,22 @@ class MailbeaconApp:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            path = scope["path"]
-            if path.startswith(("/c/", "/o/")):
-                await self.tracking(scope, send)
-                return
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        await self.api(scope, receive, send)
+    async def __rsgi__(self, scope: Scope, proto: HTTPProtocol) -> None:
+        if scope.path.startswith(("/c/", "/o/")):
+            await self.tracking(scope, proto)
+        else:
+            await serve_asgi(self.api, scope, proto)
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """granian, before it serves: start, on the loop the worker will run (not running yet
+        in `mailbeacon serve`'s worker process; the tests' embedded server starts the
+        application itself, see tests/support/server.py)."""
+        if not loop.is_running():
+            loop.run_until_complete(self.startup())
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not loop.is_running():
+            loop.run_until_complete(self.shutdown())
 
     async def startup(self) -> None:
         self.services.writer.start(asyncio.get_running_loop())
@@ -206,22 +212,6 @@ class MailbeaconApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=10)
         self.services.writer.stop()
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.startup()
-                except Exception as exc:
-                    log.exception("startup failed")
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
 
 def create_app(

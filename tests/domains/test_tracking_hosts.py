@@ -54,28 +54,28 @@ def test_hosts_activated_elsewhere_are_found_on_a_miss_at_most_once_a_second(
     sid = acme.project.sid.encode()
 
     async def scenario() -> None:
-        assert await hosts.audience(b"track.acme.test") == b""  # read: nothing active
+        assert await hosts.audience("track.acme.test") == b""  # read: nothing active
         activate(db, acme, "track.acme.test", clock)  # by another process
         ticks.now += 0.5
-        assert await hosts.audience(b"track.acme.test") == b""  # read a moment ago
+        assert await hosts.audience("track.acme.test") == b""  # read a moment ago
         ticks.now += 0.6
-        assert await hosts.audience(b"track.acme.test") == sid  # a miss: read again
-        assert hosts.known_audience(b"track.acme.test") == sid  # remembered
-        assert hosts.known_audience(b"mb.example.test") is None  # not seen yet
-        assert await hosts.audience(b"mb.example.test:443") == b""
-        assert await hosts.audience(f"P{acme.project.sid.upper()}.{BASE}".encode()) == sid
+        assert await hosts.audience("track.acme.test") == sid  # a miss: read again
+        assert hosts.known_audience("track.acme.test") == sid  # remembered
+        assert hosts.known_audience("mb.example.test") is None  # not seen yet
+        assert await hosts.audience("mb.example.test:443") == b""
+        assert await hosts.audience(f"P{acme.project.sid.upper()}.{BASE}") == sid
         with db.write() as conn:
             found = store.by_domain(conn, "track.acme.test")
             assert found is not None
             store.delete(conn, found.id)
         ticks.now += 10
-        assert hosts.known_audience(b"track.acme.test") == sid  # fresh for 30 s
+        assert hosts.known_audience("track.acme.test") == sid  # fresh for 30 s
         ticks.now += 25
-        assert hosts.known_audience(b"track.acme.test") is None  # stale: ask again
-        await hosts.audience(b"track.acme.test")  # answers now, reads in the background
+        assert hosts.known_audience("track.acme.test") is None  # stale: ask again
+        await hosts.audience("track.acme.test")  # answers now, reads in the background
         assert hosts._reading is not None
         await hosts._reading
-        assert await hosts.audience(b"track.acme.test") == b""
+        assert await hosts.audience("track.acme.test") == b""
 
     try:
         asyncio.run(scenario())

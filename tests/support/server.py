@@ -23,10 +23,19 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
-    """Serve the ASGI ``app`` (lifespan included) until the block ends; yields its base URL."""
+    """Serve ``app`` until the block ends; yields its base URL. An RSGI application (mailbeacon's,
+    as `mailbeacon serve` runs it) is started and stopped around the server, on its loop: the
+    embedded server calls ``__rsgi_init__`` from a running loop, where it cannot wait. Any other
+    is served as ASGI, lifespan included."""
     port = port or free_port()
+    rsgi = hasattr(app, "__rsgi__")
     server = Server(
-        app, address="127.0.0.1", port=port, interface=Interfaces.ASGI, log_enabled=False
+        app,
+        address="127.0.0.1",
+        port=port,
+        interface=Interfaces.RSGI if rsgi else Interfaces.ASGI,
+        websockets=False,
+        log_enabled=False,
     )
     loop = asyncio.new_event_loop()
     failure: list[BaseException] = []
@@ -34,7 +43,13 @@ def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
     def run() -> None:
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(server.serve())
+            if rsgi:
+                loop.run_until_complete(app.startup())
+            try:
+                loop.run_until_complete(server.serve())
+            finally:
+                if rsgi:
+                    loop.run_until_complete(app.shutdown())
         except BaseException as exc:  # surfaced to the test below
             failure.append(exc)
         finally:

@@ -137,10 +137,34 @@ def test_head_requests_answer_like_get_without_a_body(site: Any) -> None:
     assert row.method == "HEAD"
 
 
+def test_a_head_request_for_the_pixel_announces_the_gif_without_sending_it(site: Any) -> None:
+    base, services, urls = site
+    answer = httpx.head(f"{base}/o/{urls['o'][0]}")
+    assert answer.status_code == 200
+    assert answer.content == b""
+    assert answer.headers["content-type"] == "image/gif"
+    assert answer.headers["content-length"] == str(len(PIXEL))
+    assert "no-store" in answer.headers["cache-control"]
+    assert recorded(services) == 1
+
+
 def test_other_methods_are_refused(site: Any) -> None:
     base, _, urls = site
     answer = httpx.post(f"{base}/c/{urls['c'][1]}")
     assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, HEAD"
+
+
+def test_a_user_agent_that_is_not_ascii_is_kept_as_unreadable_not_as_absent(site: Any) -> None:
+    """granian gives no value for a header that is not visible ASCII: an absent user agent
+    is a machine's mark, so the hit says one was sent."""
+    base, services, urls = site
+    raw_agent = "Mozilla/5.0 (Macintosh) Ünïcode/1.0".encode()
+    answer = httpx.get(f"{base}/c/{urls['c'][1]}", headers=[(b"user-agent", raw_agent)])
+    assert answer.status_code == 302
+    with services.db.read() as conn:
+        row = conn.execute(select(observations.observations)).one()  # type: ignore[attr-defined]
+    assert row.user_agent == "\ufffd"
 
 
 def test_expired_links_still_redirect_but_are_not_recorded(site: Any) -> None:

@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         factory=True,
         address=settings.host,
         port=settings.port,
-        interface=Interfaces.ASGI,
+        interface=Interfaces.RSGI,  # app.py: the tracking paths answer through it directly
+        websockets=False,  # none served: every request is HTTP
         workers=1,
         log_level="warning",  # type: ignore[arg-type]
     ).serve()

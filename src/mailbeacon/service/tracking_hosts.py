@@ -75,7 +75,7 @@ class TrackingHosts:
         self._miss_seconds = miss_seconds
         self._monotonic = monotonic
         self._snapshot = self._build([], [], float("-inf"))
-        self._memo: dict[bytes, bytes] = {}
+        self._memo: dict[str, bytes] = {}
         self._lock = threading.Lock()  # one reading of the database at a time
         self._reading: asyncio.Future[None] | None = None
 
@@ -150,18 +150,18 @@ class TrackingHosts:
 
     # --- the redirect path (event loop) -------------------------------------------------------
 
-    def known_audience(self, host_header: bytes) -> bytes | None:
+    def known_audience(self, host_header: str) -> bytes | None:
         """The audience for a Host header seen before, while the map is fresh; None sends the
         caller to :meth:`audience`."""
         if self._stale():
             return None
         return self._memo.get(host_header)
 
-    async def audience(self, host_header: bytes) -> bytes:
+    async def audience(self, host_header: str) -> bytes:
         """The audience of tokens valid on the host a Host header names."""
         if self._stale():
             self._read_soon()
-        host = host_of_header(host_header.decode("latin-1"))
+        host = host_of_header(host_header)
         audience = self._snapshot.hosts.audience(host)
         if audience is None and self._may_read_on_miss():
             await self._read()

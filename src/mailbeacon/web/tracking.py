@@ -1,7 +1,8 @@
 """The tracking endpoints, ``/c/{token}`` and ``/o/{token}``: the hot path.
 
-Raw ASGI, no framework: routing, parsing and response objects would cost more than the work.
-For each hit:
+Raw RSGI (granian's own interface), no framework: routing, parsing and response objects would
+cost more than the work, and RSGI answers with one synchronous call where ASGI awaits two
+messages (web/asgi_bridge.py serves the rest of the application). For each hit:
 
 1. verify the token under the audience of the host it arrived on (service/tracking_hosts.py:
    a dict lookup by Host header), with pure arithmetic: a forged token, or a project's token
@@ -24,9 +25,11 @@ import asyncio
 import ipaddress
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+
+from granian._granian import RSGIHTTPProtocol as HTTPProtocol  # see web/asgi_bridge.py
+from granian.rsgi import Scope
 
 from ..clock import Clock
 from ..core.tokens import Purpose, TokenCodec, day_number
@@ -39,51 +42,43 @@ __all__ = ["LinkCache", "TrackingEndpoints", "client_ip"]
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
 PIXEL = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
     b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
-_NO_STORE = (b"cache-control", b"no-store, no-cache, must-revalidate, private, max-age=0")
+_NO_STORE = ("cache-control", "no-store, no-cache, must-revalidate, private, max-age=0")
 _PIXEL_HEADERS = [
-    (b"content-type", b"image/gif"),
-    (b"content-length", str(len(PIXEL)).encode()),
+    ("content-type", "image/gif"),
     _NO_STORE,
-    (b"pragma", b"no-cache"),
-    (b"expires", b"0"),
+    ("pragma", "no-cache"),
+    ("expires", "0"),
 ]
 _NOT_FOUND_PAGE = (
     b"<!DOCTYPE html><html><head><meta charset=utf-8><title>Link not found</title></head>"
     b"<body><p>This link is not valid. Please use the link in your email.</p></body></html>"
 )
-_NOT_FOUND_HEADERS = [
-    (b"content-type", b"text/html; charset=utf-8"),
-    (b"content-length", str(len(_NOT_FOUND_PAGE)).encode()),
-    _NO_STORE,
-]
-_METHOD_HEADERS = [(b"allow", b"GET, HEAD"), (b"content-length", b"0")]
+_NOT_FOUND_HEADERS = [("content-type", "text/html; charset=utf-8"), _NO_STORE]
+_METHOD_HEADERS = [("allow", "GET, HEAD")]
 # Request headers that tell a prefetch or a machine from a person (issue 4 reads them), each
 # with the start of its member in the JSON object stored with the hit.
 _KEPT_HEADERS = {
-    name: f'"{name.decode()}":'
+    name: f'"{name}":'
     for name in (
-        b"accept",
-        b"accept-language",
-        b"accept-encoding",
-        b"sec-purpose",
-        b"purpose",
-        b"x-purpose",
-        b"x-moz",
-        b"sec-fetch-site",
-        b"sec-fetch-mode",
-        b"sec-fetch-dest",
-        b"sec-fetch-user",
-        b"sec-ch-ua",
-        b"sec-gpc",
-        b"via",
-        b"from",
+        "accept",
+        "accept-language",
+        "accept-encoding",
+        "sec-purpose",
+        "purpose",
+        "x-purpose",
+        "x-moz",
+        "sec-fetch-site",
+        "sec-fetch-mode",
+        "sec-fetch-dest",
+        "sec-fetch-user",
+        "sec-ch-ua",
+        "sec-gpc",
+        "via",
+        "from",
     )
 }
 # json.dumps' own string encoder (C): the object is assembled here because json.dumps with
@@ -146,13 +141,12 @@ def client_ip(scope: Scope, mode: str, trust_forwarded: bool) -> str | None:
         return None
     address = None
     if trust_forwarded:
-        for name, value in scope["headers"]:
-            if name == b"x-forwarded-for":
-                address = value.decode("latin-1").split(",")[0].strip()
-                break
+        forwarded = scope.headers.get("x-forwarded-for")
+        if forwarded:
+            address = forwarded.split(",")[0].strip()
     if address is None:
-        client = scope.get("client")
-        address = str(client[0]) if client else None
+        # RSGI names the peer "host:port", an IPv6 host in brackets
+        address = scope.client.rpartition(":")[0].strip("[]") or None
     if address is None or mode == "full":
         return address
     if address.count(".") == 3 and ":" not in address:  # IPv4, the common case: no parsing
@@ -187,43 +181,39 @@ class TrackingEndpoints:
         self._trust_forwarded = trust_forwarded
         self.lost = 0  # hits answered but not recorded (database unavailable)
 
-    async def __call__(self, scope: Scope, send: Send) -> None:
-        method = scope["method"]
+    async def __call__(self, scope: Scope, proto: HTTPProtocol) -> None:
+        method = scope.method
         if method != "GET" and method != "HEAD":
-            await _answer(send, 405, _METHOD_HEADERS, b"", False)
+            proto.response_empty(405, _METHOD_HEADERS)
             return
-        path: str = scope["path"]
+        path = scope.path
         token = path[3:]
         audience = b""
         hosts = self._hosts
         if hosts is not None:
-            host = b""
-            for name, value in scope["headers"]:
-                if name == b"host":
-                    host = value
-                    break
+            host = scope.headers.get("host") or scope.authority or ""  # HTTP/2: :authority
             known = hosts.known_audience(host)
             audience = known if known is not None else await hosts.audience(host)
         if path[1] == "o":
-            await self._open(scope, send, token, method, audience)
+            await self._open(scope, proto, token, method, audience)
         else:
-            await self._click(scope, send, token, method, audience)
+            await self._click(scope, proto, token, method, audience)
 
     async def _open(
-        self, scope: Scope, send: Send, token: str, method: str, audience: bytes
+        self, scope: Scope, proto: HTTPProtocol, token: str, method: str, audience: bytes
     ) -> None:
         found = self._codec.check(Purpose.OPEN, token, audience)
         if found is None:
-            await _answer(send, 404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE, method == "HEAD")
+            proto.response_bytes(404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE)
             return
         copy_id, _, issued = found
         now = self._clock.now()
         if not self._expired(issued, now):
             await self._record(scope, copy_id, KIND_OPEN, 0, method, now)
-        await _answer(send, 200, _PIXEL_HEADERS, PIXEL, method == "HEAD")
+        proto.response_bytes(200, _PIXEL_HEADERS, PIXEL)
 
     async def _click(
-        self, scope: Scope, send: Send, token: str, method: str, audience: bytes
+        self, scope: Scope, proto: HTTPProtocol, token: str, method: str, audience: bytes
     ) -> None:
         kind = KIND_CLICK
         found = self._codec.check(Purpose.CLICK, token, audience)
@@ -231,7 +221,7 @@ class TrackingEndpoints:
             found = self._codec.check(Purpose.HONEYPOT, token, audience)
             kind = KIND_HONEYPOT
         if found is None:
-            await _answer(send, 404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE, method == "HEAD")
+            proto.response_bytes(404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE)
             return
         copy_id, link_index, issued = found
         # The honeypot answers like a click: to the message's first link (any scanner has
@@ -241,13 +231,12 @@ class TrackingEndpoints:
         if url is None:
             url = await self._links.get(copy_id, target_index)
         if url is None:
-            await _answer(send, 404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE, method == "HEAD")
+            proto.response_bytes(404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE)
             return
         now = self._clock.now()
         if not self._expired(issued, now):
             await self._record(scope, copy_id, kind, link_index, method, now)
-        headers = [(b"location", url.encode("utf-8")), (b"content-length", b"0"), _NO_STORE]
-        await _answer(send, 302, headers, b"", True)
+        proto.response_empty(302, [("location", url), _NO_STORE])
 
     def _expired(self, issued: int, now: datetime) -> bool:
         return day_number(now.date()) - issued > self._lifetime
@@ -257,23 +246,25 @@ class TrackingEndpoints:
     ) -> None:
         user_agent = ""
         host = ""
-        kept: dict[bytes, str] = {}  # a repeated header: the last one, as a dict keeps it
-        for name, value in scope["headers"]:
-            if name == b"user-agent":
-                user_agent = value.decode("latin-1")
-            elif name == b"host":
-                host = value.decode("latin-1")
+        kept: dict[str, str] = {}  # a repeated header: the last one, as a dict keeps it
+        for name, value in scope.headers.items():
+            if name == "user-agent":
+                user_agent = value
+            elif name == "host":
+                host = value
             else:
                 member = _KEPT_HEADERS.get(name)
                 if member is not None:
-                    kept[name] = member + _json_string(value.decode("latin-1"))
+                    kept[name] = member + _json_string(value)
+        if not user_agent and "user-agent" in scope.headers:
+            user_agent = "\ufffd"  # sent, but not ASCII: granian gives no value (asgi_bridge.py)
         row = (
             copy_id,
             kind,
             index,
             int(now.timestamp() * 1_000_000),
             method,
-            host,
+            host or scope.authority or "",
             client_ip(scope, self._ip_privacy, self._trust_forwarded),
             user_agent,
             "{" + ",".join(kept.values()) + "}",
@@ -282,10 +273,3 @@ class TrackingEndpoints:
             await self._writer.record(row)
         except Exception:
             self.lost += 1  # logged by the writer; the recipient still gets their answer
-
-
-async def _answer(
-    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, head: bool
-) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else body})
