@@ -206,6 +206,37 @@ def test_the_honeypot_and_its_clients_other_hits() -> None:
     assert not verdicts[2].machine
 
 
+def test_context_opens_and_delivery_times_change_no_verdict() -> None:
+    """The promoter passes a copy's earlier clicks and honeypot hits as context, without its
+    opens, and the hits as they were built: only those take part in the patterns."""
+    trap = Hit("honeypot", user_agent=CHROME, at=at(seconds=40), ip="192.0.2.0")
+    clicks = [
+        Hit("click", user_agent=CHROME, at=at(seconds=40.1 * i), link_index=i, ip="192.0.2.0")
+        for i in range(1, 3)
+    ]
+    opens = [
+        Hit("open", user_agent=CHROME, at=at(seconds=39 + i), ip="192.0.2.0") for i in range(3)
+    ]
+    new = [
+        Hit("open", user_agent=CHROME, at=at(seconds=41), sent_at=SENT, ip="192.0.2.0"),
+        Hit(
+            "click",
+            user_agent=CHROME,
+            at=at(seconds=41, milliseconds=500),
+            sent_at=SENT,
+            link_index=3,
+            ip="192.0.2.0",
+            headers=PERSON,
+        ),
+    ]
+    everything = sorted([trap, *clicks, *opens], key=lambda hit: hit.at or SENT)
+    delivered = [hit._replace(sent_at=at(seconds=40)) for hit in everything]
+    expected = classify(new, networks=NETWORKS, link_count=4, context=everything)
+    assert all(v.machine for v in expected)
+    for context in ([trap, *clicks], delivered):
+        assert classify(new, networks=NETWORKS, link_count=4, context=context) == expected
+
+
 def test_prefetch_headers_mark_a_machine() -> None:
     (verdict,) = judge(
         Hit(

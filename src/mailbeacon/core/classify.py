@@ -126,7 +126,9 @@ def classify(
 
     ``link_count`` (the copy's tracked links) lets "every link clicked" be seen; ``context``
     holds the copy's earlier, already judged hits, which patterns may span but which get no
-    verdict again.
+    verdict again. Only its clicks and honeypot hits take part in a pattern, and never by
+    their ``sent_at``: a caller may leave its opens out (the promoter does, see
+    store/promotion.py ``recent``).
     """
     table = networks or NetworkTable(())
     everything = [*context, *hits]

@@ -144,12 +144,10 @@ class Promoter:
             if copy is None:
                 continue  # the copy is gone (retention): nothing to attach the hit to
             hits = [self._hit(observation, copy.delivered_at) for observation in group]
-            # The copy's already promoted hits of the last minutes are context: a burst may
-            # straddle two passes.
-            before = [
-                hit if hit.sent_at == copy.delivered_at else hit._replace(sent_at=copy.delivered_at)
-                for hit in earlier.get(copy_id, ())
-            ]
+            # The copy's already promoted clicks of the last minutes are context: a burst may
+            # straddle two passes. (classify reads no context hit's sent_at: the hits are
+            # passed as they were built, whatever the copy's delivery time is now.)
+            before = earlier.get(copy_id, ())
             verdicts = classify(hits, networks=table, link_count=len(copy.links), context=before)
             for observation, hit, verdict in zip(group, hits, verdicts, strict=True):
                 judged.add(observation, hit, verdict, copy)
@@ -194,7 +192,7 @@ class Promoter:
                 by_copy.setdefault(copy_id, []).append(entry)
         if missing:
             for observation in promotion.read(conn, missing):
-                self._hit(observation, None)  # sent_at is the caller's, from the copy as it is now
+                self._hit(observation, None)  # context: its sent_at is never read
                 by_copy.setdefault(observation[1], []).append(remembered[observation[0]])
         return {
             copy_id: [entry[2] for entry in sorted(found)] for copy_id, found in by_copy.items()
