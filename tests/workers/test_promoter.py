@@ -17,7 +17,7 @@ from mailbeacon.clock import FixedClock
 from mailbeacon.service.accept import Intake, accept
 from mailbeacon.store import rollups
 from mailbeacon.store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN
-from mailbeacon.store.schema import copies, events, observations
+from mailbeacon.store.schema import copies, events, observations, stats_daily
 from mailbeacon.workers.promoter import Promoter
 from tests.support.tenants import Tenant, new_tenant
 
@@ -232,3 +232,65 @@ def test_promoters_at_once_promote_each_observation_exactly_once(services: Servi
     assert sum(done) == 200
     assert len(promoted(services)) == 200
     assert unpromoted(services) == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_a_pass_is_judged_without_the_write_lock(services: Services) -> None:
+    """SQLite has one writer at a time and the clicks' observation writer waits for whoever
+    holds the lock: a pass takes it only to write, not while it judges."""
+    copy_ids = send(services, new_tenant(services.db, services.clock))
+    observe(services, copy_ids[0], KIND_CLICK, timedelta(minutes=5), link=1)
+    held: list[bool] = []
+
+    class Watched(Promoter):
+        def _judge(self, conn: Any, found: Any) -> Any:
+            held.append(services.db.sqlite_lock.locked())
+            return super()._judge(conn, found)
+
+    assert Watched(services).run_once() == 1
+    assert held == [False]
+    assert len(promoted(services)) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_a_pass_judged_from_what_another_promoter_changed_is_judged_again(
+    services: Services,
+) -> None:
+    """Judged without the lock, a pass may be overtaken by another promoter (another process):
+    one that promotes the same observation (it must not be promoted twice), or one that gives
+    the copy an event the pass did not see (what a copy has seen decides ``first`` and the
+    unique counters: here, the click makes the copy engaged before the open is written)."""
+    copy_id = send(services, new_tenant(services.db, services.clock))[0]
+    observe(services, copy_id, KIND_OPEN, timedelta(minutes=5))
+    observe(services, copy_id, KIND_OPEN, timedelta(minutes=7))
+    judged = 0
+
+    class Overtaken(Promoter):
+        def _judge(self, conn: Any, found: Any) -> Any:
+            nonlocal judged
+            result = super()._judge(conn, found)
+            judged += 1
+            if judged == 1:  # another promoter promotes an earlier click, which it has not seen
+                observe(services, copy_id, KIND_CLICK, timedelta(minutes=1), link=2)
+                assert Promoter(services).run_once(limit=1) == 1
+            elif judged == 2:  # then the very open this pass is judging
+                assert Promoter(services).run_once(limit=1) == 1
+            return result
+
+    assert Overtaken(services).run_once(limit=1) == 1
+    assert judged == 3  # the third judging is the one written
+    with services.db.read() as conn:
+        found = conn.execute(
+            select(events.c.type, events.c.first)
+            .where(events.c.observation_id.is_not(None))
+            .order_by(events.c.observation_id)
+        ).all()
+        totals = conn.execute(
+            select(func.sum(stats_daily.c.opened), func.sum(stats_daily.c.effective_opened))
+        ).one()
+    assert [tuple(row) for row in found] == [
+        ("message.opened", True),
+        ("message.opened", False),
+        ("message.clicked", True),
+    ]
+    assert tuple(totals) == (2, 1)  # read once: the click made the copy engaged, not the opens

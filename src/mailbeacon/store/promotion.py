@@ -148,10 +148,15 @@ def recent(conn: Connection, copy_ids: Collection[int], since: datetime) -> Sequ
     return _rows(conn, query)
 
 
-def mark_promoted(conn: Connection, ids: Collection[int]) -> None:
-    conn.execute(
-        update(observations).where(_among(conn, observations.c.id, ids)).values(promoted=True)
+def mark_promoted(conn: Connection, ids: Collection[int]) -> int:
+    """Mark these observations promoted; how many were not yet (fewer than ``ids``: another
+    promoter took some first)."""
+    result = conn.execute(
+        update(observations)
+        .where(_among(conn, observations.c.id, ids), observations.c.promoted.is_(False))
+        .values(promoted=True)
     )
+    return int(result.rowcount)
 
 
 def _rows(conn: Connection, query: Select[Any]) -> Sequence[Any]:
