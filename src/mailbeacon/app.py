@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -172,11 +172,12 @@ class MailbeaconApp:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def __rsgi__(self, scope: Scope, proto: HTTPProtocol) -> None:
+    def __rsgi__(self, scope: Scope, proto: HTTPProtocol) -> Awaitable[None]:
+        # Not a coroutine itself: granian awaits what this returns, so a click passes through
+        # one coroutine (the tracking endpoint's), not two.
         if scope.path.startswith(("/c/", "/o/")):
-            await self.tracking(scope, proto)
-        else:
-            await serve_asgi(self.api, scope, proto)
+            return self.tracking(scope, proto)
+        return serve_asgi(self.api, scope, proto)
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         """granian, before it serves: start, on the loop the worker will run (not running yet

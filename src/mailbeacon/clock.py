@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -13,10 +14,18 @@ class Clock(Protocol):
         """The current instant, aware, in UTC."""
         ...
 
+    def now_us(self) -> int:
+        """The current instant in microseconds since the Unix epoch: the redirect path's
+        (an aware datetime and its timestamp cost a click 0.3 us more)."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def now_us(self) -> int:
+        return time.time_ns() // 1000
 
 
 class FixedClock:
@@ -29,6 +38,9 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self._now
+
+    def now_us(self) -> int:
+        return int(self._now.timestamp() * 1_000_000)
 
     def advance(self, **delta: float) -> None:
         self._now += timedelta(**delta)

@@ -290,7 +290,7 @@ def test_a_log_that_commits_keep_from_restarting_starts_over_after_a_locked_chec
         """As the observation writer commits: under the lock, never checkpointing."""
         with db.sqlite_lock:
             writing.execute("BEGIN IMMEDIATE")
-            writing.execute(sql, (*row(copy_id), 0))
+            writing.execute(sql, row(copy_id))
             writing.execute("COMMIT")
 
     def log_frames_after_a_commit() -> int:

@@ -63,11 +63,13 @@ class ObservationWriter:
     def __init__(self, db: Database) -> None:
         self._db = db
         marker = "?" if db.is_sqlite else "%s"
+        # ``promoted`` is written as a literal: a hit's row goes to the driver as the endpoint
+        # built it, not copied into a longer tuple
         self._sql = (
             f"INSERT INTO observations ({', '.join(_COLUMNS)}) "
-            f"VALUES ({', '.join([marker] * len(_COLUMNS))})"
+            f"VALUES ({', '.join([marker] * (len(_COLUMNS) - 1))}, "
+            f"{'0' if db.is_sqlite else 'false'})"
         )
-        self._false = 0 if db.is_sqlite else False
         self._batches: queue.SimpleQueue[tuple[list[Row], asyncio.Future[None]] | None] = (
             queue.SimpleQueue()
         )
@@ -146,7 +148,7 @@ class ObservationWriter:
             except Exception:  # SQLITE_BUSY, or worse: the thread waits, retries, reports
                 return False
             try:
-                _insert_and_commit(conn, self._sql, [(*row, 0) for row in rows])
+                _insert_and_commit(conn, self._sql, rows)
             except Exception as exc:
                 self.failed += len(rows)
                 log.exception("could not record %d observations", len(rows))
@@ -176,7 +178,7 @@ class ObservationWriter:
                     self._batches.put(None)
                     break
                 batches.append(extra)
-            rows = [(*row, self._false) for batch_rows, _ in batches for row in batch_rows]
+            rows = [row for batch_rows, _ in batches for row in batch_rows]
             error: BaseException | None = None
             try:
                 if self._db.is_sqlite:

@@ -26,17 +26,17 @@ import ipaddress
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import date
 
 from granian._granian import RSGIHTTPProtocol as HTTPProtocol  # see web/asgi_bridge.py
 from granian.rsgi import Scope
 
 from ..clock import Clock
-from ..core.tokens import Purpose, TokenCodec, day_number
+from ..core.tokens import EPOCH, Purpose, TokenCodec
 from ..service.tracking_hosts import TrackingHosts
 from ..store.db import Database
 from ..store.messages import message_links
-from ..store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN, ObservationWriter
+from ..store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN, ObservationWriter, Row
 
 __all__ = ["LinkCache", "TrackingEndpoints", "client_ip"]
 
@@ -81,6 +81,8 @@ _KEPT_HEADERS = {
         "from",
     )
 }
+_DAY_US = 86_400_000_000
+_EPOCH_DAYS = (EPOCH - date(1970, 1, 1)).days  # the token calendar's day 0, in Unix days
 # json.dumps' own string encoder (C): the object is assembled here because json.dumps with
 # separators builds a new encoder per call, a fifth of a click's Python time.
 _json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
@@ -182,6 +184,8 @@ class TrackingEndpoints:
         self.lost = 0  # hits answered but not recorded (database unavailable)
 
     async def __call__(self, scope: Scope, proto: HTTPProtocol) -> None:
+        # One coroutine, whose only await on the common path is the commit: each further
+        # coroutine level costs every click its creation and a pass through it on resuming.
         method = scope.method
         if method != "GET" and method != "HEAD":
             proto.response_empty(405, _METHOD_HEADERS)
@@ -194,56 +198,50 @@ class TrackingEndpoints:
             host = scope.headers.get("host") or scope.authority or ""  # HTTP/2: :authority
             known = hosts.known_audience(host)
             audience = known if known is not None else await hosts.audience(host)
+        codec = self._codec
+        url = None
         if path[1] == "o":
-            await self._open(scope, proto, token, method, audience)
+            kind = KIND_OPEN
+            found = codec.check(Purpose.OPEN, token, audience)
         else:
-            await self._click(scope, proto, token, method, audience)
-
-    async def _open(
-        self, scope: Scope, proto: HTTPProtocol, token: str, method: str, audience: bytes
-    ) -> None:
-        found = self._codec.check(Purpose.OPEN, token, audience)
-        if found is None:
-            proto.response_bytes(404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE)
-            return
-        copy_id, _, issued = found
-        now = self._clock.now()
-        if not self._expired(issued, now):
-            await self._record(scope, copy_id, KIND_OPEN, 0, method, now)
-        proto.response_bytes(200, _PIXEL_HEADERS, PIXEL)
-
-    async def _click(
-        self, scope: Scope, proto: HTTPProtocol, token: str, method: str, audience: bytes
-    ) -> None:
-        kind = KIND_CLICK
-        found = self._codec.check(Purpose.CLICK, token, audience)
-        if found is None:
-            found = self._codec.check(Purpose.HONEYPOT, token, audience)
-            kind = KIND_HONEYPOT
+            kind = KIND_CLICK
+            found = codec.check(Purpose.CLICK, token, audience)
+            if found is None:
+                found = codec.check(Purpose.HONEYPOT, token, audience)
+                kind = KIND_HONEYPOT
         if found is None:
             proto.response_bytes(404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE)
             return
         copy_id, link_index, issued = found
-        # The honeypot answers like a click: to the message's first link (any scanner has
-        # fetched it already), so nothing about it looks different.
-        target_index = link_index if kind == KIND_CLICK else 0
-        url = self._links.get_cached(copy_id, target_index)
+        if kind != KIND_OPEN:
+            # The honeypot answers like a click: to the message's first link (any scanner has
+            # fetched it already), so nothing about it looks different.
+            target_index = link_index if kind == KIND_CLICK else 0
+            url = self._links.get_cached(copy_id, target_index)
+            if url is None:
+                url = await self._links.get(copy_id, target_index)
+            if url is None:
+                proto.response_bytes(404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE)
+                return
+        else:
+            link_index = 0
+        at_us = self._clock.now_us()
+        # the token calendar's day (core/tokens.py) from the time, without a date object
+        if at_us // _DAY_US - _EPOCH_DAYS - issued <= self._lifetime:
+            try:
+                await self._writer.record(
+                    self._row(scope, copy_id, kind, link_index, method, at_us)
+                )
+            except Exception:
+                self.lost += 1  # logged by the writer; the recipient still gets their answer
         if url is None:
-            url = await self._links.get(copy_id, target_index)
-        if url is None:
-            proto.response_bytes(404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE)
-            return
-        now = self._clock.now()
-        if not self._expired(issued, now):
-            await self._record(scope, copy_id, kind, link_index, method, now)
-        proto.response_empty(302, [("location", url), _NO_STORE])
+            proto.response_bytes(200, _PIXEL_HEADERS, PIXEL)
+        else:
+            proto.response_empty(302, [("location", url), _NO_STORE])
 
-    def _expired(self, issued: int, now: datetime) -> bool:
-        return day_number(now.date()) - issued > self._lifetime
-
-    async def _record(
-        self, scope: Scope, copy_id: int, kind: int, index: int, method: str, now: datetime
-    ) -> None:
+    def _row(
+        self, scope: Scope, copy_id: int, kind: int, index: int, method: str, at_us: int
+    ) -> Row:
         user_agent = ""
         host = ""
         kept: dict[str, str] = {}  # a repeated header: the last one, as a dict keeps it
@@ -258,18 +256,14 @@ class TrackingEndpoints:
                     kept[name] = member + _json_string(value)
         if not user_agent and "user-agent" in scope.headers:
             user_agent = "\ufffd"  # sent, but not ASCII: granian gives no value (asgi_bridge.py)
-        row = (
+        return (
             copy_id,
             kind,
             index,
-            int(now.timestamp() * 1_000_000),
+            at_us,
             method,
             host or scope.authority or "",
             client_ip(scope, self._ip_privacy, self._trust_forwarded),
             user_agent,
             "{" + ",".join(kept.values()) + "}",
         )
-        try:
-            await self._writer.record(row)
-        except Exception:
-            self.lost += 1  # logged by the writer; the recipient still gets their answer
