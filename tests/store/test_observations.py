@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from mailbeacon.store import observations
+from mailbeacon.store import observations, promotion
 from mailbeacon.store.checkpoints import WalCheckpointer
 from mailbeacon.store.db import Database
 from mailbeacon.store.observations import ObservationWriter
@@ -59,7 +59,9 @@ def test_hits_of_one_loop_turn_share_a_commit_and_are_stored_when_awaited(db: Da
     assert stored[0].promoted is False
 
 
-def test_settled_and_mark_promoted(db: Database) -> None:
+def test_claim_takes_settled_observations_oldest_first_and_mark_promoted_counts(
+    db: Database,
+) -> None:
     async def fill() -> None:
         writer = ObservationWriter(db)
         writer.start(asyncio.get_running_loop())
@@ -68,10 +70,13 @@ def test_settled_and_mark_promoted(db: Database) -> None:
 
     asyncio.run(fill())
     with db.write() as conn:
-        found = observations.settled(conn, upto_us=4_000_000, limit=100)
-        assert [o.copy_id for o in found] == [0, 1, 2, 3, 4]
-        observations.mark_promoted(conn, [o.id for o in found[:3]])
-        assert [o.copy_id for o in observations.settled(conn, 10**12, 100)] == [3, 4, 5, 6, 7, 8, 9]
+        found = promotion.claim(conn, upto_us=4_000_000, limit=100, skip_locked=False)
+        assert [o[1] for o in found] == [0, 1, 2, 3, 4]
+        ids = [o[0] for o in found[:3]]
+        assert promotion.mark_promoted(conn, ids) == 3
+        assert promotion.mark_promoted(conn, ids) == 0  # already: another promoter's
+        claimed = promotion.claim(conn, 10**12, 100, skip_locked=False)
+        assert [o[1] for o in claimed] == [3, 4, 5, 6, 7, 8, 9]
 
 
 def test_a_failing_database_fails_the_batch_and_is_counted(db: Database) -> None:

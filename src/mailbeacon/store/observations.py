@@ -24,17 +24,15 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from .checkpoints import WalCheckpointer
 from .db import Database
-from .schema import events, observations
+from .schema import observations
 
-__all__ = ["KIND_CLICK", "KIND_HONEYPOT", "KIND_OPEN", "Observation", "ObservationWriter"]
+__all__ = ["KIND_CLICK", "KIND_HONEYPOT", "KIND_OPEN", "ObservationWriter", "Row", "count"]
 
 log = logging.getLogger(__name__)
 
@@ -238,57 +236,6 @@ def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) ->
             future.set_result(None)
         else:
             future.set_exception(error)
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    id: int
-    copy_id: int
-    kind: int
-    link_index: int
-    at_us: int
-    method: str
-    host: str
-    ip: str | None
-    user_agent: str
-    headers: str
-
-
-def settled(
-    conn: Connection, upto_us: int, limit: int, *, skip_locked: bool = False
-) -> list[Observation]:
-    """Unpromoted observations from before ``upto_us``, oldest first. ``skip_locked``
-    (PostgreSQL) lets several promoters share the work."""
-    query = (
-        select(*(getattr(observations.c, c) for c in ("id", *_COLUMNS[:-1])))
-        .where(observations.c.promoted.is_(False), observations.c.at_us <= upto_us)
-        .order_by(observations.c.at_us, observations.c.id)
-        .limit(limit)
-    )
-    if skip_locked:
-        query = query.with_for_update(skip_locked=True)
-    return [Observation(*row) for row in conn.execute(query)]
-
-
-def for_copies(conn: Connection, copy_ids: Sequence[int], since: Any) -> list[Observation]:
-    """The already promoted observations of these copies since ``since`` (a datetime), found
-    through their events (observations keep no copy index, see the schema)."""
-    if not copy_ids:
-        return []
-    rows = conn.execute(
-        select(*(getattr(observations.c, c) for c in ("id", *_COLUMNS[:-1])))
-        .join(events, events.c.observation_id == observations.c.id)
-        .where(events.c.copy_id.in_(list(copy_ids)), events.c.at >= since)
-        .order_by(observations.c.at_us, observations.c.id)
-    )
-    return [Observation(*row) for row in rows]
-
-
-def mark_promoted(conn: Connection, ids: Sequence[int]) -> None:
-    if ids:
-        conn.execute(
-            update(observations).where(observations.c.id.in_(list(ids))).values(promoted=True)
-        )
 
 
 def count(conn: Connection) -> int:
