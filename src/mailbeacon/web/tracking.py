@@ -194,8 +194,15 @@ class TrackingEndpoints:
         token = path[3:]
         audience = b""
         hosts = self._hosts
+        headers = scope.headers.items()  # once: each call makes every header's text anew
+        host = ""
+        for name, value in headers:
+            if name == "host":
+                host = value
+                break
+        else:
+            host = scope.authority or ""  # HTTP/2: :authority
         if hosts is not None:
-            host = scope.headers.get("host") or scope.authority or ""  # HTTP/2: :authority
             known = hosts.known_audience(host)
             audience = known if known is not None else await hosts.audience(host)
         codec = self._codec
@@ -228,10 +235,9 @@ class TrackingEndpoints:
         at_us = self._clock.now_us()
         # the token calendar's day (core/tokens.py) from the time, without a date object
         if at_us // _DAY_US - _EPOCH_DAYS - issued <= self._lifetime:
+            row = self._row(scope, headers, host, copy_id, kind, link_index, method, at_us)
             try:
-                await self._writer.record(
-                    self._row(scope, copy_id, kind, link_index, method, at_us)
-                )
+                await self._writer.record(row)
             except Exception:
                 self.lost += 1  # logged by the writer; the recipient still gets their answer
         if url is None:
@@ -240,16 +246,21 @@ class TrackingEndpoints:
             proto.response_empty(302, [("location", url), _NO_STORE])
 
     def _row(
-        self, scope: Scope, copy_id: int, kind: int, index: int, method: str, at_us: int
+        self,
+        scope: Scope,
+        headers: list[tuple[str, str]],
+        host: str,
+        copy_id: int,
+        kind: int,
+        index: int,
+        method: str,
+        at_us: int,
     ) -> Row:
         user_agent = ""
-        host = ""
         kept: dict[str, str] = {}  # a repeated header: the last one, as a dict keeps it
-        for name, value in scope.headers.items():
+        for name, value in headers:
             if name == "user-agent":
                 user_agent = value
-            elif name == "host":
-                host = value
             else:
                 member = _KEPT_HEADERS.get(name)
                 if member is not None:
@@ -262,7 +273,7 @@ class TrackingEndpoints:
             index,
             at_us,
             method,
-            host or scope.authority or "",
+            host,
             client_ip(scope, self._ip_privacy, self._trust_forwarded),
             user_agent,
             "{" + ",".join(kept.values()) + "}",
