@@ -184,7 +184,11 @@ class MailbeaconApp:
         in `mailbeacon serve`'s worker process; the tests' embedded server starts the
         application itself, see tests/support/server.py)."""
         if not loop.is_running():
-            loop.run_until_complete(self.startup())
+            try:
+                loop.run_until_complete(self.startup())
+            except Exception:
+                log.exception("startup failed")  # granian's worker then exits, and serve with it
+                raise
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         if not loop.is_running():
