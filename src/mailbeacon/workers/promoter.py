@@ -12,8 +12,9 @@ daily counters (store/rollups.py), and marked promoted. Each event keeps its obs
 On SQLite the judging happens outside the write transaction: SQLite has one writer at a time,
 and while a pass held the lock the clicks' observation writer waited for it (~0.3 s a pass of
 5,000). The lock is now held only for the writes, about half of a pass, which is what lets a
-pass take 10,000 observations (fewer re-reads of the same copies' context: bench/promote went
-from ~18,000 to ~21,000 per CPU second) while clicks wait less than before. A pass judged
+pass take 10,000 observations (fewer re-reads of the same copies' context: bench/promote did
+17,000-18,100 per CPU second with 5,000, 20,000-21,600 with 10,000) while clicks wait less
+than before (lock held 220 ms median per pass of 10,000, 390 ms per pass of 5,000). A pass judged
 from a state another promoter has since changed (what its copies have seen, which decides
 ``first``) is judged again. PostgreSQL keeps judging inside the transaction that holds the
 claimed rows (SKIP LOCKED).
