@@ -9,7 +9,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: run test lint format bench bench-tools clean tools tls-tools
 
-$(STAMP): pyproject.toml setup.py $(wildcard src/mailbeacon/core/*.c)
+$(STAMP): pyproject.toml setup.py $(wildcard src/mailbeacon/core/instrumentation/*.c)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

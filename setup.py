@@ -8,10 +8,10 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("mailbeacon.core._scan", sources=["src/mailbeacon/core/_scan.c"], optional=True),
+        Extension("mailbeacon.core.instrumentation._scan", sources=["src/mailbeacon/core/instrumentation/_scan.c"], optional=True),
         Extension(
-            "mailbeacon.core._mint",
-            sources=["src/mailbeacon/core/_mint.c"],
+            "mailbeacon.core.instrumentation._mint",
+            sources=["src/mailbeacon/core/instrumentation/_mint.c"],
             libraries=["crypto"],
             optional=True,
         ),

@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 
 from mailbeacon import CopyTracker, Keyring, LinkRules, TokenCodec, instrument_html, plan_html
-from mailbeacon.core import htmlscan, tokens
+from mailbeacon.core.instrumentation import htmlscan, tokens
 
 EMAIL = Path(__file__).with_name("marketing.html")
 

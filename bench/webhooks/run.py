@@ -38,7 +38,7 @@ from sqlalchemy import func, select
 
 from mailbeacon.app import Services, build_services
 from mailbeacon.config import load_settings
-from mailbeacon.core.webhook_payloads import EventFacts, MessageFacts, encode, payload
+from mailbeacon.core.webhooks.payloads import EventFacts, MessageFacts, encode, payload
 from mailbeacon.store import migrate, tenancy, webhooks
 from mailbeacon.store.db import Database
 from mailbeacon.store.ids import new_id

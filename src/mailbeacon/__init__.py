@@ -17,7 +17,6 @@ to many recipients, ``plan_html``/``plan_message`` analyse once and ``.render(tr
 each recipient's copy.
 """
 
-from .core.beacons import GMAIL_CLIP_BYTES, PixelPosition
 from .core.errors import (
     ForgedToken,
     InstrumentError,
@@ -26,15 +25,26 @@ from .core.errors import (
     MailbeaconError,
     MimePartError,
 )
-from .core.linkrules import LinkRules, SkipReason
-from .core.mime import (
+from .core.instrumentation.beacons import GMAIL_CLIP_BYTES, PixelPosition
+from .core.instrumentation.linkrules import LinkRules, SkipReason
+from .core.instrumentation.mime import (
     InstrumentedMessage,
     MessagePlan,
     PartReport,
     instrument_message,
     plan_message,
 )
-from .core.policy import (
+from .core.instrumentation.rewrite import (
+    HtmlPlan,
+    InstrumentedHtml,
+    SkippedLink,
+    TrackedLink,
+    instrument_html,
+    plan_html,
+)
+from .core.instrumentation.tokens import Claims, Keyring, Purpose, TokenCodec, Verified
+from .core.instrumentation.tracker import CopyTracker
+from .core.intake.policy import (
     RouteType,
     TrackingDecision,
     TrackingOverrides,
@@ -44,16 +54,6 @@ from .core.policy import (
     overrides_from_lettr,
     resolve_tracking,
 )
-from .core.rewrite import (
-    HtmlPlan,
-    InstrumentedHtml,
-    SkippedLink,
-    TrackedLink,
-    instrument_html,
-    plan_html,
-)
-from .core.tokens import Claims, Keyring, Purpose, TokenCodec, Verified
-from .core.tracker import CopyTracker
 
 __version__ = "0.1.0"
 

@@ -29,7 +29,7 @@ from granian.rsgi import Scope
 from .clock import Clock, SystemClock
 from .config import Settings
 from .core.errors import MailbeaconError
-from .core.tokens import Keyring, TokenCodec
+from .core.instrumentation.tokens import Keyring, TokenCodec
 from .gc_tuning import GcTuning
 from .service.accept import Accepted
 from .service.cnames import CnameLookup, CnameResolver
@@ -123,7 +123,11 @@ def _development_keyring(db: Database, clock: Clock) -> Keyring:
 
 
 def create_api(services: Services) -> FastAPI:
-    from .web import lettermint_send, lettermint_team, lettr, stats, tracking_domains, webhooks
+    from .web import tracking_domains
+    from .web.lettermint import send as lettermint_send
+    from .web.lettermint import stats, webhooks
+    from .web.lettermint import team as lettermint_team
+    from .web.lettr import routes as lettr
 
     api = FastAPI(
         title="mailbeacon",

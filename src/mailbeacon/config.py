@@ -19,10 +19,10 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .core.errors import InvalidHostname, MailbeaconError
-from .core.hostnames import normalise_domain
-from .core.linkrules import host_of
-from .core.tokens import Keyring
-from .core.tracker import check_base_url
+from .core.hosts.hostnames import normalise_domain
+from .core.instrumentation.linkrules import host_of
+from .core.instrumentation.tokens import Keyring
+from .core.instrumentation.tracker import check_base_url
 
 __all__ = ["SETTINGS", "ConfigError", "Settings", "Upstream", "load_settings"]
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mailbeacon.core.classify import Classification, Hit, Verdict, classify
-from mailbeacon.core.networks import NetworkRange, NetworkTable, parse_ranges
+from mailbeacon.core.verdicts.classify import Classification, Hit, Verdict, classify
+from mailbeacon.core.verdicts.networks import NetworkRange, NetworkTable, parse_ranges
 from mailbeacon.store.networks import builtin_ranges
 
 SENT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbeacon.core.classify import Hit, classify
-from mailbeacon.core.networks import NetworkTable
+from mailbeacon.core.verdicts.classify import Hit, classify
+from mailbeacon.core.verdicts.networks import NetworkTable
 from mailbeacon.store.networks import builtin_ranges
 
 DATA = Path(__file__).parent.parent / "fixtures" / "useragents"

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from mailbeacon.core.linkrules import LinkRules, SkipReason
-from mailbeacon.core.rewrite import instrument_html
-from mailbeacon.core.tokens import Keyring, TokenCodec
-from mailbeacon.core.tracker import CopyTracker
+from mailbeacon.core.instrumentation.linkrules import LinkRules, SkipReason
+from mailbeacon.core.instrumentation.rewrite import instrument_html
+from mailbeacon.core.instrumentation.tokens import Keyring, TokenCodec
+from mailbeacon.core.instrumentation.tracker import CopyTracker
 from tests.core.test_rewrite import undo
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "emails"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mailbeacon.core.domain_checks import (
+from mailbeacon.core.hosts.domain_checks import (
     CnameFound,
     Decision,
     DomainStatus,

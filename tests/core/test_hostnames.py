@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mailbeacon.core.errors import InvalidHostname
-from mailbeacon.core.hostnames import check_custom_domain, host_of_header, normalise_domain
+from mailbeacon.core.hosts.hostnames import check_custom_domain, host_of_header, normalise_domain
 
 
 @pytest.mark.parametrize(

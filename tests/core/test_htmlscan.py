@@ -7,8 +7,8 @@ import os
 import pytest
 from hypothesis import given
 
-from mailbeacon.core import htmlscan
-from mailbeacon.core.htmlscan import END, EOF, START, scan, scan_reference
+from mailbeacon.core.instrumentation import htmlscan
+from mailbeacon.core.instrumentation.htmlscan import END, EOF, START, scan, scan_reference
 from tests.strategies import HTMLISH, documents
 
 

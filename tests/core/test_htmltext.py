@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailbeacon.core.htmltext import decode_attribute, visible_text
+from mailbeacon.core.instrumentation.htmltext import decode_attribute, visible_text
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailbeacon.core.linkrules import LinkRules, SkipReason, clean_url, host_of
+from mailbeacon.core.instrumentation.linkrules import LinkRules, SkipReason, clean_url, host_of
 
 RULES = LinkRules.build(
     excluded_domains=["partner.example", "Docs.Example."],

@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailbeacon.core.errors import MimePartError
-from mailbeacon.core.mime import instrument_message, plan_message, walk
-from mailbeacon.core.tokens import Keyring, TokenCodec
-from mailbeacon.core.tracker import CopyTracker
+from mailbeacon.core.instrumentation.mime import instrument_message, plan_message, walk
+from mailbeacon.core.instrumentation.tokens import Keyring, TokenCodec
+from mailbeacon.core.instrumentation.tracker import CopyTracker
 
 TODAY = date(2026, 11, 23)
 CODEC = TokenCodec(Keyring.parse("1:" + "m" * 40))

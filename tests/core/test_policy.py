@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from mailbeacon.core.errors import InvalidOverride
-from mailbeacon.core.policy import (
+from mailbeacon.core.intake.policy import (
     Because,
     RouteType,
     TrackingOverrides,

@@ -8,15 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailbeacon.core.policy import TrackingOverrides
-from mailbeacon.core.relayed import (
+from mailbeacon.core.intake.policy import TrackingOverrides
+from mailbeacon.core.intake.relayed import (
     RelayedMessageError,
     add_fields,
     header_fields,
     read_relayed,
     recipient_kinds,
 )
-from mailbeacon.core.submission import Address
+from mailbeacon.core.intake.submission import Address
 
 # A message as a mailer writes it: folded headers, an encoded subject, a MIME body. The control
 # headers are folded too (RFC 5322 2.2.3), one of them with a tab.

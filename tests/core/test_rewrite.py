@@ -7,11 +7,11 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailbeacon.core.beacons import PIXEL_STYLE, PixelPosition
-from mailbeacon.core.linkrules import LinkRules, SkipReason, clean_url
-from mailbeacon.core.rewrite import InstrumentedHtml, instrument_html, plan_html
-from mailbeacon.core.tokens import Keyring, Purpose, TokenCodec
-from mailbeacon.core.tracker import CopyTracker
+from mailbeacon.core.instrumentation.beacons import PIXEL_STYLE, PixelPosition
+from mailbeacon.core.instrumentation.linkrules import LinkRules, SkipReason, clean_url
+from mailbeacon.core.instrumentation.rewrite import InstrumentedHtml, instrument_html, plan_html
+from mailbeacon.core.instrumentation.tokens import Keyring, Purpose, TokenCodec
+from mailbeacon.core.instrumentation.tracker import CopyTracker
 from tests.strategies import Doc, documents
 
 TODAY = date(2026, 11, 23)

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailbeacon.core import tokens
 from mailbeacon.core.errors import ForgedToken, KeyringError
-from mailbeacon.core.tokens import (
+from mailbeacon.core.instrumentation import tokens
+from mailbeacon.core.instrumentation.tokens import (
     MAX_COPY_ID,
     MAX_LINK_INDEX,
     TOKEN_LENGTH,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailbeacon.core.linkrules import LinkRules, SkipReason
-from mailbeacon.core.tracking_hosts import (
+from mailbeacon.core.hosts.tracking_hosts import (
     SHARED,
     HostMap,
     TrackingOrigin,
@@ -15,6 +14,7 @@ from mailbeacon.core.tracking_hosts import (
     sid_of_default_host,
     with_host,
 )
+from mailbeacon.core.instrumentation.linkrules import LinkRules, SkipReason
 
 BASE = "t.mailbeacon.test"
 

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable
 
 from mailbeacon.clock import FixedClock
-from mailbeacon.core.domain_checks import DomainStatus
+from mailbeacon.core.hosts.domain_checks import DomainStatus
 from mailbeacon.service.domains import DomainPolicy, add_domain
 from mailbeacon.service.tracking_hosts import TrackingHosts
 from mailbeacon.store import tracking_domains as store

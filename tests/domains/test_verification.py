@@ -12,7 +12,7 @@ from typing import Any
 
 from mailbeacon.app import Services
 from mailbeacon.clock import FixedClock
-from mailbeacon.core.domain_checks import CnameFound, DomainStatus, LookupFailed, NoCname
+from mailbeacon.core.hosts.domain_checks import CnameFound, DomainStatus, LookupFailed, NoCname
 from mailbeacon.service.cnames import CnameResolver
 from mailbeacon.service.domains import DomainPolicy, add_domain, check_domain
 from mailbeacon.store import tracking_domains as store

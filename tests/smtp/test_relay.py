@@ -38,8 +38,8 @@ from mailbeacon.app import Services, create_app
 from mailbeacon.cli import main
 from mailbeacon.clock import SystemClock
 from mailbeacon.config import ConfigError
-from mailbeacon.core.mime import walk
-from mailbeacon.core.tokens import Purpose
+from mailbeacon.core.instrumentation.mime import walk
+from mailbeacon.core.instrumentation.tokens import Purpose
 from mailbeacon.smtp.relay import SmtpRelay
 from mailbeacon.smtp.tls import server_tls
 from mailbeacon.smtp.upstream import SmtpSender

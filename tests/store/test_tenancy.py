@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailbeacon.clock import FixedClock
-from mailbeacon.core.policy import RouteType
+from mailbeacon.core.intake.policy import RouteType
 from mailbeacon.store import tenancy
 from mailbeacon.store.db import Database
 

@@ -19,7 +19,7 @@ from lettermint import (
 )
 from sqlalchemy import select
 
-from mailbeacon.core.policy import RouteType
+from mailbeacon.core.intake.policy import RouteType
 from mailbeacon.store import tenancy
 from mailbeacon.store.schema import copies, messages
 from tests.support.tenants import Tenant, new_tenant
@@ -87,7 +87,7 @@ def test_each_recipient_gets_a_copy_of_their_own(api: Any) -> None:
 
 
 def _click() -> Any:
-    from mailbeacon.core.tokens import Purpose
+    from mailbeacon.core.instrumentation.tokens import Purpose
 
     return Purpose.CLICK
 

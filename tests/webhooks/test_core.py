@@ -10,17 +10,8 @@ import lettermint
 import pytest
 import standardwebhooks
 
-from mailbeacon.core.addresses import parse_address, refusal
-from mailbeacon.core.webhook_payloads import (
-    EventFacts,
-    MessageFacts,
-    encode,
-    event_names,
-    machine_only,
-    payload,
-    webhook_test_payload,
-)
-from mailbeacon.core.webhooks import (
+from mailbeacon.core.webhooks.addresses import parse_address, refusal
+from mailbeacon.core.webhooks.delivery import (
     WEBHOOK_SCHEDULE,
     Reply,
     UnknownEvents,
@@ -28,6 +19,15 @@ from mailbeacon.core.webhooks import (
     delivery_headers,
     normalise_events,
     retry_after,
+)
+from mailbeacon.core.webhooks.payloads import (
+    EventFacts,
+    MessageFacts,
+    encode,
+    event_names,
+    machine_only,
+    payload,
+    webhook_test_payload,
 )
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

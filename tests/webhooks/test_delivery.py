@@ -12,7 +12,7 @@ import pytest
 import standardwebhooks
 from sqlalchemy import select
 
-from mailbeacon.core.webhooks import WEBHOOK_SCHEDULE
+from mailbeacon.core.webhooks.delivery import WEBHOOK_SCHEDULE
 from mailbeacon.service.webhook_guard import AddressGuard
 from mailbeacon.store import events, webhooks
 from mailbeacon.store.schema import messages

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from mailbeacon.clock import FixedClock
-from mailbeacon.core.webhooks import Reply, decide
+from mailbeacon.core.webhooks.delivery import Reply, decide
 from mailbeacon.store import events, webhooks
 from mailbeacon.store import webhook_deliveries as outbox
 from mailbeacon.store.db import Database

@@ -21,9 +21,9 @@ from sqlalchemy import Row, select
 from mailbeacon.app import Services
 from mailbeacon.clock import FixedClock
 from mailbeacon.config import Upstream
+from mailbeacon.core.instrumentation.tokens import Purpose
+from mailbeacon.core.intake.submission import from_lettermint
 from mailbeacon.core.retry import OUTBOUND_SCHEDULE
-from mailbeacon.core.submission import from_lettermint
-from mailbeacon.core.tokens import Purpose
 from mailbeacon.service.accept import Accepted, accept, intake_from_submission
 from mailbeacon.smtp.upstream import Capture, Outcome, Result, Sender, SmtpSender, make_sender
 from mailbeacon.store import messages

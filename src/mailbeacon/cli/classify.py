@@ -14,8 +14,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from ..core.classify import Hit, Verdict, classify
-from ..core.networks import NetworkTable
+from ..core.verdicts.classify import Hit, Verdict, classify
+from ..core.verdicts.networks import NetworkTable
 from ..store.networks import builtin_ranges
 from .command import CommandError
 

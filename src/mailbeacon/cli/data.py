@@ -13,7 +13,7 @@ from typing import Any
 
 from ..clock import SystemClock
 from ..config import load_settings
-from ..core.networks import CONFIDENCES, ROLES, NetworkRange, parse_ranges
+from ..core.verdicts.networks import CONFIDENCES, ROLES, NetworkRange, parse_ranges
 from ..store import migrate
 from ..store import networks as network_store
 from ..store.db import Database

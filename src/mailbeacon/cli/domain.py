@@ -16,9 +16,9 @@ from typing import Any
 
 from ..clock import SystemClock
 from ..config import Settings, load_settings
-from ..core.domain_checks import DomainStatus
 from ..core.errors import InvalidHostname
-from ..core.hostnames import normalise_domain
+from ..core.hosts.domain_checks import DomainStatus
+from ..core.hosts.hostnames import normalise_domain
 from ..service.cnames import CnameResolver
 from ..service.domains import DomainError, DomainPolicy, add_domain, check_domain
 from ..store import migrate, tenancy

@@ -11,12 +11,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ..core.beacons import PixelPosition
-from ..core.linkrules import LinkRules
-from ..core.mime import instrument_message
-from ..core.rewrite import SkippedLink, TrackedLink, instrument_html
-from ..core.tokens import Keyring, TokenCodec
-from ..core.tracker import CopyTracker
+from ..core.instrumentation.beacons import PixelPosition
+from ..core.instrumentation.linkrules import LinkRules
+from ..core.instrumentation.mime import instrument_message
+from ..core.instrumentation.rewrite import SkippedLink, TrackedLink, instrument_html
+from ..core.instrumentation.tokens import Keyring, TokenCodec
+from ..core.instrumentation.tracker import CopyTracker
 from .command import CommandError
 
 KEYS_VARIABLE = "MAILBEACON_SIGNING_KEYS"

@@ -25,17 +25,17 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ..core.compose import compose
 from ..core.errors import MailbeaconError
-from ..core.mime import MessagePlan
-from ..core.policy import (
+from ..core.instrumentation.mime import MessagePlan
+from ..core.intake.compose import compose
+from ..core.intake.policy import (
     RouteType,
     TrackingDecision,
     TrackingOverrides,
     TrackingSettings,
     resolve_tracking,
 )
-from ..core.submission import Submission
+from ..core.intake.submission import Submission
 from ..store import events, idempotency, messages, tenancy, webhooks
 from ..store.db import Database
 from .instrumenter import Instrumenter

@@ -3,8 +3,8 @@
 The resolvers are the operator's (``MAILBEACON_DNS_RESOLVERS``: ``ip`` or ``ip:port``) or the
 system's. Every lookup is bounded by ``MAILBEACON_DNS_TIMEOUT_SECONDS`` in all (retries across
 resolvers included) and blocks its thread: callers run it in a worker thread, never on the
-event loop. What the answer means is core/domain_checks.py's business; this module only turns
-dnspython's answers and exceptions into a :data:`~mailbeacon.core.domain_checks.Lookup`.
+event loop. What the answer means is core/hosts/domain_checks.py's business; this module only turns
+dnspython's answers and exceptions into a :data:`~mailbeacon.core.hosts.domain_checks.Lookup`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
-from ..core.domain_checks import CnameFound, Lookup, LookupFailed, NoCname
+from ..core.hosts.domain_checks import CnameFound, Lookup, LookupFailed, NoCname
 
 __all__ = ["CnameLookup", "CnameResolver"]
 

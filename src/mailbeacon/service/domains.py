@@ -1,8 +1,8 @@
 """Custom tracking domains as use cases: add one, check one, shared by the Team API, the
 command line and the domain worker.
 
-Adding validates the name (core/hostnames.py) and claims it; checking looks the CNAME up
-(service/cnames.py, blocking: run it in a thread), lets core/domain_checks.py decide, and
+Adding validates the name (core/hosts/hostnames.py) and claims it; checking looks the CNAME up
+(service/cnames.py, blocking: run it in a thread), lets core/hosts/domain_checks.py decide, and
 stores the outcome. A check stores its outcome only if the domain's status is still the one it
 judged: a slow check that saw ``pending_cname`` must not undo an activation made meanwhile.
 
@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
-from ..core.domain_checks import DomainStatus, decide
 from ..core.errors import InvalidHostname, MailbeaconError
-from ..core.hostnames import check_custom_domain
-from ..core.linkrules import host_of
-from ..core.tracking_hosts import default_host
+from ..core.hosts.domain_checks import DomainStatus, decide
+from ..core.hosts.hostnames import check_custom_domain
+from ..core.hosts.tracking_hosts import default_host
+from ..core.instrumentation.linkrules import host_of
 from ..store import tenancy
 from ..store import tracking_domains as store
 from ..store.db import Database

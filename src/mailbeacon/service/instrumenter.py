@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from ..core.linkrules import LinkRules, host_of
-from ..core.mime import MessagePlan, plan_message
-from ..core.tokens import TokenCodec
-from ..core.tracker import CopyTracker
-from ..core.tracking_hosts import SHARED, TrackingOrigin
+from ..core.hosts.tracking_hosts import SHARED, TrackingOrigin
+from ..core.instrumentation.linkrules import LinkRules, host_of
+from ..core.instrumentation.mime import MessagePlan, plan_message
+from ..core.instrumentation.tokens import TokenCodec
+from ..core.instrumentation.tracker import CopyTracker
 from ..store.tenancy import Project
 from .tracking_hosts import TrackingHosts
 

@@ -1,4 +1,4 @@
-"""The tracking hosts this instance serves, kept in memory (core/tracking_hosts.py says what
+"""The tracking hosts this instance serves, kept in memory (core/hosts/tracking_hosts.py says what
 they mean).
 
 Three readers, none of which may query the database per request:
@@ -26,9 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ..core.hostnames import host_of_header
-from ..core.linkrules import LinkRules, host_of
-from ..core.tracking_hosts import (
+from ..core.hosts.hostnames import host_of_header
+from ..core.hosts.tracking_hosts import (
     SHARED,
     HostMap,
     TrackingOrigin,
@@ -36,6 +35,7 @@ from ..core.tracking_hosts import (
     origin_for,
     sid_of_default_host,
 )
+from ..core.instrumentation.linkrules import LinkRules, host_of
 from ..store import tracking_domains
 from ..store.db import Database
 

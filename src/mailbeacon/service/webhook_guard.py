@@ -1,4 +1,5 @@
-"""Keeping webhooks off private networks (core/addresses.py says which addresses), with I/O.
+"""Keeping webhooks off private networks, with I/O (core/webhooks/addresses.py says which
+addresses).
 
 Two places check a webhook URL:
 
@@ -37,8 +38,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from ..core.addresses import Address, parse_address, refusal
 from ..core.errors import MailbeaconError
+from ..core.webhooks.addresses import Address, parse_address, refusal
 
 __all__ = [
     "AddressGuard",

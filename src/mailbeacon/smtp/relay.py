@@ -14,7 +14,7 @@ server (on its event loop) or alone by ``mailbeacon smtp``:
   database. 250 is answered only after that transaction committed: from then on the message
   and each recipient's instrumented copy are in the outbound queue, and nothing is lost.
 
-The message is read by :mod:`mailbeacon.core.relayed` (control headers honoured and cut out);
+The message is read by :mod:`mailbeacon.core.intake.relayed` (control headers honoured and cut out);
 the envelope decides who gets a copy (RCPT TO; Bcc recipients included), the headers only
 label them to, cc or bcc.
 
@@ -51,14 +51,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import ConfigError
 from ..core.errors import InstrumentError
-from ..core.relayed import (
+from ..core.intake.relayed import (
     RelayedMessage,
     RelayedMessageError,
     add_fields,
     read_relayed,
     recipient_kinds,
 )
-from ..core.submission import MAX_RECIPIENTS
+from ..core.intake.submission import MAX_RECIPIENTS
 from ..service.accept import Accepted, AcceptError, Intake, accept_idempotent
 from ..store import tenancy
 from .tls import ServerTls, server_tls

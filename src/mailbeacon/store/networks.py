@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, select
 
-from ..core.networks import NetworkRange, NetworkTable, parse_ranges
+from ..core.verdicts.networks import NetworkRange, NetworkTable, parse_ranges
 from .schema import network_ranges
 
 __all__ = ["builtin_ranges", "import_ranges", "imported_ranges", "load_table"]

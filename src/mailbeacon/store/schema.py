@@ -380,7 +380,7 @@ webhook_attempts = Table(
     Index(None, "delivery_id"),
 )
 
-# Custom tracking domains (core/domain_checks.py). A domain is claimed once, whatever its
+# Custom tracking domains (core/hosts/domain_checks.py). A domain is claimed once, whatever its
 # project; deleting it frees it. next_check_at is when the domain worker looks its CNAME up
 # again (null: never, once active or failed).
 tracking_domains = Table(

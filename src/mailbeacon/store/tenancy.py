@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, select, update
 
-from ..core.policy import RouteType
+from ..core.intake.policy import RouteType
 from .ids import new_id
 from .schema import projects, routes, teams
 

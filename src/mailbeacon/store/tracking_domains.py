@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, select, update
 
-from ..core.domain_checks import DomainStatus
+from ..core.hosts.domain_checks import DomainStatus
 from .ids import new_id
 from .schema import projects, tracking_domains
 

@@ -38,7 +38,7 @@ from sqlalchemy import (
     update,
 )
 
-from ..core.webhooks import Decision
+from ..core.webhooks.delivery import Decision
 from .queries import Seek, Slice, _seek  # the same keyset pages as messages and events
 from .schema import projects, routes, webhook_attempts, webhooks
 from .schema import webhook_deliveries as deliveries

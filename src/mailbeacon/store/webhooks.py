@@ -6,7 +6,7 @@ its deliveries are committed together or not at all: nothing is lost between the
 delivery never names an event that was rolled back. Per batch it costs one query when the
 projects' teams have no enabled webhook, and one more for the messages' subject, metadata
 and tag when they do. Each delivery's body is built then, once: every attempt sends the same
-bytes with the same id (core/webhook_payloads.py).
+bytes with the same id (core/webhooks/payloads.py).
 
 The outbox itself (claiming, recording attempts, the delivery log) is store/webhook_deliveries.py.
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
 
-from ..core.webhook_payloads import (
+from ..core.webhooks.payloads import (
     EventFacts,
     MessageFacts,
     encode,

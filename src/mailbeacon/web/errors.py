@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..core.submission import SubmissionError
+from ..core.intake.submission import SubmissionError
 from ..service.accept import AcceptError
 
 __all__ = ["ApiError", "error_body", "install_error_handlers"]

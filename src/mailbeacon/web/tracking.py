@@ -32,7 +32,7 @@ from granian._granian import RSGIHTTPProtocol as HTTPProtocol  # see web/asgi_br
 from granian.rsgi import Scope
 
 from ..clock import Clock
-from ..core.tokens import EPOCH, Purpose, TokenCodec
+from ..core.instrumentation.tokens import EPOCH, Purpose, TokenCodec
 from ..service.tracking_hosts import TrackingHosts
 from ..store.db import Database
 from ..store.messages import message_links
@@ -233,7 +233,8 @@ class TrackingEndpoints:
         else:
             link_index = 0
         at_us = self._clock.now_us()
-        # the token calendar's day (core/tokens.py) from the time, without a date object
+        # the token calendar's day (core/instrumentation/tokens.py) from the time, without a
+        # date object
         if at_us // _DAY_US - _EPOCH_DAYS - issued <= self._lifetime:
             row = self._row(scope, headers, host, copy_id, kind, link_index, method, at_us)
             try:

@@ -7,7 +7,7 @@ default host ``p{sid}.{base}``, which proves the name is meant for this project
 target (the domain worker looks on creation and every few minutes;
 ``POST /tracking-domains/{id}/verify`` looks now), then ``active``: the project's new links
 use it. ``failed`` says why, once the deadline has passed. Statuses and reasons are
-core/domain_checks.py's.
+core/hosts/domain_checks.py's.
 
 Every lookup goes through the caller's team: another team's domain is a 404, as is one that
 does not exist (DESIGN.md, invariant 6). A domain claimed by any project is a 409.
@@ -25,14 +25,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, StringConstraints
 from sqlalchemy import Connection
 
-from ..core.domain_checks import DomainStatus
+from ..core.hosts.domain_checks import DomainStatus
 from ..service.domains import DomainError, DomainPolicy, add_domain, check_domain
 from ..store import tenancy
 from ..store import tracking_domains as store
-from . import lettermint_shapes as shapes
 from .auth import team
 from .errors import ApiError
-from .lettermint_bodies import Paging, paging, window
+from .lettermint import shapes
+from .lettermint.bodies import Paging, paging, window
 from .services import services_of
 
 __all__ = ["dns_record", "domain_data", "router", "tls_router"]

@@ -1,7 +1,7 @@
 """The webhook dispatcher: the outbox to the receivers, signed, retried, logged.
 
 A pass claims due deliveries (store/webhook_deliveries.py), POSTs each with both signatures
-(core/webhooks.py) through its endpoint's aiohttp session (connections are kept alive and
+(core/webhooks/delivery.py) through its endpoint's aiohttp session (connections are kept alive and
 reused; a session idle for five minutes is closed), and records every attempt in one
 transaction. Per endpoint (webhook) at most
 MAILBEACON_WEBHOOK_CONCURRENCY_PER_ENDPOINT requests are in flight, and at most
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from ..core.webhooks import RESPONSE_BYTES, Reply, decide, delivery_headers, retry_after
+from ..core.webhooks.delivery import RESPONSE_BYTES, Reply, decide, delivery_headers, retry_after
 from ..service.webhook_guard import AddressGuard, AddressRefused, guarded_connector
 from ..store import webhook_deliveries as outbox
 from . import pause

@@ -16,7 +16,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from ..core.domain_checks import DomainStatus
+from ..core.hosts.domain_checks import DomainStatus
 from ..service.domains import DomainPolicy, check_domain
 from ..store import tracking_domains as store
 from . import pause

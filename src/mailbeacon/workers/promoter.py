@@ -3,9 +3,9 @@
 Observations wait a settle window (MAILBEACON_SETTLE_SECONDS) so that a scanner's burst over
 all links is seen whole before its first click is judged. Then, per pass: the settled
 observations are grouped by recipient copy and classified together with that copy's earlier
-hits (core/classify.py) and given their user agent's facts; then, in one transaction, they are
-written as ``message.opened`` / ``message.clicked`` events (``first`` counted over
-human-countable events only) with their webhook deliveries (store/webhooks.py), added to the
+hits (core/verdicts/classify.py) and given their user agent's facts; then, in one
+transaction, they are written as ``message.opened`` / ``message.clicked`` events
+(``first`` counted over human-countable events only) with their webhook deliveries (store/webhooks.py), added to the
 daily counters (store/rollups.py), and marked promoted. Each event keeps its observation id
 (unique), so a pass that dies half-way is simply done again.
 
@@ -21,7 +21,7 @@ claimed rows (SKIP LOCKED).
 
 A pass costs a fixed number of queries whatever its size (store/promotion.py), so its cost is
 per observation: building the hit, judging it (remembered per kind of request, see
-core/classify.py), and the database's own work of writing the event and marking the
+core/verdicts/classify.py), and the database's own work of writing the event and marking the
 observation. Across passes the promoter remembers only what cannot go stale: a message's
 links, which never change once it is accepted, and the hits it built, which later passes need
 as context. Which earlier hits a copy has, and what its events already counted, is read from
@@ -43,9 +43,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from ..core.classify import Classification, Hit, Verdict, classify
-from ..core.networks import NetworkTable
-from ..core.useragent import client_facts
+from ..core.verdicts.classify import Classification, Hit, Verdict, classify
+from ..core.verdicts.networks import NetworkTable
+from ..core.verdicts.useragent import client_facts
 from ..store import events as event_store
 from ..store import networks as network_store
 from ..store import promotion, rollups, webhooks

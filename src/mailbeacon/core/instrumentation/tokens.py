@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from .errors import ForgedToken, KeyringError
+from ..errors import ForgedToken, KeyringError
 
 try:
     # CPython's own SHA-256: OpenSSL 3's (hashlib's default) pays a provider lookup per object,

@@ -15,9 +15,9 @@ more after delivery, where a time cut-off alone would miss it. Each hit gets a
 
 Signals, each an :class:`Evidence` with a strength; no single weak one decides:
 
-1. the user agent (core/agents.py): image proxies, Apple MPP, previews, crawlers, tools;
+1. the user agent (core/verdicts/agents.py): image proxies, Apple MPP, previews, crawlers, tools;
 2. the request's shape: HEAD, prefetch headers; a missing Accept-Language only corroborates;
-3. the network (core/networks.py): mail-security ranges ("certain" or "probable"); Apple's
+3. the network (core/verdicts/networks.py): mail-security ranges ("certain" or "probable"); Apple's
    relay confirms an MPP open (and never demotes a click); the webmail image-proxy networks of
    Google and Microsoft are never bots for opens;
 4. timing over the copy: several distinct links within about a second, every link clicked,

@@ -1,6 +1,6 @@
 """Webhooks, the pure part: formats and event names, signatures, the retry schedule.
 
-(What a delivery's body holds is core/webhook_payloads.py.)
+(What a delivery's body holds is core/webhooks/payloads.py.)
 
 **Formats.** A webhook speaks ``lettermint`` (the default: one JSON object per delivery,
 ``{"id", "event", "timestamp", "data"}``) or ``lettr`` (SparkPost's array of
@@ -32,8 +32,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .errors import MailbeaconError
-from .retry import next_delay
+from ..errors import MailbeaconError
+from ..retry import next_delay
 
 __all__ = [
     "FORMATS",

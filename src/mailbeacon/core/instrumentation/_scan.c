@@ -1,5 +1,5 @@
 /*
- * C accelerator for mailbeacon.core.htmlscan: the same tokenizer as the regular expressions
+ * C accelerator for mailbeacon.core.instrumentation.htmlscan: the same tokenizer as the regular expressions
  * there (which remain the reference and the fallback), about ten times faster.
  *
  * Why it exists: the instrumentation engine must process email at >= 100 MB/s including token

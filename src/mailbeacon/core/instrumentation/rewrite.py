@@ -14,13 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from .beacons import (
-    GMAIL_CLIP_BYTES,
-    PixelPosition,
-    fallback_offset,
-    honeypot_markup,
-    pixel_markup,
-)
+from .beacons import GMAIL_CLIP_BYTES, PixelPosition, fallback_offset, honeypot_markup, pixel_markup
 from .htmlscan import END, START, AttrSpan, scan
 from .htmltext import decode_attribute, visible_text
 from .linkrules import OPT_OUT_NAME_LENGTHS, LinkRules, SkipReason, opts_out

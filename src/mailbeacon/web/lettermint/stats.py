@@ -21,10 +21,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from ..store import rollups, tenancy
-from .auth import team
-from .errors import ApiError
-from .services import services_of
+from ...store import rollups, tenancy
+from ..auth import team
+from ..errors import ApiError
+from ..services import services_of
 
 __all__ = ["router"]
 

@@ -33,8 +33,8 @@ from typing import Any
 
 from ua_parser import Result, parse
 
-from ..store.lettr_queries import EventView
-from ..store.messages import Copy, MessageRecord
+from ...store.lettr_queries import EventView
+from ...store.messages import Copy, MessageRecord
 
 __all__ = ["email_detail", "lettr_state", "timestamp"]
 
@@ -218,5 +218,5 @@ def _user_agent_parsed(view: EventView) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=4096)
 def _parse(user_agent: str) -> Result:
-    # The same few mail clients and proxies repeat endlessly (as in core/useragent.py).
+    # The same few mail clients and proxies repeat endlessly (as in core/verdicts/useragent.py).
     return parse(user_agent)

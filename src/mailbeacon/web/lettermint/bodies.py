@@ -20,8 +20,8 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StringConstraints
 
-from .errors import ApiError
-from .lettermint_shapes import Cursor
+from ..errors import ApiError
+from .shapes import Cursor
 
 __all__ = [
     "Paging",

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import idna
 
-from .errors import InvalidHostname
+from ..errors import InvalidHostname
 
 __all__ = [
     "MAX_LABEL",

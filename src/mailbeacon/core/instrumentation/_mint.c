@@ -1,5 +1,5 @@
 /*
- * C accelerator for mailbeacon.core.tokens: the HMAC-SHA256 arithmetic of minting and checking
+ * C accelerator for mailbeacon.core.instrumentation.tokens: the HMAC-SHA256 arithmetic of minting and checking
  * one token, with OpenSSL's SHA-256 and precomputed HMAC pad states.
  *
  * Why it exists: a message's every link needs a token; through hashlib each costs ~5 us on
@@ -162,7 +162,7 @@ static PyMethodDef PurposeKey_methods[] = {
 };
 
 static PyTypeObject PurposeKeyType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mailbeacon.core._mint.PurposeKey",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mailbeacon.core.instrumentation._mint.PurposeKey",
     .tp_basicsize = sizeof(PurposeKey),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,

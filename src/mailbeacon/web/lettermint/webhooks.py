@@ -5,7 +5,7 @@ Every lookup goes through the caller's team: another team's webhook is a 404, as
 that does not exist (DESIGN.md, invariant 6). A webhook's URL is refused (422) when it is not
 http(s), carries credentials (they belong in ``basic_auth``), or resolves to an address
 webhooks may not call (service/webhook_guard.py); its events are normalised for its format
-(core/webhooks.py), and an unknown name is a 422 naming it.
+(core/webhooks/delivery.py), and an unknown name is a 422 naming it.
 """
 
 from __future__ import annotations
@@ -18,18 +18,18 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import Connection
 
-from ..core.webhooks import UnknownEvents, normalise_events
-from ..service.webhook_guard import AddressGuard, UrlRefused
-from ..store import tenancy
-from ..store import webhook_deliveries as outbox
-from ..store import webhooks as store
-from . import lettermint_shapes as shapes
+from ...core.webhooks.delivery import UnknownEvents, normalise_events
+from ...service.webhook_guard import AddressGuard, UrlRefused
+from ...store import tenancy
+from ...store import webhook_deliveries as outbox
+from ...store import webhooks as store
+from ..auth import team
+from ..errors import ApiError
+from ..services import services_of
+from . import shapes
 from . import webhook_shapes as views
-from .auth import team
-from .errors import ApiError
-from .lettermint_bodies import Paging, ordered, sort_order, window
-from .lettermint_messages import _moment, _seek  # dates and cursors as /messages reads them
-from .services import services_of
+from .bodies import Paging, ordered, sort_order, window
+from .messages import _moment, _seek
 
 __all__ = ["router"]
 

@@ -18,13 +18,14 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ..core.policy import RouteType
-from ..store import queries, tenancy
-from . import lettermint_messages
-from . import lettermint_shapes as shapes
-from .auth import team
-from .errors import ApiError
-from .lettermint_bodies import (
+from ...core.intake.policy import RouteType
+from ...store import queries, tenancy
+from ..auth import team
+from ..errors import ApiError
+from ..services import services_of
+from . import messages as lettermint_messages
+from . import shapes
+from .bodies import (
     Paging,
     StoreProject,
     StoreRoute,
@@ -36,7 +37,6 @@ from .lettermint_bodies import (
     route_changes,
     window,
 )
-from .services import services_of
 
 __all__ = ["router"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any
 
-from .errors import InvalidOverride, MailbeaconError
+from ..errors import InvalidOverride, MailbeaconError
 from .policy import TrackingOverrides, overrides_from_lettermint, overrides_from_lettr
 
 __all__ = [

@@ -22,7 +22,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .errors import InvalidOverride
+from ..errors import InvalidOverride
 
 __all__ = [
     "OVERRIDE_HEADERS",

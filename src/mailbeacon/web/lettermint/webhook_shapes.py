@@ -18,9 +18,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
-from ..store.webhook_deliveries import AttemptRecord, DeliveryRecord
-from ..store.webhooks import Webhook
-from .lettermint_shapes import iso
+from ...store.webhook_deliveries import AttemptRecord, DeliveryRecord
+from ...store.webhooks import Webhook
+from .shapes import iso
 
 __all__ = [
     "DELIVERY_STATUSES",

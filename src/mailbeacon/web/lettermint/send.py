@@ -7,18 +7,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from ..core.submission import SubmissionError, from_lettermint
-from ..service.accept import (
+from ...core.intake.submission import SubmissionError, from_lettermint
+from ...service.accept import (
     Accepted,
     AcceptError,
     accept_idempotent,
     body_hash,
     intake_from_submission,
 )
-from ..store import tenancy
-from .auth import either, sending_project
-from .errors import ApiError
-from .services import services_of
+from ...store import tenancy
+from ..auth import either, sending_project
+from ..errors import ApiError
+from ..services import services_of
 
 __all__ = ["router"]
 

@@ -23,8 +23,8 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
+from ..errors import MimePartError
 from .beacons import GMAIL_CLIP_BYTES, PixelPosition
-from .errors import MimePartError
 from .linkrules import LinkRules
 from .rewrite import HtmlPlan, SkippedLink, TrackedLink, Tracker, plan_html
 

@@ -15,13 +15,13 @@ from typing import Annotated, Any, NoReturn
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from ..core.submission import from_lettr
-from ..service.accept import Accepted, accept_idempotent, body_hash, intake_from_submission
-from ..store import lettr_queries, messages, tenancy
-from .auth import sending_project
-from .errors import ApiError
-from .lettr_shapes import email_detail
-from .services import services_of
+from ...core.intake.submission import from_lettr
+from ...service.accept import Accepted, accept_idempotent, body_hash, intake_from_submission
+from ...store import lettr_queries, messages, tenancy
+from ..auth import sending_project
+from ..errors import ApiError
+from ..services import services_of
+from .shapes import email_detail
 
 __all__ = ["router"]
 

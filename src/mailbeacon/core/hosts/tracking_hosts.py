@@ -11,9 +11,9 @@ Three kinds of host answer ``/c/`` and ``/o/``:
 
 Links on the last two are minted for the project's audience (its sid) and checked under the
 audience of the host they arrive on, so a project's token presented on another project's host
-fails exactly like a forgery (core/tokens.py), at no database cost. Because the audience is the
-project and not the host, a link keeps working on the host it was minted for after the
-project moves to another one.
+fails exactly like a forgery (core/instrumentation/tokens.py), at no database cost.
+Because the audience is the project and not the host, a link keeps working on the host it
+was minted for after the project moves to another one.
 """
 
 from __future__ import annotations

@@ -39,8 +39,8 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
 
-from .errors import InvalidOverride, MailbeaconError
-from .mime import walk
+from ..errors import InvalidOverride, MailbeaconError
+from ..instrumentation.mime import walk
 from .policy import TrackingOverrides, overrides_from_headers
 from .submission import Address
 

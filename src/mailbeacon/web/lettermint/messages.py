@@ -17,12 +17,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy import Connection
 
-from ..store import messages, queries, tenancy
-from . import lettermint_shapes as shapes
-from .auth import team
-from .errors import ApiError
-from .lettermint_bodies import Paging, paging, sort_order
-from .services import services_of
+from ...store import messages, queries, tenancy
+from ..auth import team
+from ..errors import ApiError
+from ..services import services_of
+from . import shapes
+from .bodies import Paging, paging, sort_order
 
 __all__ = ["router"]
 
