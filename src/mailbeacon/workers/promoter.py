@@ -5,8 +5,8 @@ all links is seen whole before its first click is judged. Then, per pass: the se
 observations are grouped by recipient copy and classified together with that copy's earlier
 hits (core/verdicts/classify.py) and given their user agent's facts; then, in one
 transaction, they are written as ``message.opened`` / ``message.clicked`` events
-(``first`` counted over human-countable events only) with their webhook deliveries (store/webhooks.py), added to the
-daily counters (store/rollups.py), and marked promoted. Each event keeps its observation id
+(``first`` counted over human-countable events only) with their webhook deliveries and daily
+counters (service/events.py), and marked promoted. Each event keeps its observation id
 (unique), so a pass that dies half-way is simply done again.
 
 On SQLite the judging happens outside the write transaction: SQLite has one writer at a time,
