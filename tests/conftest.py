@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from mailbeacon.app import Services, build_services, create_app
+from mailbeacon.app import Services, build_services, build_workers, create_app
 from mailbeacon.clock import FixedClock
 from mailbeacon.config import Settings, load_settings
 from mailbeacon.store.db import Database
@@ -108,16 +108,16 @@ def tenant_factory(clock: FixedClock) -> Callable[[Database], Tenant]:
 @pytest.fixture
 def running(make_services: Callable[..., Services]) -> Callable[..., Any]:
     """``with running(url, **env) as (base_url, services):`` a real server on a free port.
-    Workers are off unless asked for with workers=[...]."""
+    Workers are off unless asked for by name with workers=["promoter", ...]."""
     import contextlib
 
     @contextlib.contextmanager
     def run(
-        database_url: str, *, workers: list[Any] | None = None, **env: str
+        database_url: str, *, workers: list[str] | None = None, **env: str
     ) -> Iterator[tuple[str, Services]]:
         services = make_services(database_url, **env)
-        services.workers.extend(workers or [])
-        with serve_in_thread(create_app(services)) as base:
+        app = create_app(services, workers=build_workers(services, only=workers or ()))
+        with serve_in_thread(app) as base:
             yield base, services
 
     return run

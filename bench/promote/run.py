@@ -192,7 +192,7 @@ def promote(services: Services) -> tuple[int, float, float]:
     """Promote everything: (observations, wall seconds, CPU seconds of the process). With the
     garbage collector tuned as in `mailbeacon serve` and `mailbeacon worker`, where the
     promoter runs: full collections skip the objects start-up made."""
-    promoter = Promoter(services)
+    promoter = Promoter(services.db, services.clock, services.settings.settle_seconds)
     tuning = GcTuning()
     tuning.install()
     try:

@@ -36,14 +36,13 @@ import aiohttp
 import uvloop
 from sqlalchemy import func, select
 
-from mailbeacon.app import Services, build_services
+from mailbeacon.app import Services, build_services, build_workers
 from mailbeacon.config import load_settings
 from mailbeacon.core.webhooks.payloads import EventFacts, MessageFacts, encode, payload
 from mailbeacon.store import migrate, tenancy, webhooks
 from mailbeacon.store.db import Database
 from mailbeacon.store.ids import new_id
 from mailbeacon.store.schema import webhook_deliveries
-from mailbeacon.workers.dispatcher import dispatcher_worker
 
 KEYS = "1:" + "bench-signing-key-0123456789abcdefgh"
 TARGET = 2000.0  # deliveries per second (the issue)
@@ -224,7 +223,7 @@ async def dispatch(services: Services, count: int) -> float:
     stop = asyncio.Event()
     started = time.perf_counter()
     deadline = started + DEADLINE_SECONDS
-    worker = asyncio.create_task(dispatcher_worker(services, stop))
+    worker = asyncio.create_task(build_workers(services, only=["dispatcher"])["dispatcher"](stop))
     while await asyncio.to_thread(pending, services) and time.perf_counter() < deadline:
         await asyncio.sleep(0.1)  # polling for the end, not pacing the work
     elapsed = time.perf_counter() - started

@@ -1,9 +1,11 @@
-"""The composition root: settings in, a running mailbeacon out.
+"""The composition root: settings in, a running mailbeacon out. It only composes.
 
 :func:`build_services` makes the collaborators (database, token codec, observation writer,
-link cache, clock) from explicit settings; :func:`create_app` assembles the ASGI application
-from them. Nothing is global: tests build their own services with a temporary database and
-a fixed clock.
+link cache, clock) from explicit settings, into service/context.py's :class:`Services`;
+:func:`build_workers` binds each background worker to the collaborators it uses;
+:func:`create_app` assembles the application from them. Nothing is global: tests build their
+own services with a temporary database and a fixed clock. No module of the package imports
+this one: only the entry points (cli/, granian's factory below) do.
 
 The application speaks RSGI, granian's own interface: it dispatches ``/c/`` and ``/o/`` to the
 raw tracking endpoints before any framework sees them, and everything else to the FastAPI
@@ -16,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Collection, Mapping
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from granian._granian import RSGIHTTPProtocol as HTTPProtocol  # see web/asgi_bridge.py
@@ -28,52 +30,41 @@ from granian.rsgi import Scope
 
 from .clock import Clock, SystemClock
 from .config import Settings
-from .core.errors import MailbeaconError
 from .core.instrumentation.tokens import Keyring, TokenCodec
 from .gc_tuning import GcTuning
-from .service.accept import Accepted
-from .service.cnames import CnameLookup, CnameResolver
+from .service.cnames import CnameResolver
+from .service.context import Services
+from .service.domains import DomainPolicy
 from .service.instrumenter import Instrumenter
+from .service.links import LinkCache
 from .service.tracking_hosts import TrackingHosts
-from .store import migrate
+from .service.webhook_guard import AddressGuard
 from .store import secrets as instance_secrets
 from .store.db import Database
+from .store.migrate import open_database
 from .store.observations import ObservationWriter
 from .web.asgi_bridge import serve_asgi
 from .web.errors import install_error_handlers
-from .web.tracking import LinkCache, TrackingEndpoints
+from .web.tracking import TrackingEndpoints
+from .workers import WORKER_NAMES, Worker
+from .workers.dispatcher import Dispatcher, dispatcher_worker
+from .workers.domains import DomainChecker, domains_worker
+from .workers.outbound import outbound_worker
+from .workers.promoter import promoter_worker
 
 if TYPE_CHECKING:
     from .smtp.relay import SmtpRelay
 
-__all__ = ["NotMigrated", "Services", "build_services", "create_app"]
+__all__ = [
+    "Services",
+    "build_dispatcher",
+    "build_domain_checker",
+    "build_services",
+    "build_workers",
+    "create_app",
+]
 
 log = logging.getLogger(__name__)
-
-# A background task run for the server's lifetime: (services, stop event) -> coroutine.
-Worker = Callable[["Services", asyncio.Event], Coroutine[Any, Any, None]]
-
-
-class NotMigrated(MailbeaconError):
-    """The database schema is not the one this version needs."""
-
-
-@dataclass
-class Services:
-    settings: Settings
-    db: Database
-    codec: TokenCodec
-    instrumenter: Instrumenter
-    clock: Clock
-    writer: ObservationWriter
-    links: LinkCache
-    hosts: TrackingHosts  # tracking hosts and custom domains, in memory
-    cnames: CnameLookup  # DNS, for custom domains' CNAME records
-    workers: list[Worker] = field(default_factory=list)
-
-    def accepted(self, message: Accepted) -> None:
-        """A message was accepted: its first clicks need not wait for the database."""
-        self.links.prime(message.message_id, message.copy_ids, message.urls)
 
 
 def build_services(
@@ -81,21 +72,16 @@ def build_services(
 ) -> Services:
     """Connect, check the schema, and make everything the server needs.
 
-    Raises :class:`NotMigrated` (saying what to run) unless the database is up to date or
-    ``settings.auto_migrate`` is on.
+    Raises :class:`~mailbeacon.core.errors.NotMigrated` (saying what to run) unless the
+    database is up to date or ``settings.auto_migrate`` is on.
     """
     clock = clock or SystemClock()
-    db = db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    if not migrate.is_up_to_date(db):
-        if settings.auto_migrate:
-            migrate.upgrade(db)
-        else:
-            current = migrate.current_revision(db) or "empty"
-            raise NotMigrated(
-                f"the database ({db.describe()}) is at schema revision {current}, this "
-                f"version needs {migrate.head_revision(db)}: run `mailbeacon migrate` "
-                "(or set MAILBEACON_AUTO_MIGRATE=true)"
-            )
+    db = open_database(
+        settings.database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        migrate=settings.auto_migrate,
+        db=db,
+    )
     keyring = settings.keyring() or _development_keyring(db, clock)
     codec = TokenCodec(keyring, lifetime_days=settings.token_lifetime_days)
     hosts = TrackingHosts(db, settings.public_url, settings.tracking_base_domain)
@@ -110,6 +96,40 @@ def build_services(
         hosts=hosts,
         cnames=CnameResolver(settings.dns_resolvers, timeout=settings.dns_timeout_seconds),
     )
+
+
+def build_workers(services: Services, only: Collection[str] = WORKER_NAMES) -> dict[str, Worker]:
+    """The background workers by name (``only`` these), each bound to what it uses."""
+    settings = services.settings
+    db, clock = services.db, services.clock
+    workers: dict[str, Worker] = {}
+    if "outbound" in only:
+        workers["outbound"] = functools.partial(
+            outbound_worker, db, clock, settings.upstream, settings.outbound_concurrency
+        )
+    if "promoter" in only:
+        workers["promoter"] = functools.partial(promoter_worker, db, clock, settings.settle_seconds)
+    if "dispatcher" in only:
+        workers["dispatcher"] = functools.partial(dispatcher_worker, build_dispatcher(services))
+    if "domains" in only:
+        workers["domains"] = functools.partial(domains_worker, build_domain_checker(services))
+    return workers
+
+
+def build_dispatcher(services: Services, *, guard: AddressGuard | None = None) -> Dispatcher:
+    settings = services.settings
+    return Dispatcher(
+        services.db,
+        services.clock,
+        guard or AddressGuard(allow_private=settings.webhook_allow_private_networks),
+        timeout=settings.webhook_timeout_seconds,
+        per_endpoint=settings.webhook_concurrency_per_endpoint,
+    )
+
+
+def build_domain_checker(services: Services) -> DomainChecker:
+    policy = DomainPolicy.from_settings(services.settings)
+    return DomainChecker(services.db, services.clock, services.cnames, services.hosts, policy)
 
 
 def _development_keyring(db: Database, clock: Clock) -> Keyring:
@@ -157,10 +177,12 @@ class MailbeaconApp:
         self,
         services: Services,
         *,
+        workers: Mapping[str, Worker] | None = None,
         relay: SmtpRelay | None = None,
         gc_tuning: GcTuning | None = None,
     ) -> None:
         self.services = services
+        self.workers = dict(workers or {})
         self.relay = relay
         self.gc_tuning = gc_tuning  # `mailbeacon serve`'s (gc_tuning.py), not in-process tests'
         self.api = create_api(services)
@@ -205,8 +227,8 @@ class MailbeaconApp:
             log.info("SMTP relay listening on %s", self.relay.describe())
         self._stop.clear()
         self._tasks = [
-            asyncio.create_task(worker(self.services, self._stop), name=worker.__name__)
-            for worker in self.services.workers
+            asyncio.create_task(worker(self._stop), name=name)
+            for name, worker in self.workers.items()
         ]
         if self.gc_tuning is not None:
             self.gc_tuning.install()  # last: what start-up made is frozen
@@ -224,9 +246,13 @@ class MailbeaconApp:
 
 
 def create_app(
-    services: Services, *, relay: SmtpRelay | None = None, gc_tuning: GcTuning | None = None
+    services: Services,
+    *,
+    workers: Mapping[str, Worker] | None = None,
+    relay: SmtpRelay | None = None,
+    gc_tuning: GcTuning | None = None,
 ) -> MailbeaconApp:
-    return MailbeaconApp(services, relay=relay, gc_tuning=gc_tuning)
+    return MailbeaconApp(services, workers=workers, relay=relay, gc_tuning=gc_tuning)
 
 
 def app_from_environment() -> MailbeaconApp:
@@ -235,17 +261,15 @@ def app_from_environment() -> MailbeaconApp:
     import os
 
     from .config import load_settings
-    from .workers import default_workers
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     services = build_services(load_settings(os.environ))
-    services.workers.extend(default_workers(services.settings))
     relay = None
     if services.settings.smtp_port:
         from .smtp.relay import SmtpRelay
 
         relay = SmtpRelay(services)
-    return create_app(services, relay=relay, gc_tuning=GcTuning())
+    return create_app(services, workers=build_workers(services), relay=relay, gc_tuning=GcTuning())

@@ -127,7 +127,7 @@ def site(
 ) -> Callable[..., contextlib.AbstractContextManager[Site]]:
     @contextlib.contextmanager
     def start(
-        database_url: str | None = None, *, workers: list[Any] | None = None, **env: str
+        database_url: str | None = None, *, workers: list[str] | None = None, **env: str
     ) -> Iterator[Site]:
         env.setdefault("dns_resolvers", dns_zone.resolvers)
         env.setdefault("dns_timeout_seconds", "2")

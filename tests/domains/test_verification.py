@@ -10,13 +10,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mailbeacon.app import Services
+from mailbeacon.app import Services, build_domain_checker
 from mailbeacon.clock import FixedClock
 from mailbeacon.core.hosts.domain_checks import CnameFound, DomainStatus, LookupFailed, NoCname
 from mailbeacon.service.cnames import CnameResolver
 from mailbeacon.service.domains import DomainPolicy, add_domain, check_domain
 from mailbeacon.store import tracking_domains as store
-from mailbeacon.workers.domains import check_due, domains_worker
 from tests.support.dns_server import DnsZone, silent_resolver
 from tests.support.tenants import new_tenant
 
@@ -93,7 +92,7 @@ def test_the_worker_activates_matching_domains_and_fails_the_rest_after_the_dead
             for key, name in names.items()
         }
 
-    assert asyncio.run(check_due(services)) == 5  # due at once, on creation
+    assert asyncio.run(build_domain_checker(services).check_due()) == 5  # due at once, on creation
     assert state() == {
         "right": ("active", None),
         "wrong": ("pending_cname", elsewhere),
@@ -101,13 +100,15 @@ def test_the_worker_activates_matching_domains_and_fails_the_rest_after_the_dead
         "bare": ("pending_cname", "no CNAME record found"),
         "later": ("pending_cname", "no CNAME record found"),
     }
-    assert asyncio.run(check_due(services)) == 0  # next check in 5 minutes
+    assert asyncio.run(build_domain_checker(services).check_due()) == 0  # next check in 5 minutes
     clock.advance(minutes=5)
     dns_zone.cname(names["later"], mine)
-    assert asyncio.run(check_due(services)) == 4  # the active one is not checked again
+    assert (
+        asyncio.run(build_domain_checker(services).check_due()) == 4
+    )  # the active one is not checked again
     assert state()["later"] == ("active", None)
     clock.advance(hours=72)
-    assert asyncio.run(check_due(services)) == 3
+    assert asyncio.run(build_domain_checker(services).check_due()) == 3
     assert state() == {
         "right": ("active", None),
         "wrong": ("failed", elsewhere),
@@ -116,7 +117,9 @@ def test_the_worker_activates_matching_domains_and_fails_the_rest_after_the_dead
         "later": ("active", None),
     }
     clock.advance(hours=1)
-    assert asyncio.run(check_due(services)) == 0  # failed ones wait to be asked
+    assert (
+        asyncio.run(build_domain_checker(services).check_due()) == 0
+    )  # failed ones wait to be asked
     with services.db.read() as conn:
         right = store.by_domain(conn, names["right"])
     assert right is not None
@@ -189,7 +192,7 @@ def test_verify_looks_now_and_answers_the_domain_as_it_is(
 def test_the_running_worker_checks_a_new_domain_at_once(
     site: Callable[..., Any], dns_zone: DnsZone
 ) -> None:
-    with site(tracking_base_domain=BASE, workers=[domains_worker]) as world:
+    with site(tracking_base_domain=BASE, workers=["domains"]) as world:
         acme = world.tenant()
         dns_zone.cname("track.acme.test", target(acme.sid))
         data = acme.added("track.acme.test")

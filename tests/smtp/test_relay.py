@@ -227,7 +227,12 @@ def drain(services: Services, server: UpstreamServer) -> int:
     async def run() -> int:
         sender = SmtpSender(server.upstream())
         total = 0
-        while done := await deliver_due(services, sender):
+        while done := await deliver_due(
+            services.db,
+            services.clock,
+            concurrency=services.settings.outbound_concurrency,
+            sender=sender,
+        ):
             total += done
         await sender.aclose()
         return total
@@ -441,7 +446,7 @@ def test_tag_metadata_and_route_show_on_the_message_and_its_events_not_in_the_co
         answer = httpx.get(f"{base}/c/{click}", headers={"user-agent": CHROME})
         assert answer.status_code == 302  # straight from the link cache the accept primed
         services.clock.advance(seconds=6)  # type: ignore[attr-defined]
-        assert promote_settled(services) == 1
+        assert promote_settled(services.db, services.clock, services.settings.settle_seconds) == 1
         record = httpx.get(f"{base}/v1/messages/{message_id}", headers=team).json()
         listed = httpx.get(f"{base}/v1/messages/{message_id}/events", headers=team).json()
         source = httpx.get(f"{base}/v1/messages/{message_id}/source", headers=team).content

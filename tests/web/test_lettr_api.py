@@ -141,7 +141,14 @@ def tracking_urls(html: str) -> dict[str, list[str]]:
 
 
 def deliver(api: Api, sender: Any = None) -> None:
-    asyncio.run(deliver_due(api.services, sender or Capture()))
+    asyncio.run(
+        deliver_due(
+            api.services.db,
+            api.services.clock,
+            concurrency=api.services.settings.outbound_concurrency,
+            sender=sender or Capture(),
+        )
+    )
 
 
 class Refusing:
@@ -493,7 +500,9 @@ def test_clicks_and_opens_are_listed_and_machine_ones_labelled(api: Api) -> None
             local = url.replace("http://t.example.test", api.base)
             assert httpx.get(local, headers={"user-agent": CHROME}).status_code in (200, 302)
         clock.advance(seconds=6)
-        assert promote_settled(api.services) == len(hits)
+        assert promote_settled(
+            api.services.db, api.services.clock, api.services.settings.settle_seconds
+        ) == len(hits)
     detail = api.client.emails.get(resp.request_id)
     types = [e.type for e in detail.events]
     assert types == ["injection", "delivery", "open", "click", "click"]
@@ -526,7 +535,7 @@ def test_a_gmail_proxy_open_is_marked_as_a_proxy(api: Api) -> None:
     )
     httpx.get(pixel.replace("http://t.example.test", api.base), headers={"user-agent": proxy})
     api.services.clock.advance(seconds=6)  # type: ignore[attr-defined]
-    promote_settled(api.services)
+    promote_settled(api.services.db, api.services.clock, api.services.settings.settle_seconds)
     opened = api.client.emails.get(resp.request_id).events[-1]
     assert opened.type == "open"
     assert opened.user_agent_parsed is not None

@@ -79,7 +79,7 @@ def test_counters_separate_people_from_machines(
             headers={"user-agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"},
         )
         services.clock.advance(seconds=6)
-        assert promote_settled(services) == 5
+        assert promote_settled(services.db, services.clock, services.settings.settle_seconds) == 5
         people = stats(base, tenant)
         machines = stats(base, tenant, include_machine="1")
         tagged = stats(base, tenant, tag="autumn")

@@ -87,7 +87,9 @@ class Site:
 
     def promote(self) -> None:
         self.services.clock.advance(seconds=6)
-        promote_settled(self.services)
+        promote_settled(
+            self.services.db, self.services.clock, self.services.settings.settle_seconds
+        )
 
 
 def open_site(base: str, services: Services, name: str = "Acme") -> Site:
@@ -573,7 +575,14 @@ def test_delivery_outcomes_in_lettermint_words(any_site: Site) -> None:
     site = any_site
     delivered = site.send(to=["ann@example.org"])
     failed = site.send(to=["bounce@example.org"])
-    asyncio.run(deliver_due(site.services, ScriptedUpstream()))
+    asyncio.run(
+        deliver_due(
+            site.services.db,
+            site.services.clock,
+            concurrency=site.services.settings.outbound_concurrency,
+            sender=ScriptedUpstream(),
+        )
+    )
     assert site.lm.messages.retrieve(delivered)["status"] == "delivered"
     assert site.lm.messages.retrieve(failed)["status"] == "failed"
     assert [m["id"] for m in site.lm.messages.iterate({"filter": {"status": "delivered"}})] == [
@@ -602,7 +611,14 @@ def test_a_captured_copy_is_processed_not_delivered(site: Site) -> None:
     from mailbeacon.smtp.upstream import Capture
 
     message_id = site.send()
-    asyncio.run(deliver_due(site.services, Capture()))
+    asyncio.run(
+        deliver_due(
+            site.services.db,
+            site.services.clock,
+            concurrency=site.services.settings.outbound_concurrency,
+            sender=Capture(),
+        )
+    )
     assert site.lm.messages.retrieve(message_id)["status"] == "processed"
     events = site.lm.messages.events(message_id)["data"]
     assert [e["event"] for e in events] == ["queued", "processed"]

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from lettermint import Lettermint
 
-from mailbeacon.app import Services
+from mailbeacon.app import Services, build_dispatcher
 from mailbeacon.clock import FixedClock
 from mailbeacon.workers.dispatcher import Dispatcher
 from mailbeacon.workers.promoter import promote_settled
@@ -100,7 +100,9 @@ class Site:
 
     def promote(self) -> None:
         self.clock.advance(seconds=6)  # past the settle window
-        promote_settled(self.services)
+        promote_settled(
+            self.services.db, self.services.clock, self.services.settings.settle_seconds
+        )
 
     async def deliver(self, limit: int | None = None) -> int:
         if limit is None:
@@ -133,7 +135,7 @@ def open_site(
                 base_url=f"{base}/v1",
             )
             receiver, hook_base = receiver_site
-            dispatcher = Dispatcher(services)
+            dispatcher = build_dispatcher(services)
             try:
                 with client:
                     yield Site(base, services, tenant, client, receiver, hook_base, dispatcher)

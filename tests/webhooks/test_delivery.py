@@ -12,11 +12,11 @@ import pytest
 import standardwebhooks
 from sqlalchemy import select
 
+from mailbeacon.app import build_dispatcher
 from mailbeacon.core.webhooks.delivery import WEBHOOK_SCHEDULE
 from mailbeacon.service.webhook_guard import AddressGuard
 from mailbeacon.store import events, webhooks
 from mailbeacon.store.schema import messages
-from mailbeacon.workers.dispatcher import Dispatcher
 from tests.support.receiver import Answer, Received
 from tests.webhooks.conftest import Site
 
@@ -417,7 +417,7 @@ def stored_hook(site: Site, url: str) -> webhooks.Webhook:
 
 
 async def run_once_with(site: Site, guard: AddressGuard) -> int:
-    dispatcher = Dispatcher(site.services, guard=guard)
+    dispatcher = build_dispatcher(site.services, guard=guard)
     try:
         return await dispatcher.run_once()
     finally:

@@ -16,25 +16,26 @@ from typing import Any
 import lettermint
 import standardwebhooks
 
+from mailbeacon.app import Services, build_workers
 from mailbeacon.clock import FixedClock
 from mailbeacon.store import webhooks
 from mailbeacon.store.db import Database
-from mailbeacon.workers import default_workers
-from mailbeacon.workers.dispatcher import dispatcher_worker
-from tests.conftest import SIGNING_KEYS, make_settings
+from tests.conftest import SIGNING_KEYS
 from tests.support.process import MAILBEACON
 from tests.support.receiver import receiving
 from tests.support.tenants import new_tenant
 
 
-def test_the_dispatcher_is_one_of_the_default_workers(sqlite_url: str) -> None:
-    assert dispatcher_worker in default_workers(make_settings(sqlite_url))
+def test_the_dispatcher_is_one_of_the_default_workers(
+    make_services: Callable[..., Services], sqlite_url: str
+) -> None:
+    assert "dispatcher" in build_workers(make_services(sqlite_url))
 
 
 def test_serve_delivers_a_test_event(running: Callable[..., Any], sqlite_url: str) -> None:
     with (
         receiving() as (receiver, hook_base),
-        running(sqlite_url, workers=[dispatcher_worker], webhook_allow_private_networks="true") as (
+        running(sqlite_url, workers=["dispatcher"], webhook_allow_private_networks="true") as (
             base,
             services,
         ),

@@ -37,6 +37,11 @@ def services(make_services: Callable[..., Services], database_url: str) -> Servi
     return made
 
 
+def promoter_of(services: Services, kind: type[Promoter] = Promoter) -> Promoter:
+    """A promoter as the composition root makes one (app.py)."""
+    return kind(services.db, services.clock, services.settings.settle_seconds)
+
+
 def send(services: Services, tenant: Tenant, recipients: int = 1) -> list[int]:
     """A message with five tracked links, delivered at DELIVERED; its copies' ids."""
     raw = (
@@ -110,7 +115,7 @@ def test_every_observation_becomes_one_event_with_its_verdict(services: Services
     observe(services, copy_id, KIND_OPEN, timedelta(seconds=4), agent="Mozilla/5.0", headers="{}")
     observe(services, copy_id, KIND_CLICK, timedelta(minutes=9), link=1, method="HEAD")
     observe(services, copy_id, KIND_HONEYPOT, timedelta(minutes=20), headers="{}")
-    assert Promoter(services).run_once() == 6
+    assert promoter_of(services).run_once() == 6
     assert unpromoted(services) == 0
     person_open, second_open, click, prefetch, probe, trap = promoted(services)
     assert [e.type for e in (person_open, second_open, prefetch)] == ["message.opened"] * 3
@@ -141,7 +146,7 @@ def test_the_daily_counters_count_people_and_machines(services: Services) -> Non
     observe(services, first, KIND_CLICK, timedelta(minutes=7), link=2)
     observe(services, second, KIND_OPEN, timedelta(seconds=4), agent="Mozilla/5.0", headers="{}")
     observe(services, second, KIND_CLICK, timedelta(minutes=8), link=1, method="HEAD")
-    assert Promoter(services).run_once() == 5
+    assert promoter_of(services).run_once() == 5
     day = DELIVERED.date()
     with services.db.read() as conn:
         counted = rollups.read(conn, [tenant.project.id], day, date(2026, 11, 24))
@@ -168,9 +173,9 @@ def test_a_burst_split_between_passes_is_still_a_burst(services: Services, fresh
     (copy_id,) = send(services, new_tenant(services.db, services.clock))
     observe(services, copy_id, KIND_CLICK, timedelta(minutes=7), link=0)
     observe(services, copy_id, KIND_CLICK, timedelta(minutes=7, milliseconds=500), link=4)
-    promoter = Promoter(services)
+    promoter = promoter_of(services)
     assert promoter.run_once(limit=1) == 1
-    assert (Promoter(services) if fresh else promoter).run_once(limit=1) == 1
+    assert (promoter_of(services) if fresh else promoter).run_once(limit=1) == 1
     alone, burst = promoted(services)
     assert (alone.classification, alone.first) == ("genuine", True)
     assert (burst.classification, burst.machine) == ("security_scanner", True)
@@ -184,9 +189,9 @@ def test_first_is_counted_across_passes(services: Services, fresh: bool) -> None
     (copy_id,) = send(services, tenant)
     observe(services, copy_id, KIND_OPEN, timedelta(minutes=5))
     observe(services, copy_id, KIND_OPEN, timedelta(minutes=30))
-    promoter = Promoter(services)
+    promoter = promoter_of(services)
     assert promoter.run_once(limit=1) == 1
-    assert (Promoter(services) if fresh else promoter).run_once(limit=1) == 1
+    assert (promoter_of(services) if fresh else promoter).run_once(limit=1) == 1
     assert [e.first for e in promoted(services)] == [True, False]
     with services.db.read() as conn:
         counted = rollups.read(conn, [tenant.project.id], DELIVERED.date(), DELIVERED.date())
@@ -196,7 +201,7 @@ def test_first_is_counted_across_passes(services: Services, fresh: bool) -> None
 
 def test_a_hit_on_a_copy_that_is_gone_is_marked_without_an_event(services: Services) -> None:
     observe(services, 10**9, KIND_CLICK, timedelta(minutes=5))
-    assert Promoter(services).run_once() == 1
+    assert promoter_of(services).run_once() == 1
     assert unpromoted(services) == 0
     assert promoted(services) == []
 
@@ -216,7 +221,7 @@ def test_promoters_at_once_promote_each_observation_exactly_once(services: Servi
     failures: list[BaseException] = []
 
     def work() -> None:
-        promoter = Promoter(services)
+        promoter = promoter_of(services)
         try:
             while step := promoter.run_once(limit=7):
                 done.append(step)
@@ -247,7 +252,7 @@ def test_on_sqlite_a_pass_is_judged_without_the_write_lock(services: Services) -
             held.append(services.db.sqlite_lock.locked())
             return super()._judge(conn, found)
 
-    assert Watched(services).run_once() == 1
+    assert promoter_of(services, Watched).run_once() == 1
     assert held == [False]
     assert len(promoted(services)) == 1
 
@@ -272,12 +277,12 @@ def test_on_sqlite_a_pass_judged_from_what_another_promoter_changed_is_judged_ag
             judged += 1
             if judged == 1:  # another promoter promotes an earlier click, which it has not seen
                 observe(services, copy_id, KIND_CLICK, timedelta(minutes=1), link=2)
-                assert Promoter(services).run_once(limit=1) == 1
+                assert promoter_of(services).run_once(limit=1) == 1
             elif judged == 2:  # then the very open this pass is judging
-                assert Promoter(services).run_once(limit=1) == 1
+                assert promoter_of(services).run_once(limit=1) == 1
             return result
 
-    assert Overtaken(services).run_once(limit=1) == 1
+    assert promoter_of(services, Overtaken).run_once(limit=1) == 1
     assert judged == 3  # the third judging is the one written
     with services.db.read() as conn:
         found = conn.execute(

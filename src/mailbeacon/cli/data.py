@@ -6,18 +6,14 @@ import argparse
 import csv
 import io
 import ipaddress
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..clock import SystemClock
-from ..config import load_settings
 from ..core.verdicts.networks import CONFIDENCES, ROLES, NetworkRange, parse_ranges
-from ..store import migrate
 from ..store import networks as network_store
-from ..store.db import Database
-from .command import CommandError
+from .command import CommandError, settings_and_database
 
 
 def add_parser(commands: Any) -> None:
@@ -45,15 +41,6 @@ def add_parser(commands: Any) -> None:
     importing.set_defaults(run=run_import)
     listing = actions.add_parser("list", help="show the imported lists")
     listing.set_defaults(run=run_list)
-
-
-def _database() -> Database:
-    settings = load_settings(os.environ)
-    db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    if not migrate.is_up_to_date(db):
-        db.dispose()
-        raise CommandError("the database is not migrated: run `mailbeacon migrate` first")
-    return db
 
 
 def read_ranges(text: str, args: argparse.Namespace, source: str) -> list[NetworkRange]:
@@ -92,7 +79,7 @@ def run_import(args: argparse.Namespace) -> int:
         raise CommandError(f"{name}: {exc}") from exc
     if not ranges:
         raise CommandError(f"{name}: no ranges found")
-    db = _database()
+    _, db = settings_and_database()
     try:
         with db.write() as conn:
             count = network_store.import_ranges(conn, ranges, SystemClock().now())
@@ -104,7 +91,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    db = _database()
+    _, db = settings_and_database()
     try:
         with db.read() as conn:
             rows = network_store.summary(conn)

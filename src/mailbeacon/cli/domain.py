@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
 
 from ..clock import SystemClock
-from ..config import Settings, load_settings
 from ..core.errors import InvalidHostname
 from ..core.hosts.domain_checks import DomainStatus
 from ..core.hosts.hostnames import normalise_domain
 from ..service.cnames import CnameResolver
 from ..service.domains import DomainError, DomainPolicy, add_domain, check_domain
-from ..store import migrate, tenancy
+from ..store import tenancy
 from ..store import tracking_domains as store
 from ..store.db import Database
-from .command import CommandError
+from .command import CommandError, settings_and_database
 
 
 def add_parser(commands: Any) -> None:
@@ -55,15 +53,6 @@ def add_parser(commands: Any) -> None:
     listing.add_argument("--project", help="only this project's (id or short id)")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(run=run_list)
-
-
-def _database() -> tuple[Database, Settings]:
-    settings = load_settings(os.environ)
-    db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    if not migrate.is_up_to_date(db):
-        db.dispose()
-        raise CommandError("the database is not migrated: run `mailbeacon migrate` first")
-    return db, settings
 
 
 def _project(db: Database, reference: str) -> tenancy.Project:
@@ -105,7 +94,7 @@ def _line(row: dict[str, Any]) -> str:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    db, settings = _database()
+    settings, db = settings_and_database()
     try:
         project = _project(db, args.project)
         policy = DomainPolicy.from_settings(settings)
@@ -141,7 +130,7 @@ def _find(db: Database, reference: str) -> store.TrackingDomain:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    db, settings = _database()
+    settings, db = settings_and_database()
     try:
         found = _find(db, args.domain)
         cnames = CnameResolver(settings.dns_resolvers, timeout=settings.dns_timeout_seconds)
@@ -162,7 +151,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    db, settings = _database()
+    settings, db = settings_and_database()
     try:
         project_id = _project(db, args.project).id if args.project else None
         with db.read() as conn:

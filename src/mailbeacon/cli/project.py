@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..clock import SystemClock
-from ..config import load_settings
-from ..store import migrate, tenancy
+from ..store import tenancy
 from ..store.db import Database
-from .command import CommandError
+from .command import CommandError, settings_and_database
 
 
 def add_parser(commands: Any) -> None:
@@ -41,15 +39,6 @@ def add_parser(commands: Any) -> None:
     demo.set_defaults(run=run_demo)
 
 
-def _database() -> tuple[Database, Any]:
-    settings = load_settings(os.environ)
-    db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    if not migrate.is_up_to_date(db):
-        db.dispose()
-        raise CommandError("the database is not migrated: run `mailbeacon migrate` first")
-    return db, settings
-
-
 def create_project(db: Database, name: str, team_token: str | None) -> dict[str, Any]:
     if not name.strip() or len(name) > 255:
         raise CommandError("a project name is 1 to 255 characters")
@@ -74,7 +63,7 @@ def create_project(db: Database, name: str, team_token: str | None) -> dict[str,
 
 
 def run_create(args: argparse.Namespace) -> int:
-    db, _ = _database()
+    _, db = settings_and_database()
     try:
         created = create_project(db, args.name, args.team_token)
     finally:
@@ -92,7 +81,7 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    db, _ = _database()
+    _, db = settings_and_database()
     try:
         with db.read() as conn:
             found = tenancy.list_projects(conn)
@@ -113,7 +102,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    db, settings = _database()
+    settings, db = settings_and_database()
     state = Path(args.state)
     try:
         if state.exists():

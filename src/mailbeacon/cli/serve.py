@@ -8,9 +8,8 @@ import sys
 from typing import Any
 
 from ..config import load_settings
-from ..store import migrate
-from ..store.db import Database
-from .command import CommandError
+from ..store.migrate import open_database
+from .command import add_listener_options, listener_overrides
 
 
 def add_parser(commands: Any) -> None:
@@ -22,33 +21,19 @@ def add_parser(commands: Any) -> None:
         "and the background workers, in one process. "
         "Settings come from MAILBEACON_* variables (see `mailbeacon settings`).",
     )
-    parser.add_argument("--host", help="interface to listen on (MAILBEACON_HOST)")
-    parser.add_argument("--port", type=int, help="port to listen on (MAILBEACON_PORT)")
-    parser.add_argument(
-        "--migrate", action="store_true", help="apply pending database migrations first"
-    )
+    add_listener_options(parser, prefix="")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = {}
-    if args.host:
-        overrides["host"] = args.host
-    if args.port is not None:
-        overrides["port"] = str(args.port)
+    overrides = listener_overrides(args, prefix="")
     settings = load_settings(os.environ, **overrides)
-    db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    try:
-        if args.migrate or settings.auto_migrate:
-            migrate.upgrade(db)
-        elif not migrate.is_up_to_date(db):
-            current = migrate.current_revision(db) or "an empty schema"
-            raise CommandError(
-                f"the database {db.describe()} has {current}; run `mailbeacon migrate` first "
-                "(or pass --migrate)"
-            )
-    finally:
-        db.dispose()
+    db = open_database(
+        settings.database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        migrate=settings.auto_migrate,
+    )
+    db.dispose()  # checked (or migrated) here; granian's worker process opens its own
     # The worker process reads its settings from the environment: hand it the flags too.
     for name, value in overrides.items():
         os.environ[f"MAILBEACON_{name.upper()}"] = value

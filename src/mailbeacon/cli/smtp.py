@@ -15,10 +15,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..config import load_settings
-from .command import CommandError
+from .command import CommandError, add_listener_options, listener_overrides
 
 if TYPE_CHECKING:
-    from ..app import Services
+    from ..service.context import Services
 
 
 def add_parser(commands: Any) -> None:
@@ -30,23 +30,12 @@ def add_parser(commands: Any) -> None:
         "queues it. A `mailbeacon serve` on the same database delivers the queue. Settings "
         "come from MAILBEACON_* variables (see `mailbeacon settings`).",
     )
-    parser.add_argument("--host", help="interface to listen on (MAILBEACON_SMTP_HOST)")
-    parser.add_argument("--port", type=int, help="port to listen on (MAILBEACON_SMTP_PORT)")
-    parser.add_argument(
-        "--migrate", action="store_true", help="apply pending database migrations first"
-    )
+    add_listener_options(parser, prefix="smtp_")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = {}
-    if args.host:
-        overrides["smtp_host"] = args.host
-    if args.port is not None:
-        overrides["smtp_port"] = str(args.port)
-    if args.migrate:
-        overrides["auto_migrate"] = "true"
-    settings = load_settings(os.environ, **overrides)
+    settings = load_settings(os.environ, **listener_overrides(args, prefix="smtp_"))
     if not settings.smtp_port:
         raise CommandError("the SMTP port is 0 (MAILBEACON_SMTP_PORT): give one with --port")
     logging.basicConfig(

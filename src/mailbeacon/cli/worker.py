@@ -14,16 +14,16 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..config import load_settings
 from ..gc_tuning import GcTuning
+from ..workers import WORKER_NAMES
 
 if TYPE_CHECKING:
-    from ..app import Services, Worker
-
-WORKERS = ("outbound", "promoter", "dispatcher", "domains")
+    from ..service.context import Services
+    from ..workers import Worker
 
 
 def add_parser(commands: Any) -> None:
@@ -38,7 +38,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=WORKERS,
+        choices=WORKER_NAMES,
         help="run only this worker (repeatable; default: all)",
     )
     parser.add_argument(
@@ -53,12 +53,10 @@ def run(args: argparse.Namespace) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    from ..app import build_services
-    from ..workers import default_workers
+    from ..app import build_services, build_workers
 
     services = build_services(settings)  # NotMigrated says what to run
-    wanted = set(args.only or WORKERS)
-    chosen = [w for w in default_workers(settings) if w.__name__.split("_")[0] in wanted]
+    chosen = build_workers(services, only=args.only or WORKER_NAMES)
     try:
         _run(_work_until_signalled(services, chosen))
     finally:
@@ -77,18 +75,18 @@ def _run(work: Coroutine[Any, Any, None]) -> None:
         uvloop.run(work)
 
 
-async def _work_until_signalled(services: Services, workers: list[Worker]) -> None:
+async def _work_until_signalled(services: Services, workers: Mapping[str, Worker]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    names = ", ".join(w.__name__.split("_")[0] for w in workers)
+    names = ", ".join(workers)
     print(
         f"mailbeacon: workers {names} running, database {services.db.describe()}",
         file=sys.stderr,
         flush=True,
     )
-    tasks = [asyncio.create_task(w(services, stop), name=w.__name__) for w in workers]
+    tasks = [asyncio.create_task(work(stop), name=name) for name, work in workers.items()]
     # As serve does (gc_tuning.py): full collections skip what start-up made. The promoter's
     # passes allocate enough for a full collection every second or so, and walking that whole
     # heap each time took a sixth of their time (bench/promote).

@@ -8,7 +8,8 @@ Each boundary has its own subtree, so a caller catches exactly what its input ca
     ├── InstrumentError       an email that cannot be instrumented
     │   └── MimePartError     one MIME part cannot be decoded or re-encoded (names the part)
     ├── InvalidOverride       a per-email tracking override with an unusable value
-    └── InvalidHostname       a host name that cannot be a (custom tracking) domain
+    ├── InvalidHostname       a host name that cannot be a (custom tracking) domain
+    └── NotMigrated           the database schema is not this version's
 
 An *expired* token is not an error: it is authentic, and the caller still redirects.
 """
@@ -23,6 +24,7 @@ __all__ = [
     "KeyringError",
     "MailbeaconError",
     "MimePartError",
+    "NotMigrated",
 ]
 
 
@@ -70,3 +72,7 @@ class InvalidOverride(MailbeaconError):
 
 class InvalidHostname(MailbeaconError):
     """A host name that cannot be used: the message is a sentence for the user, naming it."""
+
+
+class NotMigrated(MailbeaconError):
+    """The database schema is not the one this version needs (the message says what to run)."""

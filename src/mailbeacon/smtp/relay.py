@@ -64,7 +64,7 @@ from ..store import tenancy
 from .tls import ServerTls, server_tls
 
 if TYPE_CHECKING:
-    from ..app import Services
+    from ..service.context import Services
 
 __all__ = ["SCOPE", "RelayHandler", "SmtpRelay", "intake_from_relayed"]
 

@@ -7,9 +7,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from ..core.errors import NotMigrated
 from .db import Database
 
-__all__ = ["current_revision", "head_revision", "is_up_to_date", "upgrade"]
+__all__ = ["current_revision", "head_revision", "is_up_to_date", "open_database", "upgrade"]
 
 
 def _config(db: Database) -> Config:
@@ -34,3 +35,25 @@ def is_up_to_date(db: Database) -> bool:
 
 def upgrade(db: Database, revision: str = "head") -> None:
     command.upgrade(_config(db), revision)
+
+
+def open_database(
+    url: str, *, sqlite_synchronous: str, migrate: bool = False, db: Database | None = None
+) -> Database:
+    """The database at ``url`` (or ``db``), its schema checked: every entry point opens it
+    here. With ``migrate``, pending migrations are applied; without, a schema that is not this
+    version's raises :class:`NotMigrated` saying what to run."""
+    opened = db or Database(url, sqlite_synchronous=sqlite_synchronous)
+    if is_up_to_date(opened):
+        return opened
+    if migrate:
+        upgrade(opened)
+        return opened
+    current, head = current_revision(opened) or "empty", head_revision(opened)
+    if db is None:
+        opened.dispose()
+    raise NotMigrated(
+        f"the database ({opened.describe()}) is at schema revision {current}, this version "
+        f"needs {head}: run `mailbeacon migrate` first (or pass --migrate, or set "
+        "MAILBEACON_AUTO_MIGRATE=true)"
+    )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, cast
 from starlette.requests import Request
 
 if TYPE_CHECKING:
-    from ..app import Services
+    from ..service.context import Services
 
 __all__ = ["services_of"]
 

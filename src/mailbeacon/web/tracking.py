@@ -21,11 +21,10 @@ would be worse than a lost count, and the failure is logged and counted.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from datetime import date
 
 from granian._granian import RSGIHTTPProtocol as HTTPProtocol  # see web/asgi_bridge.py
@@ -33,12 +32,11 @@ from granian.rsgi import Scope
 
 from ..clock import Clock
 from ..core.instrumentation.tokens import EPOCH, Purpose, TokenCodec
+from ..service.links import LinkCache
 from ..service.tracking_hosts import TrackingHosts
-from ..store.db import Database
-from ..store.messages import message_links
 from ..store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN, ObservationWriter, Row
 
-__all__ = ["LinkCache", "TrackingEndpoints", "client_ip"]
+__all__ = ["TrackingEndpoints", "client_ip"]
 
 log = logging.getLogger(__name__)
 
@@ -86,55 +84,6 @@ _EPOCH_DAYS = (EPOCH - date(1970, 1, 1)).days  # the token calendar's day 0, in 
 # json.dumps' own string encoder (C): the object is assembled here because json.dumps with
 # separators builds a new encoder per call, a fifth of a click's Python time.
 _json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
-
-
-class LinkCache:
-    """Destinations by (copy id, link index): dict lookups in front of the database.
-
-    Links belong to the message, so the cache holds each message's link list once and maps
-    copies to messages: a first click on any recipient's copy loads the whole message. Accepting
-    a message primes the cache (same process), so even first clicks rarely reach the database.
-    Links never change once accepted: entries never go stale; a full cache forgets half.
-    """
-
-    def __init__(self, db: Database, capacity: int = 500_000) -> None:
-        self._db = db
-        self._capacity = capacity
-        self._message_of: dict[int, int] = {}
-        self._links: dict[int, tuple[str, ...]] = {}
-
-    def get_cached(self, copy_id: int, link_index: int) -> str | None:
-        message = self._message_of.get(copy_id)
-        if message is None:
-            return None
-        urls = self._links.get(message)
-        if urls is None or link_index >= len(urls):
-            return None
-        return urls[link_index]
-
-    def prime(self, message_id: int, copy_ids: Iterable[int], urls: Sequence[str]) -> None:
-        if len(self._message_of) >= self._capacity:
-            self._message_of = dict(list(self._message_of.items())[self._capacity // 2 :])
-            kept = set(self._message_of.values())
-            self._links = {m: u for m, u in self._links.items() if m in kept}
-        self._links[message_id] = tuple(urls)
-        for copy_id in copy_ids:
-            self._message_of[copy_id] = message_id
-
-    async def get(self, copy_id: int, link_index: int) -> str | None:
-        url = self.get_cached(copy_id, link_index)
-        if url is not None:
-            return url
-        loaded = await asyncio.get_running_loop().run_in_executor(None, self._load, copy_id)
-        if loaded is None:
-            return None
-        message_id, urls = loaded
-        self.prime(message_id, (copy_id,), urls)
-        return urls[link_index] if link_index < len(urls) else None
-
-    def _load(self, copy_id: int) -> tuple[int, list[str]] | None:
-        with self._db.read() as conn:
-            return message_links(conn, copy_id)
 
 
 def client_ip(scope: Scope, mode: str, trust_forwarded: bool) -> str | None:

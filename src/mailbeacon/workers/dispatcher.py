@@ -35,17 +35,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import metadata
-from typing import TYPE_CHECKING
 
 import aiohttp
 
+from ..clock import Clock
 from ..core.webhooks.delivery import RESPONSE_BYTES, Reply, decide, delivery_headers, retry_after
 from ..service.webhook_guard import AddressGuard, AddressRefused, guarded_connector
 from ..store import webhook_deliveries as outbox
+from ..store.db import Database
 from . import pause
-
-if TYPE_CHECKING:
-    from ..app import Services
 
 __all__ = ["Dispatcher", "dispatcher_worker"]
 
@@ -79,12 +77,20 @@ class _Endpoint:
 class Dispatcher:
     """Holds what passes share: each endpoint's gate, session and load."""
 
-    def __init__(self, services: Services, *, guard: AddressGuard | None = None) -> None:
-        settings = services.settings
-        self.services = services
-        self.timeout = settings.webhook_timeout_seconds
-        self.per_endpoint = settings.webhook_concurrency_per_endpoint
-        self.guard = guard or AddressGuard(allow_private=settings.webhook_allow_private_networks)
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        guard: AddressGuard,
+        *,
+        timeout: float,  # MAILBEACON_WEBHOOK_TIMEOUT_SECONDS
+        per_endpoint: int,  # MAILBEACON_WEBHOOK_CONCURRENCY_PER_ENDPOINT
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.timeout = timeout
+        self.per_endpoint = per_endpoint
+        self.guard = guard
         self._ssl = ssl.create_default_context()  # one for all endpoints: it loads the CAs
         self._endpoints: dict[int, _Endpoint] = {}
         self._in_flight: Counter[int] = Counter()
@@ -138,8 +144,8 @@ class Dispatcher:
         )
 
     async def claim(self, limit: int = BATCH) -> list[outbox.Due]:
-        now = self.services.clock.now()
-        db = self.services.db
+        now = self.clock.now()
+        db = self.db
 
         def claim() -> list[outbox.Due]:
             with db.write() as conn:
@@ -171,10 +177,10 @@ class Dispatcher:
         """Attempt every claimed delivery and record the outcomes; how many."""
         try:
             outcomes = await asyncio.gather(*(self._attempt(item) for item in batch))
-            now = self.services.clock.now()
+            now = self.clock.now()
 
             def write() -> None:
-                with self.services.db.write() as conn:
+                with self.db.write() as conn:
                     outbox.record(conn, outcomes, now)
 
             await asyncio.to_thread(write)
@@ -192,7 +198,7 @@ class Dispatcher:
     async def _attempt(self, item: outbox.Due) -> outbox.Outcome:
         endpoint = self._endpoint(item.webhook_id)
         async with endpoint.gate:
-            at = self.services.clock.now()
+            at = self.clock.now()
             number = item.attempts_made + 1
             headers = delivery_headers(
                 secret=item.secret,
@@ -271,8 +277,7 @@ async def _first_bytes(answer: aiohttp.ClientResponse) -> bytes:
     return bytes(kept)
 
 
-async def dispatcher_worker(services: Services, stop: asyncio.Event) -> None:
-    dispatcher = Dispatcher(services)
+async def dispatcher_worker(dispatcher: Dispatcher, stop: asyncio.Event) -> None:
     running: set[asyncio.Task[int]] = set()
     try:
         while not stop.is_set():

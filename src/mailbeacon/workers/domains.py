@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
+from ..clock import Clock
 from ..core.hosts.domain_checks import DomainStatus
+from ..service.cnames import CnameLookup
 from ..service.domains import DomainPolicy, check_domain
+from ..service.tracking_hosts import TrackingHosts
 from ..store import tracking_domains as store
+from ..store.db import Database
 from . import pause
 
-if TYPE_CHECKING:
-    from ..app import Services
-
-__all__ = ["check_due", "domains_worker"]
+__all__ = ["DomainChecker", "domains_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -32,37 +33,46 @@ POLL_SECONDS = 1.0  # how soon a new domain gets its first check
 BATCH = 16  # domains claimed per pass, all looked up at once
 
 
-async def domains_worker(services: Services, stop: asyncio.Event) -> None:
+@dataclass(frozen=True, slots=True)
+class DomainChecker:
+    """What the checks use: the queue, DNS, the operator's rules and the hosts in memory."""
+
+    db: Database
+    clock: Clock
+    cnames: CnameLookup
+    hosts: TrackingHosts
+    policy: DomainPolicy
+
+    async def check_due(self, *, limit: int = BATCH) -> int:
+        """One pass over the due pending domains; how many were checked."""
+        policy, db = self.policy, self.db
+        now = self.clock.now()
+
+        def claim() -> list[store.TrackingDomain]:
+            with db.write() as conn:
+                return store.claim_due(
+                    conn, now, now + policy.recheck, limit, skip_locked=not db.is_sqlite
+                )
+
+        batch = await asyncio.to_thread(claim)
+        if not batch:
+            return 0
+
+        def check(domain: store.TrackingDomain) -> store.TrackingDomain | None:
+            return check_domain(db, self.cnames, domain, policy, self.clock.now())
+
+        checked = await asyncio.gather(*(asyncio.to_thread(check, d) for d in batch))
+        if any(d is not None and d.status is DomainStatus.ACTIVE for d in checked):
+            await asyncio.to_thread(self.hosts.changed)  # new links use it from now on
+        return len(batch)
+
+
+async def domains_worker(checker: DomainChecker, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
-            done = await check_due(services)
+            done = await checker.check_due()
         except Exception:
             log.exception("domain check pass failed; retrying")
             done = 0
         if done < BATCH:
             await pause(stop, POLL_SECONDS)
-
-
-async def check_due(services: Services, *, limit: int = BATCH) -> int:
-    """One pass over the due pending domains; how many were checked."""
-    policy = DomainPolicy.from_settings(services.settings)
-    now = services.clock.now()
-    db = services.db
-
-    def claim() -> list[store.TrackingDomain]:
-        with db.write() as conn:
-            return store.claim_due(
-                conn, now, now + policy.recheck, limit, skip_locked=not db.is_sqlite
-            )
-
-    batch = await asyncio.to_thread(claim)
-    if not batch:
-        return 0
-
-    def check(domain: store.TrackingDomain) -> store.TrackingDomain | None:
-        return check_domain(db, services.cnames, domain, policy, services.clock.now())
-
-    checked = await asyncio.gather(*(asyncio.to_thread(check, d) for d in batch))
-    if any(d is not None and d.status is DomainStatus.ACTIVE for d in checked):
-        await asyncio.to_thread(services.hosts.changed)  # new links use it from now on
-    return len(batch)

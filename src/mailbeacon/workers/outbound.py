@@ -19,15 +19,14 @@ import asyncio
 import logging
 import math
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
+from ..clock import Clock
+from ..config import Upstream
 from ..core.retry import OUTBOUND_SCHEDULE, next_delay
 from ..smtp.upstream import Outcome, Result, Sender, make_sender
 from ..store import events, messages, rollups, webhooks
+from ..store.db import Database
 from . import pause
-
-if TYPE_CHECKING:
-    from ..app import Services
 
 __all__ = ["deliver_due", "lease_length", "outbound_worker"]
 
@@ -39,14 +38,15 @@ LEASE_MARGIN = timedelta(minutes=1)
 IDLE_SECONDS = 0.2
 
 
-async def outbound_worker(services: Services, stop: asyncio.Event) -> None:
-    settings = services.settings
-    sender = make_sender(settings.upstream, max_connections=settings.outbound_concurrency)
+async def outbound_worker(
+    db: Database, clock: Clock, upstream: Upstream, concurrency: int, stop: asyncio.Event
+) -> None:
+    sender = make_sender(upstream, max_connections=concurrency)
     log.info("outbound queue: delivering to %s", sender.name)
     try:
         while not stop.is_set():
             try:
-                done = await deliver_due(services, sender)
+                done = await deliver_due(db, clock, sender, concurrency=concurrency)
             except Exception:
                 log.exception("outbound pass failed; retrying")
                 done = 0
@@ -61,13 +61,19 @@ def lease_length(limit: int, concurrency: int) -> timedelta:
     return SEND_DEADLINE * math.ceil(limit / concurrency) + LEASE_MARGIN
 
 
-async def deliver_due(services: Services, sender: Sender, *, limit: int | None = None) -> int:
+async def deliver_due(
+    db: Database,
+    clock: Clock,
+    sender: Sender,
+    *,
+    concurrency: int,  # MAILBEACON_OUTBOUND_CONCURRENCY
+    limit: int | None = None,
+) -> int:
     """One pass over the due copies; how many were attempted."""
-    concurrency = services.settings.outbound_concurrency
     limit = limit or concurrency * ROUNDS
-    now = services.clock.now()
+    now = clock.now()
     lease_until = now + lease_length(limit, concurrency)
-    batch = await asyncio.to_thread(_claim, services, now, lease_until, limit)
+    batch = await asyncio.to_thread(_claim, db, now, lease_until, limit)
     if not batch:
         return 0
     gate = asyncio.Semaphore(concurrency)
@@ -82,7 +88,7 @@ async def deliver_due(services: Services, sender: Sender, *, limit: int | None =
         else:
             async with gate:
                 result = await _attempt(sender, item)
-        await asyncio.to_thread(_record, services, item, result)
+        await asyncio.to_thread(_record, db, clock.now(), item, result)
 
     outcomes = await asyncio.gather(*(one(item) for item in batch), return_exceptions=True)
     for outcome in outcomes:
@@ -103,9 +109,8 @@ async def _attempt(sender: Sender, item: messages.Outgoing) -> Result:
 
 
 def _claim(
-    services: Services, now: datetime, lease_until: datetime, limit: int
+    db: Database, now: datetime, lease_until: datetime, limit: int
 ) -> list[messages.Outgoing]:
-    db = services.db
     with db.write() as conn:
         batch = messages.claim_due(conn, now, lease_until, limit, skip_locked=not db.is_sqlite)
         for message_id in sorted({item.message_id for item in batch}):  # one lock order
@@ -113,10 +118,9 @@ def _claim(
     return batch
 
 
-def _record(services: Services, item: messages.Outgoing, result: Result) -> None:
-    now = services.clock.now()
+def _record(db: Database, now: datetime, item: messages.Outgoing, result: Result) -> None:
     attempts = item.attempts  # the claim counted this attempt
-    with services.db.write() as conn:
+    with db.write() as conn:
         if result.outcome in (Outcome.DELIVERED, Outcome.CAPTURED):
             status = "delivered" if result.outcome is Outcome.DELIVERED else "captured"
             if not messages.finish_copy(

@@ -39,23 +39,22 @@ import time
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
+from ..clock import Clock
 from ..core.verdicts.classify import Classification, Hit, Verdict, classify
 from ..core.verdicts.networks import NetworkTable
 from ..core.verdicts.useragent import client_facts
 from ..store import events as event_store
 from ..store import networks as network_store
 from ..store import promotion, rollups, webhooks
+from ..store.db import Database
 from ..store.ids import new_ids
 from ..store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_NAMES, KIND_OPEN
 from ..store.promotion import Observed, RecentRow, SeenRow
 from . import pause
-
-if TYPE_CHECKING:
-    from ..app import Services
 
 __all__ = ["Promoter", "promote_settled", "promoter_worker"]
 
@@ -79,8 +78,10 @@ Links = dict[int, tuple[str, str]]  # a message's links by index: (url, anchor t
 _Remembered = tuple[int, int, Hit]  # at_us, observation id (the order of a copy's hits), hit
 
 
-async def promoter_worker(services: Services, stop: asyncio.Event) -> None:
-    promoter = Promoter(services)
+async def promoter_worker(
+    db: Database, clock: Clock, settle_seconds: float, stop: asyncio.Event
+) -> None:
+    promoter = Promoter(db, clock, settle_seconds)
     while not stop.is_set():
         try:
             done = await asyncio.to_thread(promoter.run_once)
@@ -91,9 +92,11 @@ async def promoter_worker(services: Services, stop: asyncio.Event) -> None:
             await pause(stop, IDLE_SECONDS)
 
 
-def promote_settled(services: Services, *, limit: int = BATCH) -> int:
+def promote_settled(
+    db: Database, clock: Clock, settle_seconds: float, *, limit: int = BATCH
+) -> int:
     """One pass (for tests and tools): how many observations were promoted."""
-    return Promoter(services).run_once(limit=limit)
+    return Promoter(db, clock, settle_seconds).run_once(limit=limit)
 
 
 class _Stale(Exception):
@@ -114,8 +117,10 @@ class Promoter:
     """Promotes settled observations a pass at a time (:meth:`run_once`), keeping across
     passes what later ones can reuse (see the module docstring). One per worker thread."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, db: Database, clock: Clock, settle_seconds: float) -> None:
+        self.db = db
+        self.clock = clock
+        self.settle_seconds = settle_seconds  # MAILBEACON_SETTLE_SECONDS
         self._networks: NetworkTable | None = None
         self._networks_at = 0.0
         self._links: dict[int, Links] = {}  # message id -> its links
@@ -131,9 +136,9 @@ class Promoter:
         return self._networks
 
     def run_once(self, *, limit: int = BATCH) -> int:
-        now = self.services.clock.now()
-        upto_us = _micros(now - timedelta(seconds=self.services.settings.settle_seconds))
-        db = self.services.db
+        now = self.clock.now()
+        upto_us = _micros(now - timedelta(seconds=self.settle_seconds))
+        db = self.db
         if not db.is_sqlite:
             # PostgreSQL: the claimed rows stay locked (SKIP LOCKED) while they are judged,
             # and other promoters take others; writers do not wait for each other.

@@ -1,0 +1,64 @@
+"""Where a click goes: each message's link destinations, in memory in front of the database.
+
+It lives in the service layer because two sides use it: accepting a message primes it (the
+message's first clicks need not wait for the database), and the tracking endpoint reads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+
+from ..store.db import Database
+from ..store.messages import message_links
+
+__all__ = ["LinkCache"]
+
+
+class LinkCache:
+    """Destinations by (copy id, link index): dict lookups in front of the database.
+
+    Links belong to the message, so the cache holds each message's link list once and maps
+    copies to messages: a first click on any recipient's copy loads the whole message. Accepting
+    a message primes the cache (same process), so even first clicks rarely reach the database.
+    Links never change once accepted: entries never go stale; a full cache forgets half.
+    """
+
+    def __init__(self, db: Database, capacity: int = 500_000) -> None:
+        self._db = db
+        self._capacity = capacity
+        self._message_of: dict[int, int] = {}
+        self._links: dict[int, tuple[str, ...]] = {}
+
+    def get_cached(self, copy_id: int, link_index: int) -> str | None:
+        message = self._message_of.get(copy_id)
+        if message is None:
+            return None
+        urls = self._links.get(message)
+        if urls is None or link_index >= len(urls):
+            return None
+        return urls[link_index]
+
+    def prime(self, message_id: int, copy_ids: Iterable[int], urls: Sequence[str]) -> None:
+        if len(self._message_of) >= self._capacity:
+            self._message_of = dict(list(self._message_of.items())[self._capacity // 2 :])
+            kept = set(self._message_of.values())
+            self._links = {m: u for m, u in self._links.items() if m in kept}
+        self._links[message_id] = tuple(urls)
+        for copy_id in copy_ids:
+            self._message_of[copy_id] = message_id
+
+    async def get(self, copy_id: int, link_index: int) -> str | None:
+        url = self.get_cached(copy_id, link_index)
+        if url is not None:
+            return url
+        loaded = await asyncio.get_running_loop().run_in_executor(None, self._load, copy_id)
+        if loaded is None:
+            return None
+        message_id, urls = loaded
+        self.prime(message_id, (copy_id,), urls)
+        return urls[link_index] if link_index < len(urls) else None
+
+    def _load(self, copy_id: int) -> tuple[int, list[str]] | None:
+        with self._db.read() as conn:
+            return message_links(conn, copy_id)
