@@ -38,7 +38,8 @@ from sqlalchemy import func, select
 
 from mailbeacon.app import Services, build_services, build_workers
 from mailbeacon.config import load_settings
-from mailbeacon.core.webhooks.payloads import EventFacts, MessageFacts, encode, payload
+from mailbeacon.core.events import Event
+from mailbeacon.core.webhooks.payloads import MessageFacts, encode, payload
 from mailbeacon.store import migrate, tenancy, webhooks
 from mailbeacon.store.db import Database
 from mailbeacon.store.ids import new_id
@@ -65,7 +66,10 @@ MESSAGE = MessageFacts(
     transactional=True,
     created_at=NOW,
 )
-CLICK = EventFacts(
+CLICK = Event(
+    public_id="e-1",
+    project_id=1,
+    message_id=1,
     type="message.clicked",
     at=NOW,
     recipient="ann@example.org",

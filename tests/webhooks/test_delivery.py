@@ -13,9 +13,12 @@ import standardwebhooks
 from sqlalchemy import select
 
 from mailbeacon.app import build_dispatcher
+from mailbeacon.core.events import Event
 from mailbeacon.core.webhooks.delivery import WEBHOOK_SCHEDULE
+from mailbeacon.service import events as recorded
 from mailbeacon.service.webhook_guard import AddressGuard
-from mailbeacon.store import events, webhooks
+from mailbeacon.store import webhooks
+from mailbeacon.store.ids import new_id
 from mailbeacon.store.schema import messages
 from tests.support.receiver import Answer, Received
 from tests.webhooks.conftest import Site
@@ -287,7 +290,7 @@ async def test_message_created_carries_the_message(site: Site) -> None:
 async def test_sent_delivered_and_failed_as_the_outbound_queue_records_them(
     any_site: Site,
 ) -> None:
-    """store.webhooks.enqueue_events with the events workers/outbound.py writes."""
+    """service.events.record with the events workers/outbound.py writes."""
     site = any_site
     names = ["message.sent", "message.delivered", "message.failed"]
     hook = site.create(events=names)
@@ -297,13 +300,15 @@ async def test_sent_delivered_and_failed_as_the_outbound_queue_records_them(
         found = conn.execute(select(messages.c.id).where(messages.c.public_id == message_id))
         common = {"project_id": site.tenant.project.id, "message_id": found.scalar_one(), "at": now}
         made = [
-            events.NewEvent(
+            Event(
+                public_id=new_id(),
                 **common,
                 type="message.sent",
                 recipient="ann@example.org",
                 data={"upstream": "smtp", "response": "250 2.0.0 queued", "attempts": 1},
             ),
-            events.NewEvent(
+            Event(
+                public_id=new_id(),
                 **common,
                 type="message.failed",
                 recipient="bob@example.org",
@@ -311,8 +316,7 @@ async def test_sent_delivered_and_failed_as_the_outbound_queue_records_them(
             ),
         ]
         for event in made:
-            events.insert_event(conn, event)
-            webhooks.enqueue_events(conn, [event], now)
+            recorded.record(conn, [event], now)
     assert await site.deliver() == 3
     got = {
         b["event"]: b["data"] for b in (verified(r, hook["secret"]) for r in site.receiver.requests)
@@ -412,7 +416,7 @@ def stored_hook(site: Site, url: str) -> webhooks.Webhook:
             route_ids=[],
             delivery_mode_filter="both",
         )
-        webhooks.enqueue_test(conn, hook, site.clock.now())
+        recorded.enqueue_test(conn, hook, site.clock.now())
     return hook
 
 

@@ -9,10 +9,13 @@ import pytest
 from sqlalchemy import func, select, text
 
 from mailbeacon.clock import FixedClock
+from mailbeacon.core.events import Event
 from mailbeacon.core.webhooks.delivery import Reply, decide
-from mailbeacon.store import events, webhooks
+from mailbeacon.service import events as recorded
 from mailbeacon.store import webhook_deliveries as outbox
+from mailbeacon.store import webhooks
 from mailbeacon.store.db import Database
+from mailbeacon.store.ids import new_id
 from mailbeacon.store.schema import events as event_rows
 from mailbeacon.store.schema import messages, webhook_attempts, webhook_deliveries
 from tests.support.tenants import Tenant
@@ -41,7 +44,7 @@ def webhook(db: Database, tenant: Tenant, clock: FixedClock, **values: object) -
 def queue(db: Database, hook: webhooks.Webhook, clock: FixedClock, count: int) -> None:
     with db.write() as conn:
         for _ in range(count):
-            webhooks.enqueue_test(conn, hook, clock.now())
+            recorded.enqueue_test(conn, hook, clock.now())
 
 
 def claim(conn: object, clock: FixedClock, limit: int, room: int = 100) -> list[outbox.Due]:
@@ -151,7 +154,7 @@ def test_an_event_and_its_deliveries_commit_together(
             )
             .returning(messages.c.id)
         ).scalar_one()
-    created = events.NewEvent(tenant.project.id, message_id, "message.created", clock.now())
+    created = Event(new_id(), tenant.project.id, message_id, "message.created", clock.now())
 
     def counts() -> tuple[int, int]:
         with db.read() as conn:
@@ -161,16 +164,15 @@ def test_an_event_and_its_deliveries_commit_together(
 
     def fail_after_the_enqueue() -> None:
         with db.write() as conn:
-            events.insert_event(conn, created)
-            assert webhooks.enqueue_events(conn, [created], clock.now()) == 1
+            recorded.record(conn, [created], clock.now())
+            assert conn.execute(select(func.count()).select_from(webhook_deliveries)).scalar() == 1
             raise RuntimeError("the transaction fails after the enqueue")
 
     with pytest.raises(RuntimeError):
         fail_after_the_enqueue()
     assert counts() == (0, 0)
     with db.write() as conn:
-        events.insert_event(conn, created)
-        webhooks.enqueue_events(conn, [created], clock.now())
+        recorded.record(conn, [created], clock.now())
     assert counts() == (1, 1)
 
 

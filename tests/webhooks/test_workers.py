@@ -18,6 +18,7 @@ import standardwebhooks
 
 from mailbeacon.app import Services, build_workers
 from mailbeacon.clock import FixedClock
+from mailbeacon.service import events as recorded
 from mailbeacon.store import webhooks
 from mailbeacon.store.db import Database
 from tests.conftest import SIGNING_KEYS
@@ -75,7 +76,7 @@ def test_mailbeacon_worker_delivers_until_told_to_stop(
                 route_ids=[],
                 delivery_mode_filter="both",
             )
-            webhooks.enqueue_test(conn, hook, clock.now())
+            recorded.enqueue_test(conn, hook, clock.now())
         db.dispose()
         env = {
             **os.environ,

@@ -5,7 +5,7 @@ Whatever the entry point (Lettermint or Lettr API, SMTP relay), a message arrive
 is known about it. :func:`accept` stores it durably, in one transaction, with:
 
 - the message (status ``queued``) and its ``message.created`` event, with its webhook
-  deliveries (store/webhooks.py);
+  deliveries (service/events.py);
 - a copy per recipient (to, cc and bcc alike) whose links and pixel carry that copy's id, so
   every hit names its recipient, queued for the upstream;
 - the message's tracked links (the same for every copy).
@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ..core.errors import MailbeaconError
+from ..core.events import Event
 from ..core.instrumentation.mime import MessagePlan
 from ..core.intake.compose import compose
 from ..core.intake.policy import (
@@ -36,8 +37,10 @@ from ..core.intake.policy import (
     resolve_tracking,
 )
 from ..core.intake.submission import Submission
-from ..store import events, idempotency, messages, tenancy, webhooks
+from ..store import idempotency, messages, tenancy
 from ..store.db import Database
+from ..store.ids import new_id
+from . import events
 from .instrumenter import Instrumenter
 
 __all__ = [
@@ -302,13 +305,13 @@ def _store(
                     for link in copy.links
                 ],
             )
-    created = events.NewEvent(
+    created = Event(
+        public_id=new_id(),
         project_id=project.id,
         message_id=message_id,
         type="message.created",
         at=now,
         data={"recipients": len(copy_ids)},
     )
-    events.insert_event(conn, created)
-    webhooks.enqueue_events(conn, [created], now)
+    events.record(conn, [created], now)
     return Accepted(message_id, public_id, copy_ids, decision, urls)

@@ -13,8 +13,9 @@ from email.policy import default as default_policy
 
 from sqlalchemy import Connection, select
 
+from ..core.events import Event
 from . import messages
-from .events import EventRecord, NewEvent
+from .events import event_from_row
 from .schema import copies, events, observations
 from .schema import messages as messages_table
 
@@ -28,7 +29,7 @@ MAX_EVENTS = 10_000
 class EventView:
     """An event with what its recipient's copy and its observation add to it."""
 
-    event: EventRecord
+    event: Event
     recipient_kind: str | None  # to, cc, bcc; None for message-wide events
     ip: str | None  # as the privacy setting stored it; None for non-engagement events
 
@@ -77,11 +78,7 @@ def events_in_window(
     rows = conn.execute(query.order_by(events.c.id).limit(MAX_EVENTS))
     return [
         EventView(
-            EventRecord(
-                id=row.id,
-                public_id=row.public_id,
-                **{name: getattr(row, name) for name in NewEvent.__dataclass_fields__},
-            ),
+            event_from_row(row),
             row.recipient_kind,
             row.ip,
         )

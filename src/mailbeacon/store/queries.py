@@ -22,7 +22,8 @@ from sqlalchemy import ColumnElement, Connection, Row, Select, func, or_, select
 
 # The message row mapping and its SELECT live in messages.py; reusing them keeps one
 # definition of what a MessageRecord is.
-from .events import EventRecord, NewEvent
+from ..core.events import Event
+from .events import event_from_row
 from .messages import MessageRecord, _message, _with_project
 from .schema import copies, events, messages, projects, routes
 
@@ -177,21 +178,16 @@ def message_cursor_id(conn: Connection, team_id: int, public_id: str) -> int | N
 # --- events -----------------------------------------------------------------------------------
 
 
-def _event(row: Row[Any]) -> EventRecord:
-    values = {name: getattr(row, name) for name in NewEvent.__dataclass_fields__}
-    return EventRecord(id=row.id, public_id=row.public_id, **values)
-
-
 def event_page(
     conn: Connection, message_id: int, *, include_machine: bool, newest_first: bool, page: Seek
-) -> Slice[EventRecord]:
+) -> Slice[Event]:
     """A message's events. Machine engagement events are stored either way (labels, not
     drops) and shown only when asked for."""
     query = select(events).where(events.c.message_id == message_id)
     if not include_machine:
         query = query.where(events.c.machine.is_not(True))
     found = _seek(conn, query, events.c.id, descending=newest_first, page=page)
-    return Slice([_event(r) for r in found.rows], found.has_before, found.has_after)
+    return Slice([event_from_row(r) for r in found.rows], found.has_before, found.has_after)
 
 
 def event_cursor_id(conn: Connection, message_id: int, public_id: str) -> int | None:

@@ -1,14 +1,10 @@
-"""Webhooks: the endpoints a team registers, and the outbox that feeds them.
+"""Webhooks in the database: the endpoints a team registers, and the outbox's rows.
 
-:func:`enqueue_events` runs inside the transaction that writes the events (accepting a
-message, promoting observations, the outbound queue recording an outcome), so an event and
-its deliveries are committed together or not at all: nothing is lost between them, and a
-delivery never names an event that was rolled back. Per batch it costs one query when the
-projects' teams have no enabled webhook, and one more for the messages' subject, metadata
-and tag when they do. Each delivery's body is built then, once: every attempt sends the same
-bytes with the same id (core/webhooks/payloads.py).
-
-The outbox itself (claiming, recording attempts, the delivery log) is store/webhook_deliveries.py.
+What a webhook wants and what a delivery's body holds are decided elsewhere (core/webhooks/,
+service/events.py, which enqueues an event's deliveries in the transaction that writes the
+event); this module reads what those decisions need in bulk (a pass's subscribers, its
+messages' facts, its hits' addresses) and writes the rows. Claiming and recording attempts
+is store/webhook_deliveries.py.
 """
 
 from __future__ import annotations
@@ -17,63 +13,34 @@ import base64
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
 
-from ..core.webhooks.payloads import (
-    EventFacts,
-    MessageFacts,
-    encode,
-    event_names,
-    machine_only,
-    payload,
-    webhook_test_payload,
-)
+from ..core.webhooks.shared import MessageFacts
+from ..core.webhooks.subscriptions import Webhook
 from . import webhook_deliveries
-from .events import NewEvent
 from .ids import new_id
 from .schema import messages, observations, projects, routes, webhooks
 from .schema import webhook_deliveries as deliveries
 
 __all__ = [
     "Webhook",
+    "client_ips",
     "create_webhook",
     "delete_webhook",
+    "delivery_row",
     "disable_webhook",
-    "enqueue_events",
-    "enqueue_test",
+    "insert_deliveries",
     "list_webhooks",
+    "message_facts",
     "new_secret",
     "public_ids",
+    "subscribers",
     "update_webhook",
     "webhook_for_team",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Webhook:
-    id: int
-    public_id: str
-    team_id: int
-    name: str
-    url: str
-    format: str
-    events: tuple[str, ...]
-    enabled: bool
-    include_machine_events: bool
-    scope: str
-    project_ids: tuple[int, ...]
-    route_ids: tuple[int, ...]
-    delivery_mode_filter: str
-    secret: str
-    basic_auth: tuple[str, str] | None
-    disabled_reason: str | None
-    last_called_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
 
 
 def new_secret() -> str:
@@ -160,7 +127,7 @@ def delete_webhook(conn: Connection, webhook_id: int) -> None:
 # --- the outbox ------------------------------------------------------------------------------
 
 
-def _row(
+def delivery_row(
     public_id: str,
     webhook_id: int,
     event_type: str,
@@ -171,6 +138,7 @@ def _row(
     route_id: int | None = None,
     sandbox: bool = False,
 ) -> dict[str, Any]:
+    """A pending delivery, due now: its columns, for :func:`insert_deliveries`."""
     return {
         "public_id": public_id,
         "webhook_id": webhook_id,
@@ -187,72 +155,14 @@ def _row(
     }
 
 
-def enqueue_test(conn: Connection, webhook: Webhook, now: datetime) -> str:
-    """A ``webhook.test`` delivery, due now; its public id."""
-    public_id = new_id()
-    body = encode(webhook_test_payload(webhook.format, public_id, webhook.public_id, now))
-    conn.execute(deliveries.insert().values(_row(public_id, webhook.id, "webhook.test", body, now)))
-    return public_id
+def insert_deliveries(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        conn.execute(deliveries.insert(), list(rows))
 
 
-def enqueue_events(
-    conn: Connection, found: Iterable[NewEvent | Mapping[str, Any]], now: datetime
-) -> int:
-    """Deliveries of ``found`` (new events, as NewEvent or as the events table's row dicts)
-    to every enabled webhook that wants them; how many."""
-    rows = [_columns(event) for event in found]
-    if not rows:
-        return 0
-    hooks = _subscribers(conn, {row["project_id"] for row in rows})
-    if not hooks:
-        return 0
-    about = _messages(conn, {row["message_id"] for row in rows})
-    ips = _ips(conn, rows) if any(h.format == "lettr" for h, _ in _flat(hooks)) else {}
-    made: list[dict[str, Any]] = []
-    for row in rows:
-        message = about.get(row["message_id"])
-        if message is None:
-            continue
-        facts, route_id = message
-        event = _facts(row, ips.get(row.get("observation_id") or 0))
-        for hook, sandbox in hooks.get(row["project_id"], ()):
-            if not _wants(hook, row["project_id"], route_id, event):
-                continue
-            for name in event_names(hook.format, event):
-                if name in hook.events:
-                    public_id = new_id()
-                    body = encode(payload(hook.format, name, public_id, event, facts))
-                    made.append(
-                        _row(
-                            public_id,
-                            hook.id,
-                            name,
-                            body,
-                            now,
-                            project_id=row["project_id"],
-                            route_id=route_id,
-                            sandbox=sandbox,
-                        )
-                    )
-    if made:
-        conn.execute(deliveries.insert(), made)
-    return len(made)
-
-
-def _columns(event: NewEvent | Mapping[str, Any]) -> Mapping[str, Any]:
-    if isinstance(event, NewEvent):
-        return {name: getattr(event, name) for name in NewEvent.__dataclass_fields__}
-    return event
-
-
-def _flat(hooks: Mapping[int, Sequence[tuple[Webhook, bool]]]) -> Iterable[tuple[Webhook, bool]]:
-    for found in hooks.values():
-        yield from found
-
-
-def _subscribers(conn: Connection, project_ids: set[int]) -> dict[int, list[tuple[Webhook, bool]]]:
+def subscribers(conn: Connection, project_ids: set[int]) -> dict[int, list[tuple[Webhook, bool]]]:
     """Per project: the enabled webhooks of its team whose delivery mode filter lets its
-    events through, each with whether the project is a sandbox."""
+    events through, each with whether the project is a sandbox. One query."""
     query = (
         select(webhooks, projects.c.id.label("source"), projects.c.delivery_mode.label("mode"))
         .join(projects, projects.c.team_id == webhooks.c.team_id)
@@ -266,15 +176,7 @@ def _subscribers(conn: Connection, project_ids: set[int]) -> dict[int, list[tupl
     return found
 
 
-def _wants(hook: Webhook, project_id: int, route_id: int | None, event: EventFacts) -> bool:
-    if hook.scope == "project" and project_id not in hook.project_ids:
-        return False
-    if hook.scope == "route" and route_id not in hook.route_ids:
-        return False
-    return hook.include_machine_events or not machine_only(event)
-
-
-def _messages(
+def message_facts(
     conn: Connection, message_ids: set[int]
 ) -> dict[int, tuple[MessageFacts, int | None]]:
     query = select(
@@ -318,40 +220,14 @@ def _messages(
     return found
 
 
-def _ips(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+def client_ips(conn: Connection, observation_ids: Iterable[int | None]) -> dict[int, str]:
     """The client IPs of the engagement events' observations, as privacy settings kept them
     (Lettr's payload has an ``ip_address``; Lettermint's has none)."""
-    wanted = {row["observation_id"] for row in rows if row.get("observation_id")}
+    wanted = {observation_id for observation_id in observation_ids if observation_id}
     if not wanted:
         return {}
     query = select(observations.c.id, observations.c.ip).where(observations.c.id.in_(wanted))
     return {row.id: row.ip for row in conn.execute(query) if row.ip}
-
-
-def _facts(row: Mapping[str, Any], ip: str | None) -> EventFacts:
-    return EventFacts(
-        type=row["type"],
-        at=row["at"],
-        recipient=row.get("recipient"),
-        link_index=row.get("link_index"),
-        url=row.get("url"),
-        anchor_text=row.get("anchor_text"),
-        first=row.get("first"),
-        classification=row.get("classification"),
-        probability=row.get("probability"),
-        proxy_type=row.get("proxy_type"),
-        family=row.get("family"),
-        reason_codes=tuple(row.get("reason_codes") or ()),
-        details=tuple(row.get("details") or ()),
-        machine=row.get("machine"),
-        counts_for_metrics=row.get("counts_for_metrics"),
-        device_type=row.get("device_type"),
-        client_type=row.get("client_type"),
-        client_name=row.get("client_name"),
-        user_agent=row.get("user_agent"),
-        ip=ip,
-        data=dict(row.get("data") or {}),
-    )
 
 
 def public_ids(

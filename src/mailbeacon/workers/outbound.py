@@ -22,10 +22,13 @@ from datetime import datetime, timedelta
 
 from ..clock import Clock
 from ..config import Upstream
+from ..core.events import Event
 from ..core.retry import OUTBOUND_SCHEDULE, next_delay
+from ..service import events
 from ..smtp.upstream import Outcome, Result, Sender, make_sender
-from ..store import events, messages, rollups, webhooks
+from ..store import messages, rollups
 from ..store.db import Database
+from ..store.ids import new_id
 from . import pause
 
 __all__ = ["deliver_due", "lease_length", "outbound_worker"]
@@ -170,8 +173,8 @@ def _record(db: Database, now: datetime, item: messages.Outgoing, result: Result
             rollups.key(item.project_id, item.route_id, item.tag, now.date()),
             **{"sent" if event == "message.sent" else "failed": 1},
         )
-        rollups.add(conn, deltas)
-        recorded = events.NewEvent(
+        recorded = Event(
+            public_id=new_id(),
             project_id=item.project_id,
             message_id=item.message_id,
             copy_id=item.copy_id,
@@ -180,6 +183,5 @@ def _record(db: Database, now: datetime, item: messages.Outgoing, result: Result
             recipient=item.recipient,
             data=data,
         )
-        events.insert_event(conn, recorded)
-        # In the same transaction: a recorded event always reaches its webhooks.
-        webhooks.enqueue_events(conn, [recorded], now)
+        # In the same transaction: a recorded event always reaches its webhooks and counters.
+        events.record(conn, [recorded], now, deltas)

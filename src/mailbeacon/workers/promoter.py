@@ -44,12 +44,13 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection
 
 from ..clock import Clock
+from ..core.events import NO_DATA, Event
 from ..core.verdicts.classify import Classification, Hit, Verdict, classify
 from ..core.verdicts.networks import NetworkTable
 from ..core.verdicts.useragent import client_facts
-from ..store import events as event_store
+from ..service import events
 from ..store import networks as network_store
-from ..store import promotion, rollups, webhooks
+from ..store import promotion, rollups
 from ..store.db import Database
 from ..store.ids import new_ids
 from ..store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_NAMES, KIND_OPEN
@@ -73,6 +74,7 @@ REMEMBERED_TEXTS = 50_000  # distinct user agents, addresses, header sets
 OPENED, CLICKED = promotion.ENGAGEMENT
 _COUNTABLE = {OPENED: "countable " + OPENED, CLICKED: "countable " + CLICKED}
 _NO_LINK: tuple[None, None] = (None, None)
+_HONEYPOT: Mapping[str, Any] = {"honeypot": True}  # shared by every honeypot event: never changed
 
 Links = dict[int, tuple[str, str]]  # a message's links by index: (url, anchor text)
 _Remembered = tuple[int, int, Hit]  # at_us, observation id (the order of a copy's hits), hit
@@ -185,9 +187,7 @@ class Promoter:
         marked = promotion.mark_promoted(conn, [observation[0] for observation in found])
         if marked != len(found):
             raise _Stale
-        event_store.insert_many(conn, judged.rows)
-        webhooks.enqueue_events(conn, judged.rows, now)
-        rollups.add(conn, judged.deltas())
+        events.record(conn, judged.rows, now, judged.deltas())
 
     def _judge(self, conn: Connection, found: Sequence[Observed]) -> _Pass:
         by_copy: dict[int, list[Observed]] = {}
@@ -296,7 +296,7 @@ class _Pass:
     def __init__(
         self, public_ids: list[str], copy_ids: list[int], seen: frozenset[SeenRow]
     ) -> None:
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[Event] = []
         self._public_ids = public_ids
         self.copy_ids = copy_ids
         self.seen_rows = seen  # what the copies had, as read when the pass was judged
@@ -344,39 +344,39 @@ class _Pass:
             url, anchor = copy.links.get(index, _NO_LINK)
         facts = client_facts(hit.user_agent)
         self.rows.append(
-            {
-                "public_id": self._public_ids[len(self.rows)],
-                "project_id": copy.project_id,
-                "message_id": copy.message_id,
-                "copy_id": copy_id,
-                "observation_id": observation_id,
-                "type": event_type,
-                "at": at,
-                "recipient": copy.recipient,
-                "link_index": index,
-                "url": url,
-                "anchor_text": anchor,
-                "first": first,
-                "classification": classification.value,
-                "probability": verdict.probability,
-                "proxy_type": verdict.proxy_type,
-                "family": verdict.family,
-                "reason_codes": verdict.reason_codes,  # tuples: written as JSON arrays
-                "details": verdict.details,
-                "machine": verdict.machine,
-                "counts_for_metrics": counted,
-                "device_type": facts.device_type,
-                "client_type": facts.client_type,
-                "client_name": facts.client_name,
-                "user_agent": hit.user_agent,
-                "data": {"honeypot": True} if kind == KIND_HONEYPOT else {},
-            }
+            Event(
+                self._public_ids[len(self.rows)],
+                copy.project_id,
+                copy.message_id,
+                event_type,
+                at,
+                copy_id,
+                observation_id,
+                copy.recipient,
+                index,
+                url,
+                anchor,
+                first,
+                classification.value,
+                verdict.probability,
+                verdict.proxy_type,
+                verdict.family,
+                verdict.reason_codes,  # tuples: written as JSON arrays
+                verdict.details,
+                verdict.machine,
+                counted,
+                facts.device_type,
+                facts.client_type,
+                facts.client_name,
+                hit.user_agent,
+                _HONEYPOT if kind == KIND_HONEYPOT else NO_DATA,
+            )
         )
 
     def deltas(self) -> rollups.Deltas:
         deltas = rollups.Deltas()
-        for (key, counters), events in self._tally.items():
-            deltas.bump(key, **dict.fromkeys(counters, events))
+        for (key, counters), count in self._tally.items():
+            deltas.bump(key, **dict.fromkeys(counters, count))
         return deltas
 
 

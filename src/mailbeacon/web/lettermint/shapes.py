@@ -35,7 +35,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from ...store.events import EventRecord
+from ...core.events import Event
 from ...store.messages import Copy, MessageRecord
 from ...store.queries import MessageStats
 from ...store.tenancy import Project, Route
@@ -317,13 +317,13 @@ def message_data(
 # --- events -----------------------------------------------------------------------------------
 
 
-def event_name(event: EventRecord) -> str:
+def event_name(event: Event) -> str:
     if event.type == "message.sent" and event.data.get("upstream") == "capture":
         return "processed"
     return EVENT_NAMES.get(event.type, event.type.removeprefix("message."))
 
 
-def _verdict(event: EventRecord) -> dict[str, Any]:
+def _verdict(event: Event) -> dict[str, Any]:
     classification = event.classification or "genuine"
     reasons = list(event.reason_codes or [])
     counts = bool(event.counts_for_metrics)
@@ -354,7 +354,7 @@ def _verdict(event: EventRecord) -> dict[str, Any]:
     }
 
 
-def _engagement(event: EventRecord) -> dict[str, Any]:
+def _engagement(event: Event) -> dict[str, Any]:
     clicked = event.type == "message.clicked"
     facts: dict[str, Any] = {
         "recipient": event.recipient,
@@ -374,7 +374,7 @@ def _engagement(event: EventRecord) -> dict[str, Any]:
     return facts | _verdict(event)
 
 
-def event_data(event: EventRecord, message: MessageRecord) -> dict[str, Any]:
+def event_data(event: Event, message: MessageRecord) -> dict[str, Any]:
     """MessageEventData; ``metadata`` holds what the event carries (see the module docs)."""
     metadata: dict[str, Any] = dict(event.data)
     if event.type in ("message.opened", "message.clicked"):

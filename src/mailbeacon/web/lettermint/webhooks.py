@@ -19,6 +19,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import Connection
 
 from ...core.webhooks.delivery import UnknownEvents, normalise_events
+from ...service import events as recorded
 from ...service.webhook_guard import AddressGuard, UrlRefused
 from ...store import tenancy
 from ...store import webhook_deliveries as outbox
@@ -275,7 +276,7 @@ def test_webhook(request: Request, caller: Caller, webhook_id: str) -> dict[str,
     services = services_of(request)
     with services.db.write() as conn:
         hook = _webhook_of(conn, caller, webhook_id)
-        delivery_id = store.enqueue_test(conn, hook, services.clock.now())
+        delivery_id = recorded.enqueue_test(conn, hook, services.clock.now())
     return {"message": "Test delivery queued.", "delivery_id": delivery_id}
 
 

@@ -24,15 +24,13 @@ fetched it ahead of, or instead of, a person) and a ``bot`` object with the full
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import formataddr
 from typing import Any
 
-from ua_parser import Result, parse
-
+from ...core.lettr.webhooks import user_agent_parsed
 from ...store.lettr_queries import EventView
 from ...store.messages import Copy, MessageRecord
 
@@ -152,14 +150,14 @@ def _events(
     return [item]
 
 
-def _delivery(data: dict[str, Any], queued: timedelta) -> dict[str, Any]:
+def _delivery(data: Mapping[str, Any], queued: timedelta) -> dict[str, Any]:
     return {
         "delv_method": "capture" if data.get("upstream") == "capture" else "esmtp",
         "queue_time": max(0, int(queued.total_seconds() * 1000)),  # milliseconds
     }
 
 
-def _bounce(data: dict[str, Any]) -> dict[str, Any]:
+def _bounce(data: Mapping[str, Any]) -> dict[str, Any]:
     reason = str(data.get("reason") or "")
     code = _SMTP_CODE.match(reason)
     fields: dict[str, Any] = {
@@ -178,7 +176,9 @@ def _engagement(view: EventView) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "user_agent": event.user_agent,
         "ip_address": view.ip,
-        "user_agent_parsed": _user_agent_parsed(view),
+        "user_agent_parsed": user_agent_parsed(
+            event.user_agent, event.device_type, event.classification, event.machine
+        ),
         "bot": {
             "machine": bool(event.machine),
             "classification": event.classification,
@@ -196,27 +196,3 @@ def _engagement(view: EventView) -> dict[str, Any]:
         fields["target_link_url"] = event.url
         fields["target_link_name"] = event.anchor_text
     return {key: value for key, value in fields.items() if value is not None}
-
-
-def _user_agent_parsed(view: EventView) -> dict[str, Any]:
-    event = view.event
-    parsed = _parse(event.user_agent or "")
-    os_version = None
-    if parsed.os:
-        os_version = ".".join(p for p in (parsed.os.major, parsed.os.minor, parsed.os.patch) if p)
-    return {
-        "agent_family": parsed.user_agent.family if parsed.user_agent else None,
-        "device_brand": parsed.device.brand if parsed.device else None,
-        "device_family": parsed.device.family if parsed.device else None,
-        "os_family": parsed.os.family if parsed.os else None,
-        "os_version": os_version or None,
-        "is_mobile": event.device_type in ("mobile", "tablet"),
-        "is_proxy": event.classification == "privacy_proxy",
-        "is_prefetched": bool(event.machine),
-    }
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse(user_agent: str) -> Result:
-    # The same few mail clients and proxies repeat endlessly (as in core/verdicts/useragent.py).
-    return parse(user_agent)

@@ -1,0 +1,1 @@
+"""Lettermint's dialect, the pure part: its request bodies and webhook payloads."""

@@ -1,0 +1,2 @@
+"""Lettr's dialect (SparkPost's shapes), the pure part: its request bodies and webhook
+payloads."""
