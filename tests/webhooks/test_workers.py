@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +51,12 @@ def test_serve_delivers_a_test_event(running: Callable[..., Any], sqlite_url: st
             assert receiver.wait_for(1), "the dispatcher inside serve delivered nothing"
             [request] = receiver.requests
             assert request.header("webhook-id") == queued["delivery_id"]
-            assert lm.webhooks.retrieve(hook["id"])["last_called_at"] is not None
+            # The attempt is recorded once the answer is read: a moment after the receiver
+            # has the request (checking at once was a race, and failed now and then).
+            deadline = time.monotonic() + 10
+            while lm.webhooks.retrieve(hook["id"])["last_called_at"] is None:
+                assert time.monotonic() < deadline, "the delivery was never recorded"
+                time.sleep(0.05)  # polling for another thread's write, not pacing work
 
 
 def test_mailbeacon_worker_delivers_until_told_to_stop(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 
 from ..config import Settings, load_settings
@@ -10,7 +11,13 @@ from ..core.errors import MailbeaconError
 from ..store.db import Database
 from ..store.migrate import open_database
 
-__all__ = ["CommandError", "add_listener_options", "listener_overrides", "settings_and_database"]
+__all__ = [
+    "CommandError",
+    "add_listener_options",
+    "configure_logging",
+    "listener_overrides",
+    "settings_and_database",
+]
 
 
 class CommandError(MailbeaconError):
@@ -48,3 +55,11 @@ def listener_overrides(args: argparse.Namespace, *, prefix: str) -> dict[str, st
     if args.migrate:
         overrides["auto_migrate"] = "true"
     return overrides
+
+
+def configure_logging() -> None:
+    """Log lines for a long-running command (smtp, worker), alembic's kept quiet."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)

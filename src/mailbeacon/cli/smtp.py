@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
 from ..config import load_settings
-from .command import CommandError, add_listener_options, listener_overrides
+from .command import CommandError, add_listener_options, configure_logging, listener_overrides
 
 if TYPE_CHECKING:
     from ..service.context import Services
@@ -38,10 +37,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(os.environ, **listener_overrides(args, prefix="smtp_"))
     if not settings.smtp_port:
         raise CommandError("the SMTP port is 0 (MAILBEACON_SMTP_PORT): give one with --port")
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging()
     from ..app import build_services  # FastAPI and the rest: only for this command
 
     services = build_services(settings)  # NotMigrated says what to run

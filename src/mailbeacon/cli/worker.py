@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import load_settings
 from ..gc_tuning import GcTuning
 from ..workers import WORKER_NAMES
+from .command import configure_logging
 
 if TYPE_CHECKING:
     from ..service.context import Services
@@ -49,10 +50,7 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(os.environ, **({"auto_migrate": "true"} if args.migrate else {}))
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging()
     from ..app import build_services, build_workers
 
     services = build_services(settings)  # NotMigrated says what to run

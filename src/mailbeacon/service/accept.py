@@ -106,6 +106,16 @@ class Intake:
     envelope_from: str | None = None  # the relay's MAIL FROM ("" the null sender); None: From
 
 
+# What of an intake is stored as it came: the message's fields that the route and the
+# tracking decision do not decide.
+_STORED = tuple(
+    name
+    for name in messages.NewMessage.__dataclass_fields__
+    if name not in ("project_id", "route_id", "track_opens", "track_clicks")
+)
+assert set(_STORED) <= set(Intake.__dataclass_fields__), "an intake carries what is stored"
+
+
 @dataclass(frozen=True, slots=True)
 class Accepted:
     message_id: int
@@ -261,25 +271,9 @@ def _store(
         messages.NewMessage(
             project_id=project.id,
             route_id=route.id,
-            source=intake.source,
-            from_email=intake.from_email,
-            from_name=intake.from_name,
-            subject=intake.subject,
-            to=intake.to,
-            cc=intake.cc,
-            bcc=intake.bcc,
-            reply_to=intake.reply_to,
-            tag=intake.tag,
-            tags=intake.tags,
-            metadata=intake.metadata,
-            attachments=intake.attachments,
-            html=intake.html,
-            text=intake.text,
-            raw=intake.raw,
-            transactional=intake.transactional,
             track_opens=decision.opens,
             track_clicks=decision.clicks,
-            envelope_from=intake.envelope_from,
+            **{name: getattr(intake, name) for name in _STORED},
         ),
         now,
     )

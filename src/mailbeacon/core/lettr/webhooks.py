@@ -16,7 +16,7 @@ from ua_parser import Result, parse
 from ..events import Event
 from ..webhooks.shared import MessageFacts, bot_verdict, iso
 
-__all__ = ["EVENT_NAMES", "payload", "test_payload", "user_agent_parsed"]
+__all__ = ["EVENT_NAMES", "payload", "rcpt", "test_payload", "user_agent_parsed"]
 
 # What each mailbeacon event is registered as (engagement.initial_open is added for a first
 # open: see core/webhooks/payloads.py's event_names).
@@ -56,11 +56,11 @@ def payload(
     kinds = {a.lower(): k for a, k in message.recipients}
     if name == "message.injection":  # message-wide in mailbeacon, per recipient in SparkPost
         return [
-            {"msys": {category: {**head, "event_id": f"{delivery_id}:{i}", **_rcpt(a, k)}}}
+            {"msys": {category: {**head, "event_id": f"{delivery_id}:{i}", **rcpt(a, k)}}}
             for i, (a, k) in enumerate(message.recipients)
         ]
     address = event.recipient or ""
-    item = {**head, **_rcpt(address, kinds.get(address.lower()))}
+    item = {**head, **rcpt(address, kinds.get(address.lower()))}
     if name == "message.delivery":
         queued = event.at - message.created_at
         item.update(
@@ -99,7 +99,8 @@ def _message(message: MessageFacts) -> dict[str, Any]:
     }
 
 
-def _rcpt(address: str, kind: str | None) -> dict[str, Any]:
+def rcpt(address: str, kind: str | None) -> dict[str, Any]:
+    """SparkPost's recipient fields (webhook deliveries and Lettr's events API alike)."""
     fields = {
         "rcpt_to": address.lower(),
         "raw_rcpt_to": address,

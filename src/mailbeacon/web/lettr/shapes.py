@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import formataddr
 from typing import Any
 
-from ...core.lettr.webhooks import user_agent_parsed
+from ...core.lettr.webhooks import rcpt, user_agent_parsed
 from ...store.lettr_queries import EventView
 from ...store.messages import Copy, MessageRecord
 
@@ -111,17 +111,6 @@ def _message_fields(record: MessageRecord, header_id: str | None) -> dict[str, A
     return {key: value for key, value in fields.items() if value is not None}
 
 
-def _recipient(address: str, kind: str | None) -> dict[str, Any]:
-    fields = {
-        "rcpt_to": address.lower(),
-        "raw_rcpt_to": address,
-        "recipient_domain": address.rpartition("@")[2].lower(),
-    }
-    if kind in ("cc", "bcc"):  # SparkPost names only the carbon copies
-        fields["rcpt_type"] = kind
-    return fields
-
-
 def _events(
     view: EventView, common: dict[str, Any], copies: Sequence[Copy], injected: datetime
 ) -> list[dict[str, Any]]:
@@ -136,11 +125,11 @@ def _events(
                 **head,
                 "event_id": f"{event.public_id}:{index}",
                 **common,
-                **_recipient(copy.recipient, copy.recipient_kind),
+                **rcpt(copy.recipient, copy.recipient_kind),
             }
             for index, copy in enumerate(copies)
         ]
-    item = {**head, **common, **_recipient(event.recipient or "", view.recipient_kind)}
+    item = {**head, **common, **rcpt(event.recipient or "", view.recipient_kind)}
     if event.type == "message.sent":
         item.update(_delivery(event.data, event.at - injected))
     elif event.type == "message.failed":
