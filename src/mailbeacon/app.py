@@ -28,7 +28,7 @@ from granian.rsgi import Scope
 
 from .clock import Clock, SystemClock
 from .config import Settings
-from .core.errors import MailbeaconError
+from .core.errors import NotMigrated
 from .core.instrumentation.tokens import Keyring, TokenCodec
 from .gc_tuning import GcTuning
 from .service.accept import Accepted
@@ -46,16 +46,12 @@ from .web.tracking import LinkCache, TrackingEndpoints
 if TYPE_CHECKING:
     from .smtp.relay import SmtpRelay
 
-__all__ = ["NotMigrated", "Services", "build_services", "create_app"]
+__all__ = ["Services", "build_services", "create_app"]
 
 log = logging.getLogger(__name__)
 
 # A background task run for the server's lifetime: (services, stop event) -> coroutine.
 Worker = Callable[["Services", asyncio.Event], Coroutine[Any, Any, None]]
-
-
-class NotMigrated(MailbeaconError):
-    """The database schema is not the one this version needs."""
 
 
 @dataclass

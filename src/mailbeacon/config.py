@@ -18,19 +18,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .core.errors import InvalidHostname, MailbeaconError
+from .core.errors import ConfigError, InvalidHostname
 from .core.hosts.hostnames import normalise_domain
 from .core.instrumentation.linkrules import host_of
 from .core.instrumentation.tokens import Keyring
 from .core.instrumentation.tracker import check_base_url
 
-__all__ = ["SETTINGS", "ConfigError", "Settings", "Upstream", "load_settings"]
+__all__ = ["SETTINGS", "Settings", "Upstream", "load_settings"]
 
 CONFIG_FILE_VARIABLE = "MAILBEACON_CONFIG"
-
-
-class ConfigError(MailbeaconError):
-    """A setting has an unusable value; the message names the variable to fix."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,11 @@ from typing import Any
 
 from ..clock import SystemClock
 from ..config import load_settings
+from ..core.errors import CommandError
 from ..core.verdicts.networks import CONFIDENCES, ROLES, NetworkRange, parse_ranges
 from ..store import migrate
 from ..store import networks as network_store
 from ..store.db import Database
-from .command import CommandError
 
 
 def add_parser(commands: Any) -> None:

@@ -12,9 +12,9 @@ from typing import Any
 
 from ..clock import SystemClock
 from ..config import load_settings
+from ..core.errors import CommandError
 from ..store import migrate, tenancy
 from ..store.db import Database
-from .command import CommandError
 
 
 def add_parser(commands: Any) -> None:

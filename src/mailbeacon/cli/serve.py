@@ -8,9 +8,9 @@ import sys
 from typing import Any
 
 from ..config import load_settings
+from ..core.errors import CommandError
 from ..store import migrate
 from ..store.db import Database
-from .command import CommandError
 
 
 def add_parser(commands: Any) -> None:

@@ -15,7 +15,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..config import load_settings
-from .command import CommandError
+from ..core.errors import CommandError
 
 if TYPE_CHECKING:
     from ..app import Services

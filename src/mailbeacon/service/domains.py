@@ -14,7 +14,7 @@ without a base domain) proves only that the name points at this mailbeacon: any 
 claim a name whose record already exists (made before its owner adds it, or left after they
 delete it) and have its links served there.
 
-Errors carry the HTTP status the API answers and the message the CLI prints::
+Errors (core/errors.py) carry the HTTP status the API answers and the message the CLI prints::
 
     DomainError (422)         the name cannot be a custom tracking domain
     └── DomainClaimed (409)   it is a tracking domain already, of this project or another
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
-from ..core.errors import InvalidHostname, MailbeaconError
+from ..core.errors import DomainClaimed, DomainError, InvalidHostname
 from ..core.hosts.domain_checks import DomainStatus, decide
 from ..core.hosts.hostnames import check_custom_domain
 from ..core.hosts.tracking_hosts import default_host
@@ -42,19 +42,9 @@ from .cnames import CnameLookup
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["DomainClaimed", "DomainError", "DomainPolicy", "add_domain", "check_domain"]
+__all__ = ["DomainPolicy", "add_domain", "check_domain"]
 
 log = logging.getLogger(__name__)
-
-
-class DomainError(MailbeaconError):
-    status = 422
-    code = "validation_error"
-
-
-class DomainClaimed(DomainError):
-    status = 409
-    code = "conflict"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,6 @@ deliveries to one host resolves once.
 from __future__ import annotations
 
 import asyncio
-import errno
 import socket
 import ssl
 import time
@@ -38,14 +37,12 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from ..core.errors import MailbeaconError
+from ..core.errors import AddressRefused, UrlRefused
 from ..core.webhooks.addresses import Address, parse_address, refusal
 
 __all__ = [
     "AddressGuard",
-    "AddressRefused",
     "GuardedResolver",
-    "UrlRefused",
     "guarded_connector",
     "guarded_socket",
     "system_resolve",
@@ -53,18 +50,6 @@ __all__ = [
 
 CACHE_SECONDS = 30.0
 ALLOW_VARIABLE = "MAILBEACON_WEBHOOK_ALLOW_PRIVATE_NETWORKS"
-
-
-class UrlRefused(MailbeaconError):
-    """A webhook URL that may not be called: what is wrong, for the API's answer."""
-
-
-class AddressRefused(PermissionError):
-    """A connection the guard refused; ``strerror`` says why (an :class:`UrlRefused`'s
-    message). An ``OSError`` so that aiohttp reports it as a failed connection."""
-
-    def __init__(self, reason: UrlRefused) -> None:
-        super().__init__(errno.EACCES, str(reason))
 
 
 def system_resolve(host: str) -> list[str]:

@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..config import ConfigError, Settings
+from ..config import Settings
+from ..core.errors import ConfigError
 
 __all__ = ["ServerTls", "self_signed_certificate", "server_tls"]
 

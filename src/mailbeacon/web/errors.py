@@ -22,50 +22,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..core.intake.submission import SubmissionError
-from ..service.accept import AcceptError
+from ..core.errors import STATUS_CODES, AcceptError, ApiError, SubmissionError
 
-__all__ = ["ApiError", "error_body", "install_error_handlers"]
+__all__ = ["error_body", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
-
-_CODES = {
-    400: "bad_request",
-    401: "unauthenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    410: "gone",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "unavailable",
-}
-
-
-class ApiError(Exception):
-    """An answer other than success, raised anywhere below an endpoint."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        errors: Mapping[str, list[str]] | None = None,
-        details: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code or _CODES.get(status, "error")
-        self.errors = dict(errors) if errors else None
-        self.details = details
-        self.headers = dict(headers or {})
 
 
 def error_body(
@@ -75,7 +36,7 @@ def error_body(
     errors: Mapping[str, list[str]] | None = None,
     details: Any = None,
 ) -> dict[str, Any]:
-    code = code or _CODES.get(status, "error")
+    code = code or STATUS_CODES.get(status, "error")
     body: dict[str, Any] = {
         "message": message,
         "error_code": code,

@@ -25,12 +25,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, StringConstraints
 from sqlalchemy import Connection
 
+from ..core.errors import ApiError, DomainError
 from ..core.hosts.domain_checks import DomainStatus
-from ..service.domains import DomainError, DomainPolicy, add_domain, check_domain
+from ..service.domains import DomainPolicy, add_domain, check_domain
 from ..store import tenancy
 from ..store import tracking_domains as store
 from .auth import team
-from .errors import ApiError
 from .lettermint import shapes
 from .lettermint.bodies import Paging, paging, window
 from .services import services_of

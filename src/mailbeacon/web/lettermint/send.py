@@ -7,17 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from ...core.intake.submission import SubmissionError, from_lettermint
+from ...core.errors import AcceptError, ApiError, SubmissionError
+from ...core.intake.submission import from_lettermint
 from ...service.accept import (
     Accepted,
-    AcceptError,
     accept_idempotent,
     body_hash,
     intake_from_submission,
 )
 from ...store import tenancy
 from ..auth import either, sending_project
-from ..errors import ApiError
 from ..services import services_of
 
 __all__ = ["router"]

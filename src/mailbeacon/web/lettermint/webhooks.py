@@ -18,13 +18,13 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import Connection
 
-from ...core.webhooks.delivery import UnknownEvents, normalise_events
-from ...service.webhook_guard import AddressGuard, UrlRefused
+from ...core.errors import ApiError, UnknownEvents, UrlRefused
+from ...core.webhooks.delivery import normalise_events
+from ...service.webhook_guard import AddressGuard
 from ...store import tenancy
 from ...store import webhook_deliveries as outbox
 from ...store import webhooks as store
 from ..auth import team
-from ..errors import ApiError
 from ..services import services_of
 from . import shapes
 from . import webhook_shapes as views
