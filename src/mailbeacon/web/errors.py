@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..core.errors import STATUS_CODES, AcceptError, ApiError, SubmissionError
+from ..core.errors import STATUS_CODES, ApiError
 
 __all__ = ["error_body", "install_error_handlers"]
 
@@ -56,19 +56,11 @@ def render(error: ApiError) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    # Every error below an endpoint is an ApiError (core/errors.py): each subclass knows its
+    # status, code, field errors and headers, so one handler renders them all.
     async def api_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
         return render(exc)
-
-    async def submission_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, SubmissionError)
-        return render(ApiError(422, str(exc), errors=exc.errors))
-
-    async def accept_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, AcceptError)
-        errors = {exc.field: [str(exc)]} if exc.field and exc.status == 422 else None
-        headers = {"Retry-After": "1"} if exc.code == "idempotency_in_progress" else None
-        return render(ApiError(exc.status, str(exc), code=exc.code, errors=errors, headers=headers))
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -93,8 +85,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return render(ApiError(500, "Internal server error."))
 
     app.add_exception_handler(ApiError, api_error)
-    app.add_exception_handler(SubmissionError, submission_error)
-    app.add_exception_handler(AcceptError, accept_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
