@@ -86,11 +86,14 @@ def build_services(
         if settings.auto_migrate:
             migrate.upgrade(db)
         else:
-            current = migrate.current_revision(db) or "empty"
+            revision = migrate.current_revision(db)
+            needed = migrate.head_revision(db)
             raise NotMigrated(
-                f"the database ({db.describe()}) is at schema revision {current}, this "
-                f"version needs {migrate.head_revision(db)}: run `mailbeacon migrate` "
-                "(or set MAILBEACON_AUTO_MIGRATE=true)"
+                f"the database ({db.describe()}) is at schema revision {revision or 'empty'}, "
+                f"this version needs {needed}: run `mailbeacon migrate` "
+                "(or set MAILBEACON_AUTO_MIGRATE=true)",
+                current=revision,
+                needed=needed,
             )
     keyring = settings.keyring() or _development_keyring(db, clock)
     codec = TokenCodec(keyring, lifetime_days=settings.token_lifetime_days)

@@ -90,7 +90,7 @@ def add_domain(
     try:
         name = check_custom_domain(text, base_domain=policy.base_domain, reserved=policy.reserved)
     except InvalidHostname as exc:
-        raise DomainError(str(exc)) from None
+        raise DomainError(str(exc), domain=text) from None
     try:
         with db.write() as conn:
             existing = store.by_domain(conn, name)
@@ -103,8 +103,8 @@ def add_domain(
 
 def _claimed(name: str, *, mine: bool) -> DomainClaimed:
     if mine:
-        return DomainClaimed(f"{name} is a tracking domain of this project already.")
-    return DomainClaimed(f"{name} is claimed by another project.")
+        return DomainClaimed(f"{name} is a tracking domain of this project already.", domain=name)
+    return DomainClaimed(f"{name} is claimed by another project.", domain=name)
 
 
 def check_domain(

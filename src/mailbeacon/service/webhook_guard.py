@@ -57,7 +57,7 @@ def system_resolve(host: str) -> list[str]:
     try:
         found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UrlRefused(f"The host {host!r} does not resolve ({exc}).") from exc
+        raise UrlRefused(f"The host {host!r} does not resolve ({exc}).", host=host) from exc
     return list(dict.fromkeys(str(info[4][0]) for info in found))
 
 
@@ -72,7 +72,7 @@ class AddressGuard:
     def check(self, host: str, found: Iterable[str]) -> list[Address]:
         addresses = [a for a in (parse_address(text) for text in found) if a is not None]
         if not addresses:
-            raise UrlRefused(f"The host {host!r} has no address.")
+            raise UrlRefused(f"The host {host!r} has no address.", host=host)
         if not self.allow_private:
             for address in addresses:
                 reason = refusal(address)
@@ -81,7 +81,8 @@ class AddressGuard:
                     what = f"is {reason}" if literal else f"resolves to {address}, {reason}"
                     raise UrlRefused(
                         f"The webhook host {host!r} {what}: webhooks may only call public "
-                        f"addresses (the operator can allow others with {ALLOW_VARIABLE})."
+                        f"addresses (the operator can allow others with {ALLOW_VARIABLE}).",
+                        host=host,
                     )
         return addresses
 

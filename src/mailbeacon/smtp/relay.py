@@ -443,7 +443,8 @@ class SmtpRelay:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise ConfigError(
                 f"MAILBEACON_SMTP_PORT: the SMTP relay cannot listen on {self.host}:{self._port}: "
-                f"{reason} (MAILBEACON_SMTP_PORT=0 turns it off in serve)"
+                f"{reason} (MAILBEACON_SMTP_PORT=0 turns it off in serve)",
+                variable="MAILBEACON_SMTP_PORT",
             ) from exc
 
     async def stop(self, timeout: float = SHUTDOWN_SECONDS) -> None:
