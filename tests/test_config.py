@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbeacon.config import SETTINGS, ConfigError, Settings, describe, load_settings
-from mailbeacon.core.errors import KeyringError
+from mailbeacon.config import SETTINGS, Settings, describe, load_settings
+from mailbeacon.core.errors import ConfigError, KeyringError
 
 KEYS = "1:" + "k" * 12 + "abcdefghijklmnopqrstu"
 

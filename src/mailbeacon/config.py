@@ -18,19 +18,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .core.errors import InvalidHostname, MailbeaconError
+from .core.errors import ConfigError, InvalidHostname
 from .core.hosts.hostnames import normalise_domain
 from .core.instrumentation.linkrules import host_of
 from .core.instrumentation.tokens import Keyring
 from .core.instrumentation.tracker import check_base_url
 
-__all__ = ["SETTINGS", "ConfigError", "Settings", "Upstream", "load_settings"]
+__all__ = ["SETTINGS", "Settings", "Upstream", "load_settings"]
 
 CONFIG_FILE_VARIABLE = "MAILBEACON_CONFIG"
-
-
-class ConfigError(MailbeaconError):
-    """A setting has an unusable value; the message names the variable to fix."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +110,13 @@ def _int(minimum: int) -> Callable[[str, str], int]:
         try:
             number = int(value)
         except ValueError:
-            raise ConfigError(f"{variable} must be a whole number, got {value!r}") from None
+            raise ConfigError(
+                f"{variable} must be a whole number, got {value!r}", variable=variable
+            ) from None
         if number < minimum:
-            raise ConfigError(f"{variable} must be at least {minimum}, got {number}")
+            raise ConfigError(
+                f"{variable} must be at least {minimum}, got {number}", variable=variable
+            )
         return number
 
     return parse
@@ -126,16 +126,18 @@ def _float(value: str, variable: str) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise ConfigError(f"{variable} must be a number, got {value!r}") from None
+        raise ConfigError(
+            f"{variable} must be a number, got {value!r}", variable=variable
+        ) from None
     if number < 0:
-        raise ConfigError(f"{variable} must not be negative, got {number}")
+        raise ConfigError(f"{variable} must not be negative, got {number}", variable=variable)
     return number
 
 
 def _seconds(value: str, variable: str) -> float:
     number = _float(value, variable)
     if number == 0:
-        raise ConfigError(f"{variable} must be more than 0 seconds")
+        raise ConfigError(f"{variable} must be more than 0 seconds", variable=variable)
     return number
 
 
@@ -143,7 +145,7 @@ def _bool(value: str, variable: str) -> bool:
     words = {"1": True, "true": True, "yes": True, "on": True}
     words |= {"0": False, "false": False, "no": False, "off": False}
     if value.strip().lower() not in words:
-        raise ConfigError(f"{variable} must be true or false, got {value!r}")
+        raise ConfigError(f"{variable} must be true or false, got {value!r}", variable=variable)
     return words[value.strip().lower()]
 
 
@@ -158,14 +160,18 @@ def _domain(value: str, variable: str) -> str | None:
     if value.strip().startswith("*."):
         raise ConfigError(
             f"{variable}: give the domain without '*.' (the wildcard belongs to the DNS "
-            f"record), such as {value.strip()[2:]}"
+            f"record), such as {value.strip()[2:]}",
+            variable=variable,
         )
     try:
         name = normalise_domain(value)
     except InvalidHostname as exc:
-        raise ConfigError(f"{variable}: {exc}") from None
+        raise ConfigError(f"{variable}: {exc}", variable=variable) from None
     if "." not in name:
-        raise ConfigError(f"{variable} must be a domain name such as t.example.com, got {name!r}")
+        raise ConfigError(
+            f"{variable} must be a domain name such as t.example.com, got {name!r}",
+            variable=variable,
+        )
     return name
 
 
@@ -186,10 +192,11 @@ def _resolvers(value: str, variable: str) -> tuple[tuple[str, int], ...]:
         except ValueError:
             raise ConfigError(
                 f"{variable}: {entry!r} is not an IP address (give ip or ip:port, "
-                "comma-separated, such as 1.1.1.1,[2606:4700:4700::1111]:53)"
+                "comma-separated, such as 1.1.1.1,[2606:4700:4700::1111]:53)",
+                variable=variable,
             ) from None
         if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"{variable}: {entry!r} has an invalid port")
+            raise ConfigError(f"{variable}: {entry!r} has an invalid port", variable=variable)
         found.append((str(ip), int(port)))
     return tuple(found)
 
@@ -198,13 +205,16 @@ def _public_url(value: str, variable: str) -> str:
     try:
         return check_base_url(value)
     except ValueError:
-        raise ConfigError(f"{variable} must be an absolute http(s) URL, got {value!r}") from None
+        raise ConfigError(
+            f"{variable} must be an absolute http(s) URL, got {value!r}", variable=variable
+        ) from None
 
 
 def _database_url(value: str, variable: str) -> str:
     if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
         raise ConfigError(
-            f"{variable} must be a sqlite:///path or postgresql://... URL, got {value!r}"
+            f"{variable} must be a sqlite:///path or postgresql://... URL, got {value!r}",
+            variable=variable,
         )
     if value.startswith("postgres:"):
         value = "postgresql:" + value.removeprefix("postgres:")
@@ -217,12 +227,13 @@ def parse_upstream(value: str, variable: str, tls: str = "starttls") -> Upstream
     url = urlsplit(value)
     if url.scheme not in ("smtp", "smtps") or not url.hostname:
         raise ConfigError(
-            f"{variable} must be 'capture' or smtp://user:password@host:port, got {value!r}"
+            f"{variable} must be 'capture' or smtp://user:password@host:port, got {value!r}",
+            variable=variable,
         )
     try:
         port = url.port or (465 if url.scheme == "smtps" else 587)
     except ValueError:
-        raise ConfigError(f"{variable} has an invalid port: {value!r}") from None
+        raise ConfigError(f"{variable} has an invalid port: {value!r}", variable=variable) from None
     return Upstream(
         capture=False,
         host=url.hostname,
@@ -426,7 +437,10 @@ def load_settings(environ: Mapping[str, str], **overrides: str) -> Settings:
             value = setting.default
         if value is not None and setting.choices and value not in setting.choices:
             choices = ", ".join(setting.choices)
-            raise ConfigError(f"{setting.variable} must be one of {choices}, got {value!r}")
+            raise ConfigError(
+                f"{setting.variable} must be one of {choices}, got {value!r}",
+                variable=setting.variable,
+            )
         raw[setting.name] = value
     values: dict[str, Any] = {
         s.name: (s.parse(v, s.variable) if v is not None else None)
@@ -472,13 +486,22 @@ def _read_file(path: str | None) -> dict[str, Any]:
         with Path(path).open("rb") as file:
             data = tomllib.load(file)
     except OSError as exc:
-        raise ConfigError(f"{CONFIG_FILE_VARIABLE}: cannot read {path}: {exc.strerror}") from exc
+        raise ConfigError(
+            f"{CONFIG_FILE_VARIABLE}: cannot read {path}: {exc.strerror}",
+            variable=CONFIG_FILE_VARIABLE,
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{CONFIG_FILE_VARIABLE}: {path} is not valid TOML: {exc}") from exc
+        raise ConfigError(
+            f"{CONFIG_FILE_VARIABLE}: {path} is not valid TOML: {exc}",
+            variable=CONFIG_FILE_VARIABLE,
+        ) from exc
     known = {s.name for s in SETTINGS}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"{CONFIG_FILE_VARIABLE}: unknown settings in {path}: {unknown}")
+        raise ConfigError(
+            f"{CONFIG_FILE_VARIABLE}: unknown settings in {path}: {unknown}",
+            variable=CONFIG_FILE_VARIABLE,
+        )
     return data
 
 
@@ -486,7 +509,8 @@ def _check(settings: Settings) -> None:
     if settings.signing_keys is None and not settings.development:
         raise ConfigError(
             "MAILBEACON_SIGNING_KEYS is required in production (id:secret, a secret of 32+ "
-            "bytes); set MAILBEACON_ENVIRONMENT=development to have one generated"
+            "bytes); set MAILBEACON_ENVIRONMENT=development to have one generated",
+            variable="MAILBEACON_SIGNING_KEYS",
         )
     if (settings.smtp_tls_cert is None) != (settings.smtp_tls_key is None):
         given, missing = (
@@ -494,7 +518,9 @@ def _check(settings: Settings) -> None:
             if settings.smtp_tls_cert
             else ("MAILBEACON_SMTP_TLS_KEY", "MAILBEACON_SMTP_TLS_CERT")
         )
-        raise ConfigError(f"{missing} is required with {given} (a certificate and its key)")
+        raise ConfigError(
+            f"{missing} is required with {given} (a certificate and its key)", variable=missing
+        )
     keyring = settings.keyring()  # raises KeyringError naming the variable
     if keyring is not None and not settings.development:
         for entry in (settings.signing_keys or "").split(","):
@@ -502,7 +528,8 @@ def _check(settings: Settings) -> None:
             if len(set(secret.strip())) < 8:
                 raise ConfigError(
                     "MAILBEACON_SIGNING_KEYS holds a placeholder-like secret; generate one "
-                    "with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+                    "with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+                    variable="MAILBEACON_SIGNING_KEYS",
                 )
 
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mailbeacon.core.errors import RelayedMessageError
 from mailbeacon.core.intake.policy import TrackingOverrides
 from mailbeacon.core.intake.relayed import (
-    RelayedMessageError,
     add_fields,
     header_fields,
     read_relayed,

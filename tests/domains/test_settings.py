@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from mailbeacon.config import ConfigError, Settings, describe, load_settings
+from mailbeacon.config import Settings, describe, load_settings
+from mailbeacon.core.errors import ConfigError
 
 
 def settings(**env: str) -> Settings:

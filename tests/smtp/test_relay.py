@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 from mailbeacon.app import Services, create_app
 from mailbeacon.cli import main
 from mailbeacon.clock import SystemClock
-from mailbeacon.config import ConfigError
+from mailbeacon.core.errors import ConfigError
 from mailbeacon.core.instrumentation.mime import walk
 from mailbeacon.core.instrumentation.tokens import Purpose
 from mailbeacon.smtp.relay import SmtpRelay

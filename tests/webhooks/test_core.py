@@ -11,12 +11,12 @@ import lettermint
 import pytest
 import standardwebhooks
 
+from mailbeacon.core.errors import UnknownEvents
 from mailbeacon.core.events import Event
 from mailbeacon.core.webhooks.addresses import parse_address, refusal
 from mailbeacon.core.webhooks.delivery import (
     WEBHOOK_SCHEDULE,
     Reply,
-    UnknownEvents,
     decide,
     delivery_headers,
     normalise_events,

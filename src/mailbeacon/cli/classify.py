@@ -14,10 +14,10 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+from ..core.errors import CommandError
 from ..core.verdicts.classify import Hit, Verdict, classify
 from ..core.verdicts.networks import NetworkTable
 from ..store.networks import builtin_ranges
-from .command import CommandError
 
 KINDS = ("open", "click", "honeypot")
 

@@ -1,4 +1,4 @@
-"""What every command module shares."""
+"""What every command module shares (their error, CommandError, is core/errors.py's)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,15 @@ import logging
 import os
 
 from ..config import Settings, load_settings
-from ..core.errors import MailbeaconError
 from ..store.db import Database
 from ..store.migrate import open_database
 
 __all__ = [
-    "CommandError",
     "add_listener_options",
     "configure_logging",
     "listener_overrides",
     "settings_and_database",
 ]
-
-
-class CommandError(MailbeaconError):
-    """A command cannot do what was asked: printed as "mailbeacon: <message>", exit status 2."""
 
 
 def settings_and_database(*, migrate: bool = False) -> tuple[Settings, Database]:

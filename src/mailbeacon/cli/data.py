@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import SystemClock
+from ..core.errors import CommandError
 from ..core.verdicts.networks import CONFIDENCES, ROLES, NetworkRange, parse_ranges
 from ..store import networks as network_store
-from .command import CommandError, settings_and_database
+from .command import settings_and_database
 
 
 def add_parser(commands: Any) -> None:

@@ -14,15 +14,15 @@ import json
 from typing import Any
 
 from ..clock import SystemClock
-from ..core.errors import InvalidHostname
+from ..core.errors import CommandError, DomainError, InvalidHostname
 from ..core.hosts.domain_checks import DomainStatus
 from ..core.hosts.hostnames import normalise_domain
 from ..service.cnames import CnameResolver
-from ..service.domains import DomainError, DomainPolicy, add_domain, check_domain
+from ..service.domains import DomainPolicy, add_domain, check_domain
 from ..store import tenancy
 from ..store import tracking_domains as store
 from ..store.db import Database
-from .command import CommandError, settings_and_database
+from .command import settings_and_database
 
 
 def add_parser(commands: Any) -> None:

@@ -11,13 +11,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import CommandError
 from ..core.instrumentation.beacons import PixelPosition
 from ..core.instrumentation.linkrules import LinkRules
 from ..core.instrumentation.mime import instrument_message
 from ..core.instrumentation.rewrite import SkippedLink, TrackedLink, instrument_html
 from ..core.instrumentation.tokens import Keyring, TokenCodec
 from ..core.instrumentation.tracker import CopyTracker
-from .command import CommandError
 
 KEYS_VARIABLE = "MAILBEACON_SIGNING_KEYS"
 _HEADER_LINE = re.compile(rb"[!-9;-~]+:")  # a field name, then a colon (RFC 5322)

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import SystemClock
+from ..core.errors import CommandError
 from ..store import tenancy
 from ..store.db import Database
-from .command import CommandError, settings_and_database
+from .command import settings_and_database
 
 
 def add_parser(commands: Any) -> None:

@@ -14,7 +14,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..config import load_settings
-from .command import CommandError, add_listener_options, configure_logging, listener_overrides
+from ..core.errors import CommandError
+from .command import add_listener_options, configure_logging, listener_overrides
 
 if TYPE_CHECKING:
     from ..service.context import Services

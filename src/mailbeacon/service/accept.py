@@ -10,7 +10,8 @@ is known about it. :func:`accept` stores it durably, in one transaction, with:
   every hit names its recipient, queued for the upstream;
 - the message's tracked links (the same for every copy).
 
-Bad requests raise :class:`AcceptError` subclasses carrying the HTTP status an API answers.
+Bad requests raise :class:`~..core.errors.AcceptError` subclasses carrying the HTTP status an
+API answers.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ..core.errors import MailbeaconError
+from ..core.errors import (
+    IdempotencyConflict,
+    IdempotencyInFlight,
+    InboundRoute,
+    UnknownRoute,
+)
 from ..core.events import Event
 from ..core.instrumentation.mime import MessagePlan
 from ..core.intake.compose import compose
@@ -44,42 +50,12 @@ from . import events
 from .instrumenter import Instrumenter
 
 __all__ = [
-    "AcceptError",
     "Accepted",
     "Intake",
     "accept",
     "accept_idempotent",
     "intake_from_submission",
 ]
-
-
-class AcceptError(MailbeaconError):
-    """A message that cannot be accepted; ``status`` and ``code`` are for the API answer."""
-
-    status = 422
-    code = "validation_error"
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class UnknownRoute(AcceptError):
-    code = "route_not_found"
-
-
-class InboundRoute(AcceptError):
-    code = "route_is_inbound"
-
-
-class IdempotencyConflict(AcceptError):
-    status = 409
-    code = "idempotency_key_conflict"
-
-
-class IdempotencyInFlight(AcceptError):
-    status = 409
-    code = "idempotency_in_progress"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ without a base domain) proves only that the name points at this mailbeacon: any 
 claim a name whose record already exists (made before its owner adds it, or left after they
 delete it) and have its links served there.
 
-Errors carry the HTTP status the API answers and the message the CLI prints::
+Errors (core/errors.py) carry the HTTP status the API answers and the message the CLI prints::
 
     DomainError (422)         the name cannot be a custom tracking domain
     └── DomainClaimed (409)   it is a tracking domain already, of this project or another
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
-from ..core.errors import InvalidHostname, MailbeaconError
+from ..core.errors import DomainClaimed, DomainError, InvalidHostname
 from ..core.hosts.domain_checks import DomainStatus, decide
 from ..core.hosts.hostnames import check_custom_domain
 from ..core.hosts.tracking_hosts import default_host
@@ -42,19 +42,9 @@ from .cnames import CnameLookup
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["DomainClaimed", "DomainError", "DomainPolicy", "add_domain", "check_domain"]
+__all__ = ["DomainPolicy", "add_domain", "check_domain"]
 
 log = logging.getLogger(__name__)
-
-
-class DomainError(MailbeaconError):
-    status = 422
-    code = "validation_error"
-
-
-class DomainClaimed(DomainError):
-    status = 409
-    code = "conflict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +90,7 @@ def add_domain(
     try:
         name = check_custom_domain(text, base_domain=policy.base_domain, reserved=policy.reserved)
     except InvalidHostname as exc:
-        raise DomainError(str(exc)) from None
+        raise DomainError(str(exc), domain=text) from None
     try:
         with db.write() as conn:
             existing = store.by_domain(conn, name)
@@ -113,8 +103,8 @@ def add_domain(
 
 def _claimed(name: str, *, mine: bool) -> DomainClaimed:
     if mine:
-        return DomainClaimed(f"{name} is a tracking domain of this project already.")
-    return DomainClaimed(f"{name} is claimed by another project.")
+        return DomainClaimed(f"{name} is a tracking domain of this project already.", domain=name)
+    return DomainClaimed(f"{name} is claimed by another project.", domain=name)
 
 
 def check_domain(

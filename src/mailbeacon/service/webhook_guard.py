@@ -27,7 +27,6 @@ deliveries to one host resolves once.
 from __future__ import annotations
 
 import asyncio
-import errno
 import socket
 import ssl
 import time
@@ -38,14 +37,12 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from ..core.errors import MailbeaconError
+from ..core.errors import AddressRefused, UrlRefused
 from ..core.webhooks.addresses import Address, parse_address, refusal
 
 __all__ = [
     "AddressGuard",
-    "AddressRefused",
     "GuardedResolver",
-    "UrlRefused",
     "guarded_connector",
     "guarded_socket",
     "system_resolve",
@@ -55,24 +52,12 @@ CACHE_SECONDS = 30.0
 ALLOW_VARIABLE = "MAILBEACON_WEBHOOK_ALLOW_PRIVATE_NETWORKS"
 
 
-class UrlRefused(MailbeaconError):
-    """A webhook URL that may not be called: what is wrong, for the API's answer."""
-
-
-class AddressRefused(PermissionError):
-    """A connection the guard refused; ``strerror`` says why (an :class:`UrlRefused`'s
-    message). An ``OSError`` so that aiohttp reports it as a failed connection."""
-
-    def __init__(self, reason: UrlRefused) -> None:
-        super().__init__(errno.EACCES, str(reason))
-
-
 def system_resolve(host: str) -> list[str]:
     """The addresses the system resolver gives for ``host`` (blocking)."""
     try:
         found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UrlRefused(f"The host {host!r} does not resolve ({exc}).") from exc
+        raise UrlRefused(f"The host {host!r} does not resolve ({exc}).", host=host) from exc
     return list(dict.fromkeys(str(info[4][0]) for info in found))
 
 
@@ -87,7 +72,7 @@ class AddressGuard:
     def check(self, host: str, found: Iterable[str]) -> list[Address]:
         addresses = [a for a in (parse_address(text) for text in found) if a is not None]
         if not addresses:
-            raise UrlRefused(f"The host {host!r} has no address.")
+            raise UrlRefused(f"The host {host!r} has no address.", host=host)
         if not self.allow_private:
             for address in addresses:
                 reason = refusal(address)
@@ -96,7 +81,8 @@ class AddressGuard:
                     what = f"is {reason}" if literal else f"resolves to {address}, {reason}"
                     raise UrlRefused(
                         f"The webhook host {host!r} {what}: webhooks may only call public "
-                        f"addresses (the operator can allow others with {ALLOW_VARIABLE})."
+                        f"addresses (the operator can allow others with {ALLOW_VARIABLE}).",
+                        host=host,
                     )
         return addresses
 

@@ -49,17 +49,15 @@ from urllib.parse import urlsplit
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..config import ConfigError
-from ..core.errors import InstrumentError
+from ..core.errors import AcceptError, ConfigError, InstrumentError, RelayedMessageError
 from ..core.intake.relayed import (
     RelayedMessage,
-    RelayedMessageError,
     add_fields,
     read_relayed,
     recipient_kinds,
 )
 from ..core.intake.submission import MAX_RECIPIENTS
-from ..service.accept import Accepted, AcceptError, Intake, accept_idempotent
+from ..service.accept import Accepted, Intake, accept_idempotent
 from ..store import tenancy
 from .tls import ServerTls, server_tls
 
@@ -445,7 +443,8 @@ class SmtpRelay:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise ConfigError(
                 f"MAILBEACON_SMTP_PORT: the SMTP relay cannot listen on {self.host}:{self._port}: "
-                f"{reason} (MAILBEACON_SMTP_PORT=0 turns it off in serve)"
+                f"{reason} (MAILBEACON_SMTP_PORT=0 turns it off in serve)",
+                variable="MAILBEACON_SMTP_PORT",
             ) from exc
 
     async def stop(self, timeout: float = SHUTDOWN_SECONDS) -> None:

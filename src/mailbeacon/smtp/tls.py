@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..config import ConfigError, Settings
+from ..config import Settings
+from ..core.errors import ConfigError
 
 __all__ = ["ServerTls", "self_signed_certificate", "server_tls"]
 
@@ -48,12 +49,14 @@ def server_tls(settings: Settings, *, now: datetime | None = None) -> ServerTls:
         except FileNotFoundError as exc:
             variable = "CERT" if not Path(cert).exists() else "KEY"
             raise ConfigError(
-                f"MAILBEACON_SMTP_TLS_{variable}: no such file: {exc.filename}"
+                f"MAILBEACON_SMTP_TLS_{variable}: no such file: {exc.filename}",
+                variable=f"MAILBEACON_SMTP_TLS_{variable}",
             ) from exc
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(
                 "MAILBEACON_SMTP_TLS_CERT and MAILBEACON_SMTP_TLS_KEY must be a PEM certificate "
-                f"and its private key ({cert}, {key}): {exc}"
+                f"and its private key ({cert}, {key}): {exc}",
+                variable="MAILBEACON_SMTP_TLS_CERT",
             ) from exc
         return ServerTls(context, f"certificate {cert}")
     names = ["localhost", settings.smtp_host]

@@ -49,11 +49,13 @@ def open_database(
     if migrate:
         upgrade(opened)
         return opened
-    current, head = current_revision(opened) or "empty", head_revision(opened)
+    current, needed = current_revision(opened), head_revision(opened)
     if db is None:
         opened.dispose()
     raise NotMigrated(
-        f"the database ({opened.describe()}) is at schema revision {current}, this version "
-        f"needs {head}: run `mailbeacon migrate` first (or pass --migrate, or set "
-        "MAILBEACON_AUTO_MIGRATE=true)"
+        f"the database ({opened.describe()}) is at schema revision {current or 'empty'}, this "
+        f"version needs {needed}: run `mailbeacon migrate` first (or pass --migrate, or set "
+        "MAILBEACON_AUTO_MIGRATE=true)",
+        current=current,
+        needed=needed,
     )

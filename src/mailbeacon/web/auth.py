@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from ..core.errors import ApiError
 from ..store import tenancy
-from .errors import ApiError
 from .services import services_of
 
 __all__ = ["sending_project", "team"]

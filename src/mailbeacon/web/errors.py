@@ -22,50 +22,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..core.intake.submission import SubmissionError
-from ..service.accept import AcceptError
+from ..core.errors import STATUS_CODES, ApiError
 
-__all__ = ["ApiError", "error_body", "install_error_handlers"]
+__all__ = ["error_body", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
-
-_CODES = {
-    400: "bad_request",
-    401: "unauthenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    410: "gone",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "unavailable",
-}
-
-
-class ApiError(Exception):
-    """An answer other than success, raised anywhere below an endpoint."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        errors: Mapping[str, list[str]] | None = None,
-        details: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code or _CODES.get(status, "error")
-        self.errors = dict(errors) if errors else None
-        self.details = details
-        self.headers = dict(headers or {})
 
 
 def error_body(
@@ -75,7 +36,7 @@ def error_body(
     errors: Mapping[str, list[str]] | None = None,
     details: Any = None,
 ) -> dict[str, Any]:
-    code = code or _CODES.get(status, "error")
+    code = code or STATUS_CODES.get(status, "error")
     body: dict[str, Any] = {
         "message": message,
         "error_code": code,
@@ -95,19 +56,11 @@ def render(error: ApiError) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    # Every error below an endpoint is an ApiError (core/errors.py): each subclass knows its
+    # status, code, field errors and headers, so one handler renders them all.
     async def api_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
         return render(exc)
-
-    async def submission_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, SubmissionError)
-        return render(ApiError(422, str(exc), errors=exc.errors))
-
-    async def accept_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, AcceptError)
-        errors = {exc.field: [str(exc)]} if exc.field and exc.status == 422 else None
-        headers = {"Retry-After": "1"} if exc.code == "idempotency_in_progress" else None
-        return render(ApiError(exc.status, str(exc), code=exc.code, errors=errors, headers=headers))
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -132,8 +85,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return render(ApiError(500, "Internal server error."))
 
     app.add_exception_handler(ApiError, api_error)
-    app.add_exception_handler(SubmissionError, submission_error)
-    app.add_exception_handler(AcceptError, accept_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)

@@ -25,12 +25,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, StringConstraints
 from sqlalchemy import Connection
 
+from ..core.errors import ApiError
 from ..core.hosts.domain_checks import DomainStatus
-from ..service.domains import DomainError, DomainPolicy, add_domain, check_domain
+from ..service.domains import DomainPolicy, add_domain, check_domain
 from ..store import tenancy
 from ..store import tracking_domains as store
 from .auth import team
-from .errors import ApiError
 from .lettermint import shapes
 from .lettermint.bodies import Paging, paging, window
 from .services import services_of
@@ -102,11 +102,6 @@ def _project(conn: Connection, caller: tenancy.Team, project_id: str | None) -> 
     return projects[0]
 
 
-def _refused(exc: DomainError) -> ApiError:
-    errors = {"domain": [str(exc)]} if exc.status == 422 else None
-    return ApiError(exc.status, str(exc), code=exc.code, errors=errors)
-
-
 @router.get("/tracking-domains", summary="List the team's custom tracking domains")
 def list_domains(
     request: Request,
@@ -133,10 +128,8 @@ def create_domain(request: Request, caller: Caller, body: StoreTrackingDomain) -
     policy = _policy(request)
     with services.db.read() as conn:
         project = _project(conn, caller, body.project_id)
-    try:
-        added = add_domain(services.db, project, body.domain, policy, services.clock.now())
-    except DomainError as exc:
-        raise _refused(exc) from None
+    # A DomainError is the answer itself: 422 on "domain", or 409 when claimed.
+    added = add_domain(services.db, project, body.domain, policy, services.clock.now())
     record = dns_record(added, policy)
     return {
         "data": domain_data(added, policy),

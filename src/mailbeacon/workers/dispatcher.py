@@ -39,8 +39,9 @@ from importlib import metadata
 import aiohttp
 
 from ..clock import Clock
+from ..core.errors import AddressRefused
 from ..core.webhooks.delivery import RESPONSE_BYTES, Reply, decide, delivery_headers, retry_after
-from ..service.webhook_guard import AddressGuard, AddressRefused, guarded_connector
+from ..service.webhook_guard import AddressGuard, guarded_connector
 from ..store import webhook_deliveries as outbox
 from ..store.db import Database
 from . import pause

@@ -182,14 +182,17 @@ class Keyring:
         order: list[int] = []
         for key_id, secret in keys:
             if not 0 <= key_id <= 255:
-                raise KeyringError(f"{setting}: key id {key_id} is not between 0 and 255")
+                raise KeyringError(
+                    f"{setting}: key id {key_id} is not between 0 and 255", variable=setting
+                )
             if key_id in order:
-                raise KeyringError(f"{setting}: key id {key_id} appears twice")
+                raise KeyringError(f"{setting}: key id {key_id} appears twice", variable=setting)
             if len(secret) < MIN_SECRET_BYTES:
                 raise KeyringError(
                     f"{setting}: the secret of key {key_id} is shorter than "
                     f"{MIN_SECRET_BYTES} bytes; generate one with "
-                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+                    variable=setting,
                 )
             order.append(key_id)
             for purpose in Purpose:
@@ -197,7 +200,7 @@ class Keyring:
                     _derive(secret, b"mac", purpose), _derive(secret, b"seal", purpose)
                 )
         if not order:
-            raise KeyringError(f"{setting}: at least one signing key is required")
+            raise KeyringError(f"{setting}: at least one signing key is required", variable=setting)
         self.signing_key_id = order[0]
         self.key_ids = tuple(order)
 
@@ -212,7 +215,9 @@ class Keyring:
             if not sep:
                 key_id, secret = "0", entry
             if not key_id.isdigit():
-                raise KeyringError(f"{setting}: {key_id!r} is not a numeric key id (id:secret)")
+                raise KeyringError(
+                    f"{setting}: {key_id!r} is not a numeric key id (id:secret)", variable=setting
+                )
             keys.append((int(key_id), secret.encode()))
         return cls(keys, setting=setting)
 

@@ -21,7 +21,8 @@ raw header block: nothing is parsed and written back, so every other header and 
 part keeps its exact bytes.
 
 A message the relay cannot take raises :class:`RelayedMessageError`, a
-:class:`~.errors.MailbeaconError` whose text says what is wrong (and names the header)::
+:class:`~.errors.MailbeaconError` (core/errors.py) whose text says what is wrong (and names
+the header)::
 
     MailbeaconError
     └── RelayedMessageError   no header block, no From, a control header's bad value
@@ -39,7 +40,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
 
-from ..errors import InvalidOverride, MailbeaconError
+from ..errors import InvalidOverride, RelayedMessageError
 from ..instrumentation.mime import walk
 from .policy import TrackingOverrides, overrides_from_headers
 from .submission import Address
@@ -49,7 +50,6 @@ __all__ = [
     "METADATA_PREFIX",
     "HeaderField",
     "RelayedMessage",
-    "RelayedMessageError",
     "add_fields",
     "header_fields",
     "read_relayed",
@@ -77,14 +77,6 @@ _TAG = re.compile(r"[a-zA-Z0-9_-]+(?:\s[a-zA-Z0-9_-]+)*")
 # white space before the colon.
 _FIELD_NAME = re.compile(rb"([!-9;-~]+)[ \t]*:")
 _LINE_BREAK = re.compile(rb"\r?\n")
-
-
-class RelayedMessageError(MailbeaconError):
-    """A submitted message the relay cannot take; ``header`` names the field at fault."""
-
-    def __init__(self, message: str, *, header: str | None = None) -> None:
-        super().__init__(message)
-        self.header = header
 
 
 @dataclass(frozen=True, slots=True)

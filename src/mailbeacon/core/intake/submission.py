@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any
 
-from ..errors import InvalidOverride, MailbeaconError
+from ..errors import InvalidOverride, SubmissionError
 from .policy import TrackingOverrides, overrides_from_lettermint, overrides_from_lettr
 
 __all__ = [
     "Address",
     "Attachment",
     "Submission",
-    "SubmissionError",
     "from_lettermint",
     "from_lettr",
     "parse_address",
@@ -51,15 +50,6 @@ _RESERVED_HEADERS = frozenset(
         "content-disposition",
     }
 )
-
-
-class SubmissionError(MailbeaconError):
-    """A send request with invalid fields: ``errors`` maps each field to its problems."""
-
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        first_field, first = next(iter(errors.items()))
-        super().__init__(first[0] if first else f"{first_field} is invalid")
-        self.errors = errors
 
 
 @dataclass(frozen=True, slots=True)

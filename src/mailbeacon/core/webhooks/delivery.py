@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ..errors import MailbeaconError
+from ..errors import UnknownEvents
 from ..retry import next_delay
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
     "WEBHOOK_SCHEDULE",
     "Decision",
     "Reply",
-    "UnknownEvents",
     "decide",
     "delivery_headers",
     "normalise_events",
@@ -96,15 +95,6 @@ _SUBSCRIPTIONS: Mapping[str, Mapping[str, str]] = {
     "lettermint": {name: name for name in LETTERMINT_EVENTS},
     "lettr": LETTR_EVENTS,
 }
-
-
-class UnknownEvents(MailbeaconError):
-    """Event names a webhook of this format cannot subscribe to."""
-
-    def __init__(self, names: list[str], format: str) -> None:
-        super().__init__(f"Unknown {format} webhook events: {', '.join(names)}.")
-        self.names = names
-        self.format = format
 
 
 def normalise_events(format: str, names: Iterable[str]) -> list[str]:

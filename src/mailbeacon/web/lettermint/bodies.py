@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StringConstraints
 
-from ..errors import ApiError
+from ...core.errors import ApiError
 from .shapes import Cursor
 
 __all__ = [

@@ -17,9 +17,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy import Connection
 
+from ...core.errors import ApiError
 from ...store import messages, queries, tenancy
 from ..auth import team
-from ..errors import ApiError
 from ..services import services_of
 from . import shapes
 from .bodies import Paging, paging, sort_order

@@ -7,17 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from ...core.intake.submission import SubmissionError, from_lettermint
+from ...core.errors import AcceptError, ApiError, SubmissionError
+from ...core.intake.submission import from_lettermint
 from ...service.accept import (
     Accepted,
-    AcceptError,
     accept_idempotent,
     body_hash,
     intake_from_submission,
 )
 from ...store import tenancy
 from ..auth import either, sending_project
-from ..errors import ApiError
 from ..services import services_of
 
 __all__ = ["router"]
@@ -155,9 +154,10 @@ def send_batch(
             for i, r in enumerate(responses)
             if r is not None
         ]
-        field_errors = {exc.field: [str(exc)]} if exc.field and exc.status == 422 else None
+        # The batch's answer also says which items were accepted before the refusal. (It has
+        # never carried the Retry-After of idempotency_in_progress: exc.headers stay out.)
         raise ApiError(
-            exc.status, str(exc), code=exc.code, errors=field_errors, details={"accepted": done}
+            exc.status, exc.message, code=exc.code, errors=exc.errors, details={"accepted": done}
         ) from exc
     return JSONResponse(responses, status_code=202)
 

@@ -35,11 +35,11 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ...core.errors import ApiError
 from ...core.events import Event
 from ...store.messages import Copy, MessageRecord
 from ...store.queries import MessageStats
 from ...store.tenancy import Project, Route
-from ..errors import ApiError
 
 __all__ = [
     "EVENT_NAMES",

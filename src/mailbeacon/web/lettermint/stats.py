@@ -21,9 +21,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from ...core.errors import ApiError
 from ...store import rollups, tenancy
 from ..auth import team
-from ..errors import ApiError
 from ..services import services_of
 
 __all__ = ["router"]

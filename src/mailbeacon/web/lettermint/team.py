@@ -18,10 +18,10 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from ...core.errors import ApiError
 from ...core.intake.policy import RouteType
 from ...store import queries, tenancy
 from ..auth import team
-from ..errors import ApiError
 from ..services import services_of
 from . import messages as lettermint_messages
 from . import shapes

@@ -15,11 +15,11 @@ from typing import Annotated, Any, NoReturn
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from ...core.errors import ApiError
 from ...core.intake.submission import from_lettr
 from ...service.accept import Accepted, accept_idempotent, body_hash, intake_from_submission
 from ...store import lettr_queries, messages, tenancy
 from ..auth import sending_project
-from ..errors import ApiError
 from ..services import services_of
 from .shapes import email_detail
 
