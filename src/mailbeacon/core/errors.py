@@ -9,12 +9,16 @@ Each boundary has its own subtree, so a caller catches exactly what its input ca
     │   └── MimePartError     one MIME part cannot be decoded or re-encoded (names the part)
     ├── InvalidOverride       a per-email tracking override with an unusable value
     ├── InvalidHostname       a host name that cannot be a (custom tracking) domain
-    └── NotMigrated           the database schema is not this version's
+    ├── NotMigrated           the database schema is not this version's
+    └── Refused               a use case (service/) turns a request down: status, code, fields
+        └── NotFound          what it names does not exist (or is another team's)
 
 An *expired* token is not an error: it is authentic, and the caller still redirects.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 __all__ = [
     "ForgedToken",
@@ -24,7 +28,9 @@ __all__ = [
     "KeyringError",
     "MailbeaconError",
     "MimePartError",
+    "NotFound",
     "NotMigrated",
+    "Refused",
 ]
 
 
@@ -76,3 +82,34 @@ class InvalidHostname(MailbeaconError):
 
 class NotMigrated(MailbeaconError):
     """The database schema is not the one this version needs (the message says what to run)."""
+
+
+class Refused(MailbeaconError):
+    """A request a use case turns down, whoever made it (the APIs, the command line).
+
+    It carries what an API answer needs, so that the web layer maps it without knowing the
+    rule: ``status`` (422 unless said), ``code`` (None: the API's code for the status) and
+    ``errors`` (field -> messages, for a 422). The message is a sentence for the user.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 422,
+        code: str | None = None,
+        errors: Mapping[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.errors = dict(errors) if errors else None
+
+
+class NotFound(Refused):
+    """What a request names does not exist, or is another team's: the same answer, so that
+    ids cannot be probed (DESIGN.md, invariant 6)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"No such {what}.", status=404)
+        self.what = what

@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..core.errors import Refused
 from ..core.intake.submission import SubmissionError
 from ..service.accept import AcceptError
 
@@ -109,6 +110,10 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"Retry-After": "1"} if exc.code == "idempotency_in_progress" else None
         return render(ApiError(exc.status, str(exc), code=exc.code, errors=errors, headers=headers))
 
+    async def refused(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Refused)
+        return render(ApiError(exc.status, str(exc), code=exc.code, errors=exc.errors))
+
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors: dict[str, list[str]] = {}
@@ -134,6 +139,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(SubmissionError, submission_error)
     app.add_exception_handler(AcceptError, accept_error)
+    app.add_exception_handler(Refused, refused)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
