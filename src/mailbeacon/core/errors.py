@@ -10,6 +10,7 @@ Each boundary has its own subtree, so a caller catches exactly what its input ca
     ├── InvalidOverride       a per-email tracking override with an unusable value
     ├── InvalidHostname       a host name that cannot be a (custom tracking) domain
     ├── NotMigrated           the database schema is not this version's
+    ├── BatchInterrupted      a batch stopped at an item; says which items were accepted
     └── Refused               a use case (service/) turns a request down: status, code, fields
         └── NotFound          what it names does not exist (or is another team's)
 
@@ -19,8 +20,10 @@ An *expired* token is not an error: it is authentic, and the caller still redire
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
+    "BatchInterrupted",
     "ForgedToken",
     "InstrumentError",
     "InvalidHostname",
@@ -113,3 +116,27 @@ class NotFound(Refused):
     def __init__(self, what: str) -> None:
         super().__init__(f"No such {what}.", status=404)
         self.what = what
+
+
+class BatchInterrupted(MailbeaconError):
+    """A batch stopped at an item that could not be accepted (service/sending.py).
+
+    ``status``, ``code`` and ``field`` are the refused item's (its ``AcceptError``'s, the
+    ``__cause__``); ``accepted`` holds (index, answer) of the items accepted before it, which
+    stay accepted.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str,
+        field: str | None,
+        accepted: list[tuple[int, Any]],
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.field = field
+        self.accepted = accepted
