@@ -13,6 +13,7 @@ from typing import Any
 from ..clock import SystemClock
 from ..core.errors import CommandError
 from ..core.verdicts.networks import CONFIDENCES, ROLES, NetworkRange, parse_ranges
+from ..service import networks
 from ..store import networks as network_store
 from .command import settings_and_database
 
@@ -82,8 +83,7 @@ def run_import(args: argparse.Namespace) -> int:
         raise CommandError(f"{name}: no ranges found")
     _, db = settings_and_database()
     try:
-        with db.write() as conn:
-            count = network_store.import_ranges(conn, ranges, SystemClock().now())
+        count = networks.import_ranges(db, ranges, SystemClock().now())
     finally:
         db.dispose()
     providers = ", ".join(sorted({r.provider for r in ranges}))

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import SystemClock
-from ..core.errors import CommandError
+from ..core.errors import CommandError, Refused
+from ..service import projects
 from ..store import tenancy
 from ..store.db import Database
 from .command import settings_and_database
@@ -43,23 +44,17 @@ def add_parser(commands: Any) -> None:
 def create_project(db: Database, name: str, team_token: str | None) -> dict[str, Any]:
     if not name.strip() or len(name) > 255:
         raise CommandError("a project name is 1 to 255 characters")
-    now = SystemClock().now()
-    with db.write() as conn:
-        new_team_token = None
-        if team_token:
-            team = tenancy.team_by_token(conn, team_token)
-            if team is None:
-                raise CommandError("no team has that team token")
-        else:
-            team, new_team_token = tenancy.create_team(conn, name, now)
-        project, sending_token = tenancy.create_project(conn, team.id, name, now)
+    try:
+        created = projects.create_project(db, name, SystemClock().now(), team_token=team_token)
+    except Refused as exc:
+        raise CommandError(str(exc)) from exc
     return {
-        "id": project.public_id,
-        "sid": project.sid,
-        "name": project.name,
-        "team_id": team.public_id,
-        "sending_token": sending_token,
-        "team_token": new_team_token,
+        "id": created.project.public_id,
+        "sid": created.project.sid,
+        "name": created.project.name,
+        "team_id": created.team.public_id,
+        "sending_token": created.sending_token,
+        "team_token": created.team_token,
     }
 
 

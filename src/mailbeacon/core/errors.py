@@ -15,6 +15,7 @@ as attributes, not only in its message::
     ├── RelayedMessageError     a message the SMTP relay cannot take, 5xx (.header)
     ├── AddressRefused          a webhook connection the SSRF guard refused (.reason);
     │                           also a PermissionError: see the class
+    ├── BatchInterrupted        a batch stopped at an item (.status, .code, .field, .accepted)
     └── ApiError                an HTTP answer other than success (.status, .code, .message,
         │                       .errors, .details, .headers): web/errors.py renders every one
         │                       the same way, whatever its subclass
@@ -28,8 +29,11 @@ as attributes, not only in its message::
         │   ├── InboundRoute            route_is_inbound
         │   ├── IdempotencyConflict     409 idempotency_key_conflict
         │   └── IdempotencyInFlight     409 idempotency_in_progress, Retry-After: 1
-        └── DomainError         422 on "domain", a name that cannot be a custom domain
-            └── DomainClaimed   409 conflict, it is a tracking domain already
+        ├── DomainError         422 on "domain", a name that cannot be a custom domain
+        │   └── DomainClaimed   409 conflict, it is a tracking domain already
+        └── Refused             a use case (service/) turns a request down (.status, .code,
+            │                   .errors), whoever made it: the APIs, the command line
+            └── NotFound        404, what it names does not exist (or is another team's)
 
 Why this shape:
 
@@ -64,6 +68,7 @@ __all__ = [
     "AcceptError",
     "AddressRefused",
     "ApiError",
+    "BatchInterrupted",
     "CommandError",
     "ConfigError",
     "DomainClaimed",
@@ -78,7 +83,9 @@ __all__ = [
     "KeyringError",
     "MailbeaconError",
     "MimePartError",
+    "NotFound",
     "NotMigrated",
+    "Refused",
     "RelayedMessageError",
     "SubmissionError",
     "UnknownEvents",
@@ -336,3 +343,55 @@ class DomainClaimed(DomainError):
 
     status = 409
     code = "conflict"
+
+
+class Refused(ApiError):
+    """A request a use case turns down, whoever made it (the APIs, the command line).
+
+    It carries what an API answer needs, so that the web layer maps it without knowing the
+    rule: ``status`` (422 unless said), ``code`` (None: the API's code for the status) and
+    ``errors`` (field -> messages, for a 422). The message is a sentence for the user.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 422,
+        code: str | None = None,
+        errors: Mapping[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(status, message, code=code, errors=errors)
+
+
+class NotFound(Refused):
+    """What a request names does not exist, or is another team's: the same answer, so that
+    ids cannot be probed (DESIGN.md, invariant 6)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"No such {what}.", status=404)
+        self.what = what
+
+
+class BatchInterrupted(MailbeaconError):
+    """A batch stopped at an item that could not be accepted (service/sending.py).
+
+    ``status``, ``code`` and ``field`` are the refused item's (its ``AcceptError``'s, the
+    ``__cause__``); ``accepted`` holds (index, answer) of the items accepted before it, which
+    stay accepted.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str,
+        field: str | None,
+        accepted: list[tuple[int, Any]],
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.field = field
+        self.accepted = accepted

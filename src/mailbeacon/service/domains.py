@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
-from ..core.errors import DomainClaimed, DomainError, InvalidHostname
+from ..core.errors import DomainClaimed, DomainError, InvalidHostname, NotFound
 from ..core.hosts.domain_checks import DomainStatus, decide
 from ..core.hosts.hostnames import check_custom_domain
 from ..core.hosts.tracking_hosts import default_host
@@ -42,7 +42,7 @@ from .cnames import CnameLookup
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["DomainPolicy", "add_domain", "check_domain"]
+__all__ = ["DomainPolicy", "add_domain", "check_domain", "delete_domain"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,18 @@ def add_domain(
             return store.insert(conn, project.id, name, now)
     except IntegrityError:  # added by someone else between the check and the insert
         raise _claimed(name, mine=False) from None
+
+
+def delete_domain(db: Database, team: tenancy.Team, domain_id: str) -> store.TrackingDomain:
+    """Delete the team's domain (:class:`NotFound` if it has none by that id); the domain as
+    it was. Links sent on it stop working: the caller tells the tracking hosts if it was
+    active. The name is free to be added again."""
+    with db.write() as conn:
+        found = store.for_team(conn, team.id, domain_id)
+        if found is None:
+            raise NotFound("tracking domain")
+        store.delete(conn, found.id)
+    return found
 
 
 def _claimed(name: str, *, mine: bool) -> DomainClaimed:

@@ -9,7 +9,7 @@ server (on its event loop) or alone by ``mailbeacon smtp``:
 - STARTTLS with the configured certificate or a self-signed one (:mod:`.tls`).
 - SIZE advertises ``max_message_bytes`` (the API's limit too); a larger message is refused
   when MAIL FROM declares it, or as soon as DATA passes it.
-- Each message goes through the API's own pipeline, ``accept_idempotent`` (scope ``smtp``, the
+- Each message goes through the API's own pipeline, ``service.sending.send`` (scope ``smtp``, the
   key of its Idempotency-Key header), in a thread, so the event loop never waits on the
   database. 250 is answered only after that transaction committed: from then on the message
   and each recipient's instrumented copy are in the outbound queue, and nothing is lost.
@@ -57,7 +57,8 @@ from ..core.intake.relayed import (
     recipient_kinds,
 )
 from ..core.intake.submission import MAX_RECIPIENTS
-from ..service.accept import Accepted, Intake, accept_idempotent
+from ..service.accept import Accepted, Intake
+from ..service.sending import send
 from ..store import tenancy
 from .tls import ServerTls, server_tls
 
@@ -268,9 +269,8 @@ class RelayHandler:
             missing.append(("Message-ID", make_msgid(domain=domain)))
         if missing:
             intake = replace(intake, raw=add_fields(message.raw, missing))
-        _, body, replayed = accept_idempotent(
-            services.db,
-            services.instrumenter,
+        _, body, replayed = send(
+            services,
             project,
             [intake],
             now,
@@ -278,7 +278,6 @@ class RelayHandler:
             key=message.idempotency_key,
             request_hash=digest.hexdigest(),
             respond=_respond,
-            observer=services.accepted,
         )
         public_id = str(body["message_id"])
         log.info("SMTP relay: queued %s, %d recipient copies", public_id, len(recipients))

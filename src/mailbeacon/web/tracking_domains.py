@@ -27,6 +27,7 @@ from sqlalchemy import Connection
 
 from ..core.errors import ApiError
 from ..core.hosts.domain_checks import DomainStatus
+from ..service import domains
 from ..service.domains import DomainPolicy, add_domain, check_domain
 from ..store import tenancy
 from ..store import tracking_domains as store
@@ -150,9 +151,7 @@ def delete_domain(request: Request, caller: Caller, domain_id: str) -> dict[str,
     """Links sent on the domain stop working; the project's new links use its default host
     (or the public URL). The name is free to be added again."""
     services = services_of(request)
-    with services.db.write() as conn:
-        found = _domain_of(conn, caller, domain_id)
-        store.delete(conn, found.id)
+    found = domains.delete_domain(services.db, caller, domain_id)
     if found.status is DomainStatus.ACTIVE:
         services.hosts.changed()
     return {"message": "Tracking domain deleted."}

@@ -21,6 +21,7 @@ from fastapi import Query
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StringConstraints
 
 from ...core.errors import ApiError
+from ...service.projects import RouteChanges
 from .shapes import Cursor
 
 __all__ = [
@@ -119,16 +120,6 @@ class UpdateRoute(RouteBody):
     name: Name | None = None
     slug: str | None = None
     route_type: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RouteChanges:
-    """What a route body asks for: the tracking columns (None: unchanged) and the whole new
-    settings object."""
-
-    track_opens: bool | None
-    track_clicks: bool | None
-    settings: dict[str, Any]
 
 
 _VERB = {"track_opens": "track opens", "track_clicks": "track clicks"}

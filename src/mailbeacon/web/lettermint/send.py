@@ -7,14 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from ...core.errors import AcceptError, ApiError, SubmissionError
+from ...core.errors import ApiError, BatchInterrupted, SubmissionError
 from ...core.intake.submission import from_lettermint
-from ...service.accept import (
-    Accepted,
-    accept_idempotent,
-    body_hash,
-    intake_from_submission,
-)
+from ...service import sending
+from ...service.accept import Accepted, body_hash, intake_from_submission
 from ...store import tenancy
 from ..auth import either, sending_project
 from ..services import services_of
@@ -53,9 +49,8 @@ def send(
     services = services_of(request)
     now = services.clock.now()
     submission = from_lettermint(body)
-    status, response, replayed = accept_idempotent(
-        services.db,
-        services.instrumenter,
+    status, response, replayed = sending.send(
+        services,
         project,
         [intake_from_submission(submission, "lettermint", now)],
         now,
@@ -63,7 +58,6 @@ def send(
         key=_check_key(idempotency_key),
         request_hash=body_hash(body),
         respond=lambda accepted: (202, _created(accepted[0])),
-        observer=services.accepted,
     )
     headers = {"Idempotency-Replayed": "true"} if replayed else None
     return JSONResponse(response, status_code=status, headers=headers)
@@ -111,53 +105,33 @@ def send_batch(
         errors["idempotency_key"] = ["Item idempotency keys must be unique within a batch."]
     if errors:
         raise ApiError(422, next(iter(errors.values()))[0], errors=errors)
-    responses: list[dict[str, str] | None] = [None] * len(body)
-    fresh = [i for i, key in enumerate(item_keys) if key is None]
+    items = [
+        sending.BatchItem(
+            intake_from_submission(submission, "lettermint", now), key, body_hash(payload)
+        )
+        for (submission, payload), key in zip(submissions, item_keys, strict=True)
+    ]
+    # The batch's own key covers only the items without a key of their own: with none, it
+    # is not used, and was never checked.
+    batch_key = _check_key(idempotency_key) if None in item_keys else None
     try:
-        for index, key in enumerate(item_keys):
-            if key is None:
-                continue
-            # An item with its own key takes the single-send path, so that a later /send or
-            # batch item with the same key replays it.
-            submission, payload = submissions[index]
-            _, response, _ = accept_idempotent(
-                services.db,
-                services.instrumenter,
-                project,
-                [intake_from_submission(submission, "lettermint", now)],
-                now,
-                scope=_SEND_SCOPE,
-                key=key,
-                request_hash=body_hash(payload),
-                respond=lambda accepted: (202, _created(accepted[0])),
-                observer=services.accepted,
-            )
-            responses[index] = response
-        if fresh:
-            _, created, _ = accept_idempotent(
-                services.db,
-                services.instrumenter,
-                project,
-                [intake_from_submission(submissions[i][0], "lettermint", now) for i in fresh],
-                now,
-                scope="lettermint.batch",
-                key=_check_key(idempotency_key),
-                request_hash=body_hash(body),
-                respond=lambda accepted: (202, [_created(a) for a in accepted]),
-                observer=services.accepted,
-            )
-            for index, response in zip(fresh, created, strict=True):
-                responses[index] = response
-    except AcceptError as exc:
-        done = [
-            {"index": i, "message_id": r["message_id"]}
-            for i, r in enumerate(responses)
-            if r is not None
-        ]
-        # The batch's answer also says which items were accepted before the refusal. (It has
-        # never carried the Retry-After of idempotency_in_progress: exc.headers stay out.)
+        responses = sending.send_batch(
+            services,
+            project,
+            items,
+            now,
+            scope="lettermint.batch",
+            item_scope=_SEND_SCOPE,
+            key=batch_key,
+            request_hash=body_hash(body),
+            status=202,
+            answer=_created,
+        )
+    except BatchInterrupted as exc:
+        done = [{"index": i, "message_id": r["message_id"]} for i, r in exc.accepted]
+        field_errors = {exc.field: [str(exc)]} if exc.field and exc.status == 422 else None
         raise ApiError(
-            exc.status, exc.message, code=exc.code, errors=exc.errors, details={"accepted": done}
+            exc.status, str(exc), code=exc.code, errors=field_errors, details={"accepted": done}
         ) from exc
     return JSONResponse(responses, status_code=202)
 

@@ -16,10 +16,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from ...core.errors import ApiError
 from ...core.intake.policy import RouteType
+from ...service import projects
+from ...service.projects import RouteChanges
 from ...store import queries, tenancy
 from ..auth import team
 from ..services import services_of
@@ -148,19 +149,16 @@ def create_project(request: Request, caller: Caller, body: StoreProject) -> dict
     ``api_token``, shown this once."""
     services = services_of(request)
     now = services.clock.now()
-    with services.db.write() as conn:
-        project, token = tenancy.create_project(
-            conn,
-            caller.id,
-            body.name,
-            now,
-            initial_routes=body.initial_routes or "transactional",
-            smtp_enabled=True if body.smtp_enabled is None else body.smtp_enabled,
-            redact_email_content=bool(body.redact_email_content),
-            delivery_mode=body.delivery_mode or "live",
-        )
-        data = _project_view(conn, project, {"routes", "routesCount"}, now)
-    return {"data": data, "message": "Project created.", "api_token": token}
+    options = projects.ProjectOptions(
+        initial_routes=body.initial_routes or "transactional",
+        smtp_enabled=True if body.smtp_enabled is None else body.smtp_enabled,
+        redact_email_content=bool(body.redact_email_content),
+        delivery_mode=body.delivery_mode or "live",
+    )
+    created = projects.create_project(services.db, body.name, now, team=caller, options=options)
+    with services.db.read() as conn:
+        data = _project_view(conn, created.project, {"routes", "routesCount"}, now)
+    return {"data": data, "message": "Project created.", "api_token": created.sending_token}
 
 
 @router.get("/projects/{project_id}", summary="Retrieve a project")
@@ -177,24 +175,6 @@ def retrieve_project(
         return _project_view(conn, project, wanted, services.clock.now())
 
 
-def _make_default(conn: Connection, project: tenancy.Project, route_id: str, now: datetime) -> int:
-    """Make one of the project's sending routes its default; the route's id."""
-    routes = tenancy.list_routes(conn, project.id)
-    chosen = next((r for r in routes if r.public_id == route_id), None)
-    if chosen is None or chosen.route_type is RouteType.INBOUND:
-        raise ApiError(
-            422,
-            "The default route must be one of this project's sending routes.",
-            errors={
-                "default_route_id": ["Name a transactional or broadcast route of this project."]
-            },
-        )
-    for route in routes:
-        if route.is_default != (route.id == chosen.id):
-            tenancy.update_route(conn, route.id, now, is_default=route.id == chosen.id)
-    return chosen.id
-
-
 @router.put("/projects/{project_id}", summary="Update a project")
 def update_project(
     request: Request,
@@ -205,14 +185,15 @@ def update_project(
     services = services_of(request)
     now = services.clock.now()
     body = body or UpdateProject()
-    with services.db.write() as conn:
-        project = _project_of(conn, caller, project_id)
-        values = body.model_dump(exclude={"default_route_id"}, exclude_none=True)
-        if body.default_route_id is not None:
-            values["default_route_id"] = _make_default(conn, project, body.default_route_id, now)
-        tenancy.update_project(conn, project.id, now, **values)
-        fresh = tenancy.project_by_id(conn, project.id)
-        assert fresh is not None
+    fresh = projects.update_project(
+        services.db,
+        caller,
+        project_id,
+        now,
+        body.model_dump(exclude={"default_route_id"}, exclude_none=True),
+        default_route_id=body.default_route_id,
+    )
+    with services.db.read() as conn:
         data = _project_view(conn, fresh, set(), now)
     return {"data": data, "message": "Project updated."}
 
@@ -247,21 +228,6 @@ def list_routes(
     return shapes.cursor_page(request, data, page.size, next_id=part.next_id, prev_id=part.prev_id)
 
 
-def _check_slug(conn: Connection, project: tenancy.Project, slug: str) -> None:
-    if not tenancy.valid_slug(slug):
-        raise ApiError(
-            422,
-            "The slug may hold lowercase letters, digits and single hyphens.",
-            errors={"slug": ["Use lowercase letters, digits and single hyphens, like my-route."]},
-        )
-    if tenancy.slug_taken(conn, project.id, slug):
-        raise _slug_taken(slug)
-
-
-def _slug_taken(slug: str) -> ApiError:
-    return ApiError(409, f"This project already has a route {slug!r}.", code="slug_taken")
-
-
 @router.post("/projects/{project_id}/routes", status_code=201, summary="Create a route")
 def create_route(
     request: Request, caller: Caller, project_id: str, body: StoreRoute
@@ -270,24 +236,9 @@ def create_route(
     now = services.clock.now()
     route_type = RouteType(body.route_type)
     changes = route_changes(body, {}, inbound=route_type is RouteType.INBOUND)
-    try:
-        with services.db.write() as conn:
-            project = _project_of(conn, caller, project_id)
-            if body.slug is not None:
-                _check_slug(conn, project, body.slug)
-            route = tenancy.create_route(
-                conn,
-                project.id,
-                body.name,
-                route_type,
-                now,
-                slug=body.slug,
-                track_opens=changes.track_opens,
-                track_clicks=changes.track_clicks,
-                settings=changes.settings,
-            )
-    except IntegrityError as exc:  # a concurrent request took the slug first
-        raise _slug_taken(body.slug or body.name) from exc
+    project, route = projects.create_route(
+        services.db, caller, project_id, body.name, route_type, now, changes, slug=body.slug
+    )
     return {"data": shapes.route_data(route, project.public_id), "message": "Route created."}
 
 
@@ -327,44 +278,26 @@ def update_route(
     services = services_of(request)
     now = services.clock.now()
     body = body or UpdateRoute()
-    with services.db.write() as conn:
-        route = _route_of(conn, caller, route_id)
-        _refuse_identity_changes(body, route)
-        changes = route_changes(body, route.settings, inbound=route.route_type is RouteType.INBOUND)
-        values: dict[str, Any] = {"settings": changes.settings}
-        if body.name is not None:
-            values["name"] = body.name
-        if changes.track_opens is not None:
-            values["track_opens"] = changes.track_opens
-        if changes.track_clicks is not None:
-            values["track_clicks"] = changes.track_clicks
-        tenancy.update_route(conn, route.id, now, **values)
-        fresh = tenancy.route_by_id(conn, route.id)
-        project = tenancy.project_by_id(conn, route.project_id)
-        assert fresh is not None
-        assert project is not None
+    edit = body  # narrowed for the closure
+
+    def changes(route: tenancy.Route) -> RouteChanges:
+        # Settings merge into the route's current ones: worked out inside the transaction.
+        return route_changes(edit, route.settings, inbound=route.route_type is RouteType.INBOUND)
+
+    project, fresh = projects.update_route(
+        services.db,
+        caller,
+        route_id,
+        now,
+        changes,
+        name=body.name,
+        slug=body.slug,
+        route_type=body.route_type,
+    )
     return {"data": shapes.route_data(fresh, project.public_id), "message": "Route updated."}
-
-
-def _refuse_identity_changes(body: UpdateRoute, route: tenancy.Route) -> None:
-    errors: dict[str, list[str]] = {}
-    if body.slug is not None and body.slug != route.slug:
-        errors["slug"] = ["A route's slug cannot change: senders name the route by it."]
-    if body.route_type is not None and body.route_type != route.route_type.value:
-        errors["route_type"] = ["A route's type cannot change; create another route."]
-    if errors:
-        raise ApiError(422, next(iter(errors.values()))[0], errors=errors)
 
 
 @router.delete("/routes/{route_id}", summary="Delete a route")
 def delete_route(request: Request, caller: Caller, route_id: str) -> dict[str, Any]:
-    with services_of(request).db.write() as conn:
-        route = _route_of(conn, caller, route_id)
-        if route.is_default:
-            raise ApiError(
-                422,
-                "The default route cannot be deleted: make another route the default first.",
-                errors={"route": ["This is the project's default route."]},
-            )
-        tenancy.delete_route(conn, route.id)
+    projects.delete_route(services_of(request).db, caller, route_id)
     return {"message": "Route deleted."}

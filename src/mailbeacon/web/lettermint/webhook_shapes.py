@@ -18,8 +18,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
+from ...core.webhooks.subscriptions import Webhook
+from ...service.webhooks import Targets
 from ...store.webhook_deliveries import AttemptRecord, DeliveryRecord
-from ...store.webhooks import Webhook
 from .shapes import iso
 
 __all__ = [
@@ -69,9 +70,6 @@ class StoreWebhook(WebhookBody):
 
 class UpdateWebhook(WebhookBody):
     pass
-
-
-Targets = tuple[str, list[int], list[int]]  # scope, projects.id, routes.id
 
 
 def webhook_data(

@@ -2,26 +2,24 @@
 secrets, and the delivery log with manual retries. Shapes in webhook_shapes.py.
 
 Every lookup goes through the caller's team: another team's webhook is a 404, as is one
-that does not exist (DESIGN.md, invariant 6). A webhook's URL is refused (422) when it is not
-http(s), carries credentials (they belong in ``basic_auth``), or resolves to an address
-webhooks may not call (service/webhook_guard.py); its events are normalised for its format
-(core/webhooks/delivery.py), and an unknown name is a 422 naming it.
+that does not exist (DESIGN.md, invariant 6). Changes go through service/webhooks.py, which
+refuses a URL that is not http(s), carries credentials (they belong in ``basic_auth``), or
+resolves to an address webhooks may not call, and normalises the events for the format: here
+both refusals become a 422 naming the field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import Connection
 
-from ...core.errors import ApiError
-from ...core.webhooks.delivery import normalise_events
-from ...service import events as recorded
-from ...service.webhook_guard import AddressGuard
+from ...core.errors import ApiError, UnknownEvents, UrlRefused
+from ...service import webhooks
 from ...store import tenancy
 from ...store import webhook_deliveries as outbox
 from ...store import webhooks as store
@@ -63,33 +61,25 @@ def _invalid(field: str, message: str) -> ApiError:
     return ApiError(422, message, errors={field: [message]})
 
 
-def _check_url(request: Request, url: str) -> None:
-    parts = urlsplit(url)
-    if parts.username is not None or parts.password is not None:
-        raise _invalid("url", "Put credentials in basic_auth, not in the webhook URL.")
-    allow = services_of(request).settings.webhook_allow_private_networks
-    # UrlRefused is the answer itself: a 422 on "url".
-    AddressGuard(allow_private=allow).check_url(url)
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """The service's refusals of a URL or of event names, as 422s naming the field."""
+    try:
+        yield
+    except UrlRefused as exc:
+        raise _invalid("url", str(exc)) from exc
+    except UnknownEvents as exc:
+        raise _invalid("events", str(exc)) from exc
 
 
-def _targets(conn: Connection, caller: tenancy.Team, body: views.WebhookBody) -> views.Targets:
-    """Scope and the projects or routes it names, checked to be the caller's."""
+def _targets(body: views.WebhookBody) -> webhooks.TargetRequest:
+    """What the body names; Lettermint's older single ``route_id`` is a list of one."""
     route_ids = list(body.route_ids or ([body.route_id] if body.route_id else []))
-    project_ids = list(body.project_ids or [])
-    scope = body.scope or ("route" if route_ids else "project" if project_ids else "team")
-    if (scope != "project" and project_ids) or (scope != "route" and route_ids):
-        raise _invalid("scope", f"A {scope}-wide webhook names no other projects or routes.")
-    if scope == "team":
-        return scope, [], []
-    named = project_ids if scope == "project" else route_ids
-    if not named:
-        raise _invalid(f"{scope}_ids", f"A {scope} webhook names at least one {scope}.")
-    lookup = tenancy.project_for_team if scope == "project" else tenancy.route_for_team
-    found = [lookup(conn, caller.id, public_id) for public_id in named]
-    ids = [item.id for item in found if item is not None]
-    if len(ids) != len(named):
-        raise _invalid(f"{scope}_ids", f"No such {scope} in this team.")
-    return (scope, ids, []) if scope == "project" else (scope, [], ids)
+    return webhooks.TargetRequest(body.scope, list(body.project_ids or []), route_ids)
+
+
+def _allow_private(request: Request) -> bool:
+    return services_of(request).settings.webhook_allow_private_networks
 
 
 # --- views ------------------------------------------------------------------------------------
@@ -181,27 +171,22 @@ def list_webhooks(
 def create_webhook(request: Request, caller: Caller, body: views.StoreWebhook) -> dict[str, Any]:
     """The webhook with its signing secret (``whsec_...``), shown now and on regeneration."""
     services = services_of(request)
-    format = body.format or "lettermint"
-    events = normalise_events(format, body.events)  # UnknownEvents: a 422 on "events"
-    _check_url(request, body.url)
-    with services.db.write() as conn:
-        scope, project_ids, route_ids = _targets(conn, caller, body)
-        hook = store.create_webhook(
-            conn,
-            caller.id,
-            services.clock.now(),
-            name=body.name,
-            url=body.url,
-            format=format,
-            events=events,
-            enabled=True if body.enabled is None else body.enabled,
-            include_machine_events=bool(body.include_machine_events),
-            scope=scope,
-            project_ids=project_ids,
-            route_ids=route_ids,
-            delivery_mode_filter=body.delivery_mode_filter or "both",
-            basic_auth=body.basic_auth.model_dump() if body.basic_auth else None,
+    new = webhooks.NewWebhook(
+        name=body.name,
+        url=body.url,
+        events=body.events,
+        format=body.format,
+        enabled=body.enabled,
+        include_machine_events=body.include_machine_events,
+        targets=_targets(body),
+        delivery_mode_filter=body.delivery_mode_filter,
+        basic_auth=body.basic_auth.model_dump() if body.basic_auth else None,
+    )
+    with _refusals():
+        hook = webhooks.create_webhook(
+            services.db, caller, services.clock.now(), new, allow_private=_allow_private(request)
         )
+    with services.db.read() as conn:
         data = _view(conn, hook, secret=True)
     return {"data": data, "message": "Webhook created."}
 
@@ -225,38 +210,32 @@ def update_webhook(
     now = services.clock.now()
     body = body or views.UpdateWebhook()
     given = body.model_fields_set
-    if body.url is not None:
-        _check_url(request, body.url)
-    with services.db.write() as conn:
-        hook = _webhook_of(conn, caller, webhook_id)
-        values: dict[str, Any] = body.model_dump(
-            include={"name", "url", "include_machine_events", "delivery_mode_filter"},
-            exclude_none=True,
+    changes = webhooks.WebhookChanges(
+        name=body.name,
+        url=body.url,
+        include_machine_events=body.include_machine_events,
+        delivery_mode_filter=body.delivery_mode_filter,
+        format=body.format,
+        events=body.events,
+        targets=_targets(body)
+        if given & {"scope", "project_ids", "route_ids", "route_id"}
+        else None,
+        basic_auth=body.basic_auth.model_dump() if body.basic_auth else None,
+        basic_auth_given="basic_auth" in given,
+        enabled=body.enabled,
+    )
+    with _refusals():
+        hook = webhooks.update_webhook(
+            services.db, caller, webhook_id, now, changes, allow_private=_allow_private(request)
         )
-        format = body.format or hook.format
-        if body.events is not None or format != hook.format:
-            values["events"] = normalise_events(format, list(body.events or hook.events))
-            values["format"] = format
-        if given & {"scope", "project_ids", "route_ids", "route_id"}:
-            values["scope"], values["project_ids"], values["route_ids"] = _targets(
-                conn, caller, body
-            )
-        if "basic_auth" in given:
-            values["basic_auth"] = body.basic_auth.model_dump() if body.basic_auth else None
-        if body.enabled is True:
-            values.update(enabled=True, disabled_reason=None)
-        hook = store.update_webhook(conn, hook.id, now, **values)
-        if body.enabled is False and hook.enabled:
-            store.disable_webhook(conn, hook.id, now, None)
-            hook = _webhook_of(conn, caller, webhook_id)
+    with services.db.read() as conn:
         data = _view(conn, hook)
     return {"data": data, "message": "Webhook updated."}
 
 
 @router.delete("/webhooks/{webhook_id}", summary="Delete a webhook and its delivery log")
 def delete_webhook(request: Request, caller: Caller, webhook_id: str) -> dict[str, Any]:
-    with services_of(request).db.write() as conn:
-        store.delete_webhook(conn, _webhook_of(conn, caller, webhook_id).id)
+    webhooks.delete_webhook(services_of(request).db, caller, webhook_id)
     return {"message": "Webhook deleted."}
 
 
@@ -265,9 +244,7 @@ def test_webhook(request: Request, caller: Caller, webhook_id: str) -> dict[str,
     """Queues a ``webhook.test`` delivery, whatever the webhook subscribes to and even while
     it is off (to try an endpoint before turning it on)."""
     services = services_of(request)
-    with services.db.write() as conn:
-        hook = _webhook_of(conn, caller, webhook_id)
-        delivery_id = recorded.enqueue_test(conn, hook, services.clock.now())
+    delivery_id = webhooks.test_webhook(services.db, caller, webhook_id, services.clock.now())
     return {"message": "Test delivery queued.", "delivery_id": delivery_id}
 
 
@@ -275,9 +252,8 @@ def test_webhook(request: Request, caller: Caller, webhook_id: str) -> dict[str,
 def regenerate_secret(request: Request, caller: Caller, webhook_id: str) -> dict[str, Any]:
     """Deliveries from now on are signed with the new secret only."""
     services = services_of(request)
-    with services.db.write() as conn:
-        hook = _webhook_of(conn, caller, webhook_id)
-        hook = store.update_webhook(conn, hook.id, services.clock.now(), secret=store.new_secret())
+    hook = webhooks.regenerate_secret(services.db, caller, webhook_id, services.clock.now())
+    with services.db.read() as conn:
         data = _view(conn, hook, secret=True)
     return {"data": data, "message": "Secret regenerated."}
 
@@ -358,13 +334,7 @@ def retry_delivery(
     """Sends the same delivery (same id, same body) again, now. 409 while the webhook is off
     or the delivery still has an attempt pending or in flight."""
     services = services_of(request)
-    with services.db.write() as conn:
-        hook = _webhook_of(conn, caller, webhook_id)
-        delivery = _delivery_of(conn, hook, delivery_id)
-        if not hook.enabled:
-            raise ApiError(409, "The webhook is disabled.", code="webhook_disabled")
-        if not outbox.retry(conn, delivery.id, services.clock.now()):
-            raise ApiError(
-                409, "This delivery is still pending or in flight.", code="delivery_in_progress"
-            )
+    delivery = webhooks.retry_delivery(
+        services.db, caller, webhook_id, delivery_id, services.clock.now()
+    )
     return {"message": "Delivery queued.", "delivery_id": delivery.public_id}

@@ -17,7 +17,8 @@ from fastapi.responses import JSONResponse
 
 from ...core.errors import ApiError
 from ...core.intake.submission import from_lettr
-from ...service.accept import Accepted, accept_idempotent, body_hash, intake_from_submission
+from ...service.accept import Accepted, body_hash, intake_from_submission
+from ...service.sending import send
 from ...store import lettr_queries, messages, tenancy
 from ..auth import sending_project
 from ..services import services_of
@@ -65,9 +66,8 @@ def send_email(
     services = services_of(request)
     now = services.clock.now()
     submission = from_lettr(body)
-    status, response, replayed = accept_idempotent(
-        services.db,
-        services.instrumenter,
+    status, response, replayed = send(
+        services,
         project,
         [intake_from_submission(submission, "lettr", now)],
         now,
@@ -75,7 +75,6 @@ def send_email(
         key=key,
         request_hash=body_hash(body),
         respond=_sent,
-        observer=services.accepted,
     )
     headers = {"Idempotency-Replayed": "true"} if replayed else None
     return JSONResponse(response, status_code=status, headers=headers)
