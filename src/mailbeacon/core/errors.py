@@ -353,6 +353,9 @@ class Refused(ApiError):
     ``errors`` (field -> messages, for a 422). The message is a sentence for the user.
     """
 
+    status = 422  # the usual refusal; an instance may carry another
+    code = "validation_error"
+
     def __init__(
         self,
         message: str,
@@ -367,6 +370,9 @@ class Refused(ApiError):
 class NotFound(Refused):
     """What a request names does not exist, or is another team's: the same answer, so that
     ids cannot be probed (DESIGN.md, invariant 6)."""
+
+    status = 404
+    code = "not_found"
 
     def __init__(self, what: str) -> None:
         super().__init__(f"No such {what}.", status=404)
