@@ -46,8 +46,6 @@ from mailbeacon.smtp.upstream import SmtpSender
 from mailbeacon.store import tenancy
 from mailbeacon.store.db import Database
 from mailbeacon.store.schema import copies, events, messages
-from mailbeacon.workers.outbound import deliver_due
-from mailbeacon.workers.promoter import promote_settled
 from tests.conftest import SIGNING_KEYS, make_settings
 from tests.support import databases
 from tests.support.process import MAILBEACON, serve_process
@@ -59,6 +57,7 @@ from tests.support.smtp_server import (
     upstream_server,
 )
 from tests.support.tenants import Tenant, new_tenant
+from tests.support.workers import deliver, promote
 
 SENDER = "shop@shop.example"
 TEXT = "Grüße aus Köln! Your order ships today: https://shop.example/order?id=1\n"
@@ -227,12 +226,7 @@ def drain(services: Services, server: UpstreamServer) -> int:
     async def run() -> int:
         sender = SmtpSender(server.upstream())
         total = 0
-        while done := await deliver_due(
-            services.db,
-            services.clock,
-            concurrency=services.settings.outbound_concurrency,
-            sender=sender,
-        ):
+        while done := await deliver(services, sender):
             total += done
         await sender.aclose()
         return total
@@ -446,7 +440,7 @@ def test_tag_metadata_and_route_show_on_the_message_and_its_events_not_in_the_co
         answer = httpx.get(f"{base}/c/{click}", headers={"user-agent": CHROME})
         assert answer.status_code == 302  # straight from the link cache the accept primed
         services.clock.advance(seconds=6)  # type: ignore[attr-defined]
-        assert promote_settled(services.db, services.clock, services.settings.settle_seconds) == 1
+        assert promote(services) == 1
         record = httpx.get(f"{base}/v1/messages/{message_id}", headers=team).json()
         listed = httpx.get(f"{base}/v1/messages/{message_id}/events", headers=team).json()
         source = httpx.get(f"{base}/v1/messages/{message_id}/source", headers=team).content

@@ -24,10 +24,10 @@ from mailbeacon.service.accept import body_hash
 from mailbeacon.smtp.upstream import Capture, Outcome, Result
 from mailbeacon.store import idempotency, tenancy
 from mailbeacon.store.schema import copies, messages
-from mailbeacon.workers.outbound import deliver_due
-from mailbeacon.workers.promoter import promote_settled
 from tests.support import databases
 from tests.support.tenants import Tenant, new_tenant
+from tests.support.workers import deliver as deliver_pass
+from tests.support.workers import promote
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -141,14 +141,7 @@ def tracking_urls(html: str) -> dict[str, list[str]]:
 
 
 def deliver(api: Api, sender: Any = None) -> None:
-    asyncio.run(
-        deliver_due(
-            api.services.db,
-            api.services.clock,
-            concurrency=api.services.settings.outbound_concurrency,
-            sender=sender or Capture(),
-        )
-    )
+    asyncio.run(deliver_pass(api.services, sender or Capture()))
 
 
 class Refusing:
@@ -500,9 +493,7 @@ def test_clicks_and_opens_are_listed_and_machine_ones_labelled(api: Api) -> None
             local = url.replace("http://t.example.test", api.base)
             assert httpx.get(local, headers={"user-agent": CHROME}).status_code in (200, 302)
         clock.advance(seconds=6)
-        assert promote_settled(
-            api.services.db, api.services.clock, api.services.settings.settle_seconds
-        ) == len(hits)
+        assert promote(api.services) == len(hits)
     detail = api.client.emails.get(resp.request_id)
     types = [e.type for e in detail.events]
     assert types == ["injection", "delivery", "open", "click", "click"]
@@ -535,7 +526,7 @@ def test_a_gmail_proxy_open_is_marked_as_a_proxy(api: Api) -> None:
     )
     httpx.get(pixel.replace("http://t.example.test", api.base), headers={"user-agent": proxy})
     api.services.clock.advance(seconds=6)  # type: ignore[attr-defined]
-    promote_settled(api.services.db, api.services.clock, api.services.settings.settle_seconds)
+    promote(api.services)
     opened = api.client.emails.get(resp.request_id).events[-1]
     assert opened.type == "open"
     assert opened.user_agent_parsed is not None

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from mailbeacon.app import Services
 from mailbeacon.store.schema import copies
-from mailbeacon.workers.promoter import promote_settled
 from tests.support.tenants import Tenant, new_tenant
+from tests.support.workers import promote
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -79,7 +79,7 @@ def test_counters_separate_people_from_machines(
             headers={"user-agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"},
         )
         services.clock.advance(seconds=6)
-        assert promote_settled(services.db, services.clock, services.settings.settle_seconds) == 5
+        assert promote(services) == 5
         people = stats(base, tenant)
         machines = stats(base, tenant, include_machine="1")
         tagged = stats(base, tenant, tag="autumn")

@@ -17,9 +17,8 @@ from sqlalchemy import select
 from mailbeacon.app import Services
 from mailbeacon.smtp.upstream import Outcome, Result
 from mailbeacon.store.schema import events as event_rows
-from mailbeacon.workers.outbound import deliver_due
-from mailbeacon.workers.promoter import promote_settled
 from tests.support.tenants import Tenant, new_tenant
+from tests.support.workers import deliver, promote
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -87,9 +86,7 @@ class Site:
 
     def promote(self) -> None:
         self.services.clock.advance(seconds=6)
-        promote_settled(
-            self.services.db, self.services.clock, self.services.settings.settle_seconds
-        )
+        promote(self.services)
 
 
 def open_site(base: str, services: Services, name: str = "Acme") -> Site:
@@ -575,14 +572,7 @@ def test_delivery_outcomes_in_lettermint_words(any_site: Site) -> None:
     site = any_site
     delivered = site.send(to=["ann@example.org"])
     failed = site.send(to=["bounce@example.org"])
-    asyncio.run(
-        deliver_due(
-            site.services.db,
-            site.services.clock,
-            concurrency=site.services.settings.outbound_concurrency,
-            sender=ScriptedUpstream(),
-        )
-    )
+    asyncio.run(deliver(site.services, ScriptedUpstream()))
     assert site.lm.messages.retrieve(delivered)["status"] == "delivered"
     assert site.lm.messages.retrieve(failed)["status"] == "failed"
     assert [m["id"] for m in site.lm.messages.iterate({"filter": {"status": "delivered"}})] == [
@@ -611,14 +601,7 @@ def test_a_captured_copy_is_processed_not_delivered(site: Site) -> None:
     from mailbeacon.smtp.upstream import Capture
 
     message_id = site.send()
-    asyncio.run(
-        deliver_due(
-            site.services.db,
-            site.services.clock,
-            concurrency=site.services.settings.outbound_concurrency,
-            sender=Capture(),
-        )
-    )
+    asyncio.run(deliver(site.services, Capture()))
     assert site.lm.messages.retrieve(message_id)["status"] == "processed"
     events = site.lm.messages.events(message_id)["data"]
     assert [e["event"] for e in events] == ["queued", "processed"]

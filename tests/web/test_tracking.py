@@ -17,8 +17,8 @@ from mailbeacon.clock import FixedClock
 from mailbeacon.store import observations
 from mailbeacon.store.schema import copies, events
 from mailbeacon.web.tracking import PIXEL
-from mailbeacon.workers.promoter import promote_settled
 from tests.support.tenants import new_tenant
+from tests.support.workers import promote
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -86,11 +86,9 @@ def test_the_click_becomes_an_event_with_link_index_and_anchor_text(site: Any) -
     base, services, urls = site
     httpx.get(f"{base}/c/{urls['c'][2]}", headers={"user-agent": CHROME})
     clock: FixedClock = services.clock
-    assert (
-        promote_settled(services.db, services.clock, services.settings.settle_seconds) == 0
-    )  # still in its settle window
+    assert promote(services) == 0  # still in its settle window
     clock.advance(seconds=6)
-    assert promote_settled(services.db, services.clock, services.settings.settle_seconds) == 1
+    assert promote(services) == 1
     with services.db.read() as conn:
         event = conn.execute(select(events).where(events.c.type == "message.clicked")).one()
     assert event.link_index == 1
@@ -187,7 +185,7 @@ def test_the_honeypot_answers_like_a_click_and_is_recorded_as_one(site: Any) -> 
     assert answer.status_code == 302
     assert answer.headers["location"] == "https://shop.example/a?x=1&y=2"
     services.clock.advance(seconds=6)
-    promote_settled(services.db, services.clock, services.settings.settle_seconds)
+    promote(services)
     with services.db.read() as conn:
         event = conn.execute(select(events).where(events.c.type == "message.clicked")).one()
     assert event.machine is True

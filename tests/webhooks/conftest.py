@@ -22,9 +22,9 @@ from lettermint import Lettermint
 from mailbeacon.app import Services, build_dispatcher
 from mailbeacon.clock import FixedClock
 from mailbeacon.workers.dispatcher import Dispatcher
-from mailbeacon.workers.promoter import promote_settled
 from tests.support.receiver import Receiver, receiving
 from tests.support.tenants import Tenant, new_tenant
+from tests.support.workers import promote
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -100,9 +100,7 @@ class Site:
 
     def promote(self) -> None:
         self.clock.advance(seconds=6)  # past the settle window
-        promote_settled(
-            self.services.db, self.services.clock, self.services.settings.settle_seconds
-        )
+        promote(self.services)
 
     async def deliver(self, limit: int | None = None) -> int:
         if limit is None:

@@ -29,7 +29,7 @@ from mailbeacon.smtp.upstream import Capture, Outcome, Result, Sender, SmtpSende
 from mailbeacon.store import messages
 from mailbeacon.store.schema import copies, events
 from mailbeacon.store.schema import messages as messages_table
-from mailbeacon.workers.outbound import deliver_due, lease_length
+from mailbeacon.workers.outbound import lease_length
 from tests.support.server import free_port
 from tests.support.smtp_server import (
     Certificates,
@@ -38,6 +38,7 @@ from tests.support.smtp_server import (
     upstream_server,
 )
 from tests.support.tenants import Tenant, new_tenant
+from tests.support.workers import deliver
 
 pytestmark = pytest.mark.anyio
 
@@ -88,12 +89,7 @@ def queue(services: Services, tenant: Tenant, **fields: Any) -> Accepted:
 async def drain(services: Services, sender: Sender) -> int:
     """Passes until nothing is due; how many copies were attempted."""
     total = 0
-    while done := await deliver_due(
-        services.db,
-        services.clock,
-        concurrency=services.settings.outbound_concurrency,
-        sender=sender,
-    ):
+    while done := await deliver(services, sender):
         total += done
     return total
 
@@ -175,29 +171,11 @@ async def test_an_accepted_copy_is_delivered_with_its_event(
     sender = SmtpSender(server.upstream())
     assert status_of(services, accepted.message_id) == "queued"
 
-    assert (
-        await deliver_due(
-            services.db,
-            services.clock,
-            concurrency=services.settings.outbound_concurrency,
-            sender=sender,
-            limit=1,
-        )
-        == 1
-    )
+    assert await deliver(services, sender, limit=1) == 1
     assert [c.status for c in copy_rows(services, accepted.message_id)] == ["delivered", "queued"]
     assert status_of(services, accepted.message_id) == "processed"
 
-    assert (
-        await deliver_due(
-            services.db,
-            services.clock,
-            concurrency=services.settings.outbound_concurrency,
-            sender=sender,
-            limit=1,
-        )
-        == 1
-    )
+    assert await deliver(services, sender, limit=1) == 1
     await sender.aclose()
     rows = copy_rows(services, accepted.message_id)
     assert [c.status for c in rows] == ["delivered", "delivered"]
@@ -225,12 +203,7 @@ async def test_a_copy_being_sent_marks_its_message_processed(
         async def aclose(self) -> None:
             pass
 
-    await deliver_due(
-        services.db,
-        services.clock,
-        concurrency=services.settings.outbound_concurrency,
-        sender=Watching(),
-    )
+    await deliver(services, Watching())
     assert seen == ["processed"]
     assert status_of(services, accepted.message_id) == "delivered"
 
@@ -246,15 +219,7 @@ async def test_a_4xx_reply_requeues_the_copy_until_its_delay_has_passed(
     server.recorder.reply_to_rcpt("ann@example.org", "451 4.3.0 try again later")
     sender = SmtpSender(server.upstream())
 
-    assert (
-        await deliver_due(
-            services.db,
-            services.clock,
-            concurrency=services.settings.outbound_concurrency,
-            sender=sender,
-        )
-        == 1
-    )
+    assert await deliver(services, sender) == 1
     (copy,) = copy_rows(services, accepted.message_id)
     assert copy.status == "queued"
     assert copy.attempts == 1
@@ -263,26 +228,10 @@ async def test_a_4xx_reply_requeues_the_copy_until_its_delay_has_passed(
     assert events_of(services, "message.sent") == events_of(services, "message.failed") == []
 
     clock.advance(seconds=OUTBOUND_SCHEDULE[0].total_seconds() - 1)
-    assert (
-        await deliver_due(
-            services.db,
-            services.clock,
-            concurrency=services.settings.outbound_concurrency,
-            sender=sender,
-        )
-        == 0
-    )
+    assert await deliver(services, sender) == 0
     assert server.recorder.deliveries == []
     clock.advance(seconds=1)
-    assert (
-        await deliver_due(
-            services.db,
-            services.clock,
-            concurrency=services.settings.outbound_concurrency,
-            sender=sender,
-        )
-        == 1
-    )
+    assert await deliver(services, sender) == 1
     await sender.aclose()
     (copy,) = copy_rows(services, accepted.message_id)
     assert (copy.status, copy.attempts, copy.last_error) == ("delivered", 2, None)
@@ -296,40 +245,16 @@ async def test_a_refused_connection_is_retried_later(services: Services, tenant:
     port = free_port()  # nothing listens there yet
     sender = SmtpSender(Upstream(capture=False, host="127.0.0.1", port=port, tls="none"))
 
-    assert (
-        await deliver_due(
-            services.db,
-            services.clock,
-            concurrency=services.settings.outbound_concurrency,
-            sender=sender,
-        )
-        == 1
-    )
+    assert await deliver(services, sender) == 1
     (copy,) = copy_rows(services, accepted.message_id)
     assert copy.status == "queued"
     assert "SMTPConnectError" in copy.last_error
     assert copy.next_attempt_at == clock.now() + OUTBOUND_SCHEDULE[0]
 
     with upstream_server(port=port) as server:
-        assert (
-            await deliver_due(
-                services.db,
-                services.clock,
-                concurrency=services.settings.outbound_concurrency,
-                sender=sender,
-            )
-            == 0
-        )  # not due yet
+        assert await deliver(services, sender) == 0  # not due yet
         clock.advance(seconds=OUTBOUND_SCHEDULE[0].total_seconds())
-        assert (
-            await deliver_due(
-                services.db,
-                services.clock,
-                concurrency=services.settings.outbound_concurrency,
-                sender=sender,
-            )
-            == 1
-        )
+        assert await deliver(services, sender) == 1
         await sender.aclose()
     assert len(server.recorder.delivered_to("ann@example.org")) == 1
     assert copy_rows(services, accepted.message_id)[0].status == "delivered"
@@ -345,28 +270,12 @@ async def test_when_the_schedule_runs_out_the_copy_fails(
     sender = SmtpSender(server.upstream())
 
     for attempt, delay in enumerate(OUTBOUND_SCHEDULE, start=1):
-        assert (
-            await deliver_due(
-                services.db,
-                services.clock,
-                concurrency=services.settings.outbound_concurrency,
-                sender=sender,
-            )
-            == 1
-        )
+        assert await deliver(services, sender) == 1
         (copy,) = copy_rows(services, accepted.message_id)
         assert (copy.status, copy.attempts) == ("queued", attempt)
         assert copy.next_attempt_at == clock.now() + delay
         clock.advance(seconds=delay.total_seconds())
-    assert (
-        await deliver_due(
-            services.db,
-            services.clock,
-            concurrency=services.settings.outbound_concurrency,
-            sender=sender,
-        )
-        == 1
-    )
+    assert await deliver(services, sender) == 1
     await sender.aclose()
 
     (copy,) = copy_rows(services, accepted.message_id)
@@ -376,15 +285,7 @@ async def test_when_the_schedule_runs_out_the_copy_fails(
     assert failed.recipient == "ann@example.org"
     assert failed.data == {"reason": reply, "attempts": 10, "permanent": False}
     assert len(server.recorder.refused) == len(OUTBOUND_SCHEDULE) + 1
-    assert (
-        await deliver_due(
-            services.db,
-            services.clock,
-            concurrency=services.settings.outbound_concurrency,
-            sender=sender,
-        )
-        == 0
-    )
+    assert await deliver(services, sender) == 0
 
 
 async def test_a_5xx_reply_fails_the_copy_at_once(
@@ -453,15 +354,7 @@ async def test_a_wrong_password_defers_instead_of_failing(
     ) as server:
         upstream = server.upstream(username="mailer", password="wrong")
         sender = SmtpSender(upstream, tls_context=certificates.client_context())
-        assert (
-            await deliver_due(
-                services.db,
-                services.clock,
-                concurrency=services.settings.outbound_concurrency,
-                sender=sender,
-            )
-            == 1
-        )
+        assert await deliver(services, sender) == 1
     (copy,) = copy_rows(services, accepted.message_id)
     assert copy.status == "queued"
     assert copy.last_error.startswith("535 ")
@@ -487,34 +380,10 @@ async def test_an_expired_lease_makes_the_copy_due_again_and_it_is_sent_once(
     sender = SmtpSender(server.upstream())
 
     clock.advance(seconds=lease.total_seconds() - 1)
-    assert (
-        await deliver_due(
-            services.db,
-            services.clock,
-            concurrency=services.settings.outbound_concurrency,
-            sender=sender,
-        )
-        == 0
-    )  # the lease still holds
+    assert await deliver(services, sender) == 0  # the lease still holds
     clock.advance(seconds=2)
-    assert (
-        await deliver_due(
-            services.db,
-            services.clock,
-            concurrency=services.settings.outbound_concurrency,
-            sender=sender,
-        )
-        == 1
-    )
-    assert (
-        await deliver_due(
-            services.db,
-            services.clock,
-            concurrency=services.settings.outbound_concurrency,
-            sender=sender,
-        )
-        == 0
-    )
+    assert await deliver(services, sender) == 1
+    assert await deliver(services, sender) == 0
     await sender.aclose()
     assert len(server.recorder.deliveries) == 1
     (copy,) = copy_rows(services, accepted.message_id)
@@ -615,12 +484,7 @@ async def test_a_deferred_copy_keeps_its_message_processed(
     accepted = queue(services, tenant)
     server.recorder.reply_to_rcpt("ann@example.org", "451 4.3.0 try again later")
     sender = SmtpSender(server.upstream())
-    await deliver_due(
-        services.db,
-        services.clock,
-        concurrency=services.settings.outbound_concurrency,
-        sender=sender,
-    )
+    await deliver(services, sender)
     await sender.aclose()
     assert status_of(services, accepted.message_id) == "processed"
 
@@ -680,26 +544,11 @@ async def test_a_worker_that_lost_its_lease_does_not_undo_a_delivery(
             pass
 
     stalled = Stalled()
-    first = asyncio.create_task(
-        deliver_due(
-            services.db,
-            services.clock,
-            concurrency=services.settings.outbound_concurrency,
-            sender=stalled,
-        )
-    )
+    first = asyncio.create_task(deliver(services, stalled))
     await stalled.entered.wait()
     clock.advance(minutes=30)
     sender = SmtpSender(server.upstream())
-    assert (
-        await deliver_due(
-            services.db,
-            services.clock,
-            concurrency=services.settings.outbound_concurrency,
-            sender=sender,
-        )
-        == 1
-    )  # another worker takes the copy over
+    assert await deliver(services, sender) == 1  # another worker takes the copy over
     stalled.release.set()
     await first
     await sender.aclose()

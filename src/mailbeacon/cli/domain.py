@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from ..clock import SystemClock
-from ..core.errors import CommandError, DomainError, InvalidHostname
+from ..core.errors import CommandError, InvalidHostname
 from ..core.hosts.domain_checks import DomainStatus
 from ..core.hosts.hostnames import normalise_domain
 from ..service.cnames import CnameResolver
@@ -98,10 +98,8 @@ def run_add(args: argparse.Namespace) -> int:
     try:
         project = _project(db, args.project)
         policy = DomainPolicy.from_settings(settings)
-        try:
-            added = add_domain(db, project, args.domain, policy, SystemClock().now())
-        except DomainError as exc:
-            raise CommandError(str(exc)) from None
+        # A DomainError is a MailbeaconError: main() prints its sentence, exit 2.
+        added = add_domain(db, project, args.domain, policy, SystemClock().now())
     finally:
         db.dispose()
     row = _row(added, policy)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import SystemClock
-from ..core.errors import CommandError, Refused
+from ..core.errors import CommandError
 from ..service import projects
 from ..store import tenancy
 from ..store.db import Database
@@ -44,10 +44,8 @@ def add_parser(commands: Any) -> None:
 def create_project(db: Database, name: str, team_token: str | None) -> dict[str, Any]:
     if not name.strip() or len(name) > 255:
         raise CommandError("a project name is 1 to 255 characters")
-    try:
-        created = projects.create_project(db, name, SystemClock().now(), team_token=team_token)
-    except Refused as exc:
-        raise CommandError(str(exc)) from exc
+    # A refusal (an unknown team token) is a MailbeaconError: main() prints it, exit 2.
+    created = projects.create_project(db, name, SystemClock().now(), team_token=team_token)
     return {
         "id": created.project.public_id,
         "sid": created.project.sid,

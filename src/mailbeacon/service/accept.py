@@ -19,7 +19,6 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,8 +26,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ..core.errors import (
-    IdempotencyConflict,
-    IdempotencyInFlight,
     InboundRoute,
     UnknownRoute,
 )
@@ -43,7 +40,7 @@ from ..core.intake.policy import (
     resolve_tracking,
 )
 from ..core.intake.submission import Submission
-from ..store import idempotency, messages, tenancy
+from ..store import messages, tenancy
 from ..store.db import Database
 from ..store.ids import new_id
 from . import events
@@ -53,8 +50,8 @@ __all__ = [
     "Accepted",
     "Intake",
     "accept",
-    "accept_idempotent",
     "intake_from_submission",
+    "store_message",
 ]
 
 
@@ -154,54 +151,7 @@ def accept(
 ) -> Accepted:
     plan = instrumenter.plan(intake.raw)  # pure and the slowest part: outside the transaction
     with db.write() as conn:
-        return _store(conn, instrumenter, plan, project, intake, now)
-
-
-def accept_idempotent(
-    db: Database,
-    instrumenter: Instrumenter,
-    project: tenancy.Project,
-    intakes: list[Intake],
-    now: datetime,
-    *,
-    scope: str,
-    key: str | None,
-    request_hash: str,
-    respond: Any,
-    observer: Callable[[Accepted], None] | None = None,
-) -> tuple[int, Any, bool]:
-    """Accept ``intakes`` (one message, or a batch) at most once per idempotency key.
-
-    ``respond(accepted_list)`` builds the (status, body) to answer and to replay. Returns
-    (status, body, replayed). All messages of a batch are stored in one transaction: either
-    the whole batch is accepted or none of it. ``observer`` hears of each accepted message
-    once it is committed (the server primes its link cache with it).
-    """
-    plans = [instrumenter.plan(intake.raw) for intake in intakes]
-    with db.write() as conn:
-        claim = None
-        if key is not None:
-            claim = idempotency.begin(conn, project.id, scope, key, request_hash, now)
-            if claim.outcome is idempotency.Outcome.REPLAY:
-                return int(claim.status_code or 200), claim.response, True
-            if claim.outcome is idempotency.Outcome.CONFLICT:
-                raise IdempotencyConflict("This Idempotency-Key was used with a different message.")
-            if claim.outcome is idempotency.Outcome.IN_FLIGHT:
-                raise IdempotencyInFlight(
-                    "A request with this Idempotency-Key is still being processed."
-                )
-        accepted = [
-            _store(conn, instrumenter, plan, project, intake, now)
-            for plan, intake in zip(plans, intakes, strict=True)
-        ]
-        status, body = respond(accepted)
-        if claim is not None and claim.key_id is not None:
-            idempotency.finish(conn, claim.key_id, status, body)
-        tenancy.touch_sending_token(conn, project.id, now)
-    if observer is not None:
-        for item in accepted:
-            observer(item)
-    return status, body, False
+        return store_message(conn, instrumenter, plan, project, intake, now)
 
 
 def _route(conn: Connection, project: tenancy.Project, slug: str | None) -> tenancy.Route:
@@ -227,7 +177,7 @@ def _route(conn: Connection, project: tenancy.Project, slug: str | None) -> tena
     return route
 
 
-def _store(
+def store_message(
     conn: Connection,
     instrumenter: Instrumenter,
     plan: MessagePlan,

@@ -1,8 +1,9 @@
 """Sending, as the entry points ask for it: accept messages at most once per idempotency key.
 
-A module of its own, beside service/accept.py (which stores one message): this is what the
-Lettermint and Lettr APIs and the SMTP relay call, with the :class:`Services` they hold, so
-none of them passes the instrumenter, the database or the link cache's observer by hand.
+A module of its own, beside service/accept.py (which stores one message, and which
+service/context.py imports): this is what the Lettermint and Lettr APIs and the SMTP relay
+call, with the :class:`Services` they hold, so none of them passes the instrumenter, the
+database or the link cache by hand.
 
 **A batch** (Lettermint's ``/send/batch``) follows two rules:
 
@@ -21,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ..core.errors import AcceptError, BatchInterrupted
-from ..store import tenancy
-from .accept import Accepted, Intake, accept_idempotent
+from ..core.errors import AcceptError, BatchInterrupted, IdempotencyConflict, IdempotencyInFlight
+from ..store import idempotency, tenancy
+from .accept import Accepted, Intake, store_message
 from .context import Services
 
 __all__ = ["BatchItem", "Sent", "send", "send_batch"]
@@ -49,20 +50,36 @@ def send(
     respond: Respond,
 ) -> Sent:
     """Accept ``intakes`` (one message, or a batch, all or none) at most once per ``key`` in
-    ``scope``; ``respond(accepted)`` makes the (status, body) to answer and to replay."""
-    status, body, replayed = accept_idempotent(
-        services.db,
-        services.instrumenter,
-        project,
-        intakes,
-        now,
-        scope=scope,
-        key=key,
-        request_hash=request_hash,
-        respond=respond,
-        observer=services.accepted,
-    )
-    return Sent(status, body, replayed)
+    ``scope``; ``respond(accepted)`` makes the (status, body) to answer and to replay.
+
+    All messages are stored in one transaction. Once it is committed, the link cache hears
+    of each (Services.accepted): their first clicks need not wait for the database.
+    """
+    instrumenter = services.instrumenter
+    plans = [instrumenter.plan(intake.raw) for intake in intakes]  # pure: outside the lock
+    with services.db.write() as conn:
+        claim = None
+        if key is not None:
+            claim = idempotency.begin(conn, project.id, scope, key, request_hash, now)
+            if claim.outcome is idempotency.Outcome.REPLAY:
+                return Sent(int(claim.status_code or 200), claim.response, True)
+            if claim.outcome is idempotency.Outcome.CONFLICT:
+                raise IdempotencyConflict("This Idempotency-Key was used with a different message.")
+            if claim.outcome is idempotency.Outcome.IN_FLIGHT:
+                raise IdempotencyInFlight(
+                    "A request with this Idempotency-Key is still being processed."
+                )
+        accepted = [
+            store_message(conn, instrumenter, plan, project, intake, now)
+            for plan, intake in zip(plans, intakes, strict=True)
+        ]
+        status, body = respond(accepted)
+        if claim is not None and claim.key_id is not None:
+            idempotency.finish(conn, claim.key_id, status, body)
+        tenancy.touch_sending_token(conn, project.id, now)
+    for item in accepted:
+        services.accepted(item)
+    return Sent(status, body, False)
 
 
 @dataclass(frozen=True, slots=True)

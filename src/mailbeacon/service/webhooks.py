@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 
 from ..core.errors import NotFound, Refused, UrlRefused
 from ..core.webhooks.delivery import normalise_events
+from ..core.webhooks.subscriptions import Webhook
 from ..store import tenancy
 from ..store import webhook_deliveries as outbox
 from ..store import webhooks as store
@@ -40,6 +41,7 @@ __all__ = [
     "retry_delivery",
     "test_webhook",
     "update_webhook",
+    "webhook_of",
 ]
 
 
@@ -117,7 +119,8 @@ def _targets(conn: Connection, team: tenancy.Team, want: TargetRequest) -> Targe
     return (scope, ids, []) if scope == "project" else (scope, [], ids)
 
 
-def _webhook_of(conn: Connection, team: tenancy.Team, webhook_id: str) -> store.Webhook:
+def webhook_of(conn: Connection, team: tenancy.Team, webhook_id: str) -> Webhook:
+    """The team's webhook, or :class:`NotFound` (another team's answers the same)."""
     hook = store.webhook_for_team(conn, team.id, webhook_id)
     if hook is None:
         raise NotFound("webhook")
@@ -126,7 +129,7 @@ def _webhook_of(conn: Connection, team: tenancy.Team, webhook_id: str) -> store.
 
 def create_webhook(
     db: Database, team: tenancy.Team, now: datetime, new: NewWebhook, *, allow_private: bool
-) -> store.Webhook:
+) -> Webhook:
     """The team's new webhook, with its signing secret."""
     format = new.format or "lettermint"
     events = normalise_events(format, new.events)
@@ -159,13 +162,13 @@ def update_webhook(
     changes: WebhookChanges,
     *,
     allow_private: bool,
-) -> store.Webhook:
+) -> Webhook:
     """Change what ``changes`` names; the webhook afterwards. Turning a webhook off gives up
     what it had yet to deliver; turning it on again clears why it was off."""
     if changes.url is not None:
         check_url(changes.url, allow_private=allow_private)
     with db.write() as conn:
-        hook = _webhook_of(conn, team, webhook_id)
+        hook = webhook_of(conn, team, webhook_id)
         columns = {
             "name": changes.name,
             "url": changes.url,
@@ -188,29 +191,27 @@ def update_webhook(
         hook = store.update_webhook(conn, hook.id, now, **values)
         if changes.enabled is False and hook.enabled:
             store.disable_webhook(conn, hook.id, now, None)
-            hook = _webhook_of(conn, team, webhook_id)
+            hook = webhook_of(conn, team, webhook_id)
         return hook
 
 
 def delete_webhook(db: Database, team: tenancy.Team, webhook_id: str) -> None:
     """The webhook and its delivery log."""
     with db.write() as conn:
-        store.delete_webhook(conn, _webhook_of(conn, team, webhook_id).id)
+        store.delete_webhook(conn, webhook_of(conn, team, webhook_id).id)
 
 
 def test_webhook(db: Database, team: tenancy.Team, webhook_id: str, now: datetime) -> str:
     """Queue a ``webhook.test`` delivery, whatever the webhook subscribes to and even while it
     is off (to try an endpoint before turning it on); the delivery's public id."""
     with db.write() as conn:
-        return events.enqueue_test(conn, _webhook_of(conn, team, webhook_id), now)
+        return events.enqueue_test(conn, webhook_of(conn, team, webhook_id), now)
 
 
-def regenerate_secret(
-    db: Database, team: tenancy.Team, webhook_id: str, now: datetime
-) -> store.Webhook:
+def regenerate_secret(db: Database, team: tenancy.Team, webhook_id: str, now: datetime) -> Webhook:
     """A new signing secret: deliveries from now on are signed with it only."""
     with db.write() as conn:
-        hook = _webhook_of(conn, team, webhook_id)
+        hook = webhook_of(conn, team, webhook_id)
         return store.update_webhook(conn, hook.id, now, secret=store.new_secret())
 
 
@@ -220,7 +221,7 @@ def retry_delivery(
     """Make a finished delivery due again, now (same id, same body). Refused (409) while the
     webhook is off or the delivery still has an attempt pending or in flight."""
     with db.write() as conn:
-        hook = _webhook_of(conn, team, webhook_id)
+        hook = webhook_of(conn, team, webhook_id)
         delivery = outbox.delivery_for_webhook(conn, hook.id, delivery_id)
         if delivery is None:
             raise NotFound("delivery")

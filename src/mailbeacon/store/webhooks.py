@@ -26,7 +26,6 @@ from .schema import messages, observations, projects, routes, webhooks
 from .schema import webhook_deliveries as deliveries
 
 __all__ = [
-    "Webhook",
     "client_ips",
     "create_webhook",
     "delete_webhook",

@@ -10,15 +10,15 @@ both refusals become a 422 naming the field.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import Connection
 
-from ...core.errors import ApiError, UnknownEvents, UrlRefused
+from ...core.errors import ApiError
+from ...core.webhooks.subscriptions import Webhook
 from ...service import webhooks
 from ...store import tenancy
 from ...store import webhook_deliveries as outbox
@@ -35,7 +35,7 @@ __all__ = ["router"]
 router = APIRouter(tags=["Lettermint Team API: webhooks"])
 
 Caller = Annotated[tenancy.Team, Depends(team)]
-WEBHOOK_SORTS: dict[str, Callable[[store.Webhook], Any]] = {
+WEBHOOK_SORTS: dict[str, Callable[[Webhook], Any]] = {
     "name": lambda w: w.name.lower(),
     "url": lambda w: w.url,
     "created_at": lambda w: w.created_at,
@@ -61,17 +61,6 @@ def _invalid(field: str, message: str) -> ApiError:
     return ApiError(422, message, errors={field: [message]})
 
 
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """The service's refusals of a URL or of event names, as 422s naming the field."""
-    try:
-        yield
-    except UrlRefused as exc:
-        raise _invalid("url", str(exc)) from exc
-    except UnknownEvents as exc:
-        raise _invalid("events", str(exc)) from exc
-
-
 def _targets(body: views.WebhookBody) -> webhooks.TargetRequest:
     """What the body names; Lettermint's older single ``route_id`` is a list of one."""
     route_ids = list(body.route_ids or ([body.route_id] if body.route_id else []))
@@ -85,16 +74,9 @@ def _allow_private(request: Request) -> bool:
 # --- views ------------------------------------------------------------------------------------
 
 
-def _view(conn: Connection, hook: store.Webhook, *, secret: bool = False) -> dict[str, Any]:
+def _view(conn: Connection, hook: Webhook, *, secret: bool = False) -> dict[str, Any]:
     projects, routes = store.public_ids(conn, hook.project_ids, hook.route_ids)
     return views.webhook_data(hook, projects, routes, secret=secret)
-
-
-def _webhook_of(conn: Connection, caller: tenancy.Team, webhook_id: str) -> store.Webhook:
-    hook = store.webhook_for_team(conn, caller.id, webhook_id)
-    if hook is None:
-        raise ApiError(404, "No such webhook.")
-    return hook
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +101,7 @@ def webhook_filters(
 
 
 def _matches(
-    hook: store.Webhook, where: WebhookFilter, projects: dict[int, str], routes: dict[int, str]
+    hook: Webhook, where: WebhookFilter, projects: dict[int, str], routes: dict[int, str]
 ) -> bool:
     project_ids = {projects[i] for i in hook.project_ids if i in projects}
     route_ids = {routes[i] for i in hook.route_ids if i in routes}
@@ -182,10 +164,10 @@ def create_webhook(request: Request, caller: Caller, body: views.StoreWebhook) -
         delivery_mode_filter=body.delivery_mode_filter,
         basic_auth=body.basic_auth.model_dump() if body.basic_auth else None,
     )
-    with _refusals():
-        hook = webhooks.create_webhook(
-            services.db, caller, services.clock.now(), new, allow_private=_allow_private(request)
-        )
+    # A refused URL or unknown event names answer themselves: 422s on "url" / "events".
+    hook = webhooks.create_webhook(
+        services.db, caller, services.clock.now(), new, allow_private=_allow_private(request)
+    )
     with services.db.read() as conn:
         data = _view(conn, hook, secret=True)
     return {"data": data, "message": "Webhook created."}
@@ -194,7 +176,7 @@ def create_webhook(request: Request, caller: Caller, body: views.StoreWebhook) -
 @router.get("/webhooks/{webhook_id}", summary="Retrieve a webhook")
 def retrieve_webhook(request: Request, caller: Caller, webhook_id: str) -> dict[str, Any]:
     with services_of(request).db.read() as conn:
-        return _view(conn, _webhook_of(conn, caller, webhook_id))
+        return _view(conn, webhooks.webhook_of(conn, caller, webhook_id))
 
 
 @router.put("/webhooks/{webhook_id}", summary="Update a webhook")
@@ -224,10 +206,9 @@ def update_webhook(
         basic_auth_given="basic_auth" in given,
         enabled=body.enabled,
     )
-    with _refusals():
-        hook = webhooks.update_webhook(
-            services.db, caller, webhook_id, now, changes, allow_private=_allow_private(request)
-        )
+    hook = webhooks.update_webhook(
+        services.db, caller, webhook_id, now, changes, allow_private=_allow_private(request)
+    )
     with services.db.read() as conn:
         data = _view(conn, hook)
     return {"data": data, "message": "Webhook updated."}
@@ -291,7 +272,7 @@ def list_deliveries(
     services = services_of(request)
     newest_first = sort_order(sort, key="-created_at", allowed=DELIVERY_SORTS)
     with services.db.read() as conn:
-        hook = _webhook_of(conn, caller, webhook_id)
+        hook = webhooks.webhook_of(conn, caller, webhook_id)
         seek = _seek(page, lambda public_id: outbox.delivery_cursor_id(conn, hook.id, public_id))
         found = outbox.delivery_page(conn, hook.id, where, seek, newest_first=newest_first)
     rows = found.rows
@@ -305,7 +286,7 @@ def list_deliveries(
     )
 
 
-def _delivery_of(conn: Connection, hook: store.Webhook, delivery_id: str) -> outbox.DeliveryRecord:
+def _delivery_of(conn: Connection, hook: Webhook, delivery_id: str) -> outbox.DeliveryRecord:
     found = outbox.delivery_for_webhook(conn, hook.id, delivery_id)
     if found is None:
         raise ApiError(404, "No such delivery.")
@@ -317,7 +298,7 @@ def retrieve_delivery(
     request: Request, caller: Caller, webhook_id: str, delivery_id: str
 ) -> dict[str, Any]:
     with services_of(request).db.read() as conn:
-        hook = _webhook_of(conn, caller, webhook_id)
+        hook = webhooks.webhook_of(conn, caller, webhook_id)
         delivery = _delivery_of(conn, hook, delivery_id)
         attempts = outbox.attempts_of(conn, delivery.id)
     return views.delivery_data(delivery, hook, attempts)
