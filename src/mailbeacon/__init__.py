@@ -50,10 +50,10 @@ from .core.intake.policy import (
     TrackingOverrides,
     TrackingSettings,
     overrides_from_headers,
-    overrides_from_lettermint,
-    overrides_from_lettr,
     resolve_tracking,
 )
+from .core.lettermint.submission import overrides_from_lettermint
+from .core.lettr.submission import overrides_from_lettr
 
 __version__ = "0.1.0"
 

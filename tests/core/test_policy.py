@@ -13,10 +13,10 @@ from mailbeacon.core.intake.policy import (
     TrackingOverrides,
     TrackingSettings,
     overrides_from_headers,
-    overrides_from_lettermint,
-    overrides_from_lettr,
     resolve_tracking,
 )
+from mailbeacon.core.lettermint.submission import overrides_from_lettermint
+from mailbeacon.core.lettr.submission import overrides_from_lettr
 
 T, F, N = True, False, None
 TX, BC, IN = RouteType.TRANSACTIONAL, RouteType.BROADCAST, RouteType.INBOUND

@@ -19,7 +19,6 @@ from mailbeacon.core.webhooks.delivery import (
     Reply,
     decide,
     delivery_headers,
-    normalise_events,
     retry_after,
 )
 from mailbeacon.core.webhooks.payloads import (
@@ -27,6 +26,7 @@ from mailbeacon.core.webhooks.payloads import (
     encode,
     event_names,
     machine_only,
+    normalise_events,
     payload,
     webhook_test_payload,
 )

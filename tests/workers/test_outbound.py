@@ -22,7 +22,7 @@ from mailbeacon.app import Services
 from mailbeacon.clock import FixedClock
 from mailbeacon.config import Upstream
 from mailbeacon.core.instrumentation.tokens import Purpose
-from mailbeacon.core.intake.submission import from_lettermint
+from mailbeacon.core.lettermint.submission import from_lettermint
 from mailbeacon.core.retry import OUTBOUND_SCHEDULE
 from mailbeacon.service.accept import Accepted, accept, intake_from_submission
 from mailbeacon.smtp.upstream import Capture, Outcome, Result, Sender, SmtpSender, make_sender

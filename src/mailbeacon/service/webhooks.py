@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection
 
 from ..core.errors import NotFound, Refused, UrlRefused
-from ..core.webhooks.delivery import normalise_events
+from ..core.webhooks.payloads import normalise_events
 from ..core.webhooks.subscriptions import Webhook
 from ..store import tenancy
 from ..store import webhook_deliveries as outbox

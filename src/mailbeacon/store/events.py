@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
 from ..core.events import Event
-from .schema import events
+from .schema import copies, events, observations
 
-__all__ = ["event_from_row", "insert_many", "list_events"]
+__all__ = ["EventView", "event_from_row", "events_with_context", "insert_many", "list_events"]
 
 _FIELDS = Event._fields
 
@@ -95,3 +96,37 @@ def _json(value: Any, encoded: dict[Any, str]) -> str:
     elif not isinstance(value, dict):
         value = dict(value)
     return json.dumps(value)
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """An event with what its recipient's copy and its observation add to it."""
+
+    event: Event
+    recipient_kind: str | None  # to, cc, bcc; None for message-wide events
+    ip: str | None  # as the privacy setting stored it; None for non-engagement events
+
+
+def events_with_context(
+    conn: Connection,
+    project_id: int,
+    message_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int,
+) -> list[EventView]:
+    """The message's events, oldest first, machine ones included (labels, not drops), each
+    with its copy's recipient kind and its hit's client address."""
+    query = (
+        select(events, copies.c.recipient_kind, observations.c.ip)
+        .outerjoin(copies, copies.c.id == events.c.copy_id)
+        .outerjoin(observations, observations.c.id == events.c.observation_id)
+        .where(events.c.project_id == project_id, events.c.message_id == message_id)
+    )
+    if since is not None:
+        query = query.where(events.c.at >= since)
+    if until is not None:
+        query = query.where(events.c.at <= until)
+    rows = conn.execute(query.order_by(events.c.id).limit(limit))
+    return [EventView(event_from_row(row), row.recipient_kind, row.ip) for row in rows]

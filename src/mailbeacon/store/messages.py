@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
@@ -473,3 +475,24 @@ def message_links(conn: Connection, copy_id: int) -> tuple[int, list[str]] | Non
         .order_by(links.c.link_index)
     )
     return message.message_id, [row.url for row in rows]
+
+
+def message_in_project(conn: Connection, project_id: int, public_id: str) -> MessageRecord | None:
+    """The message with this public id, if it belongs to the project (a key that belongs to one
+    project never sees another's, of the same team or not: DESIGN.md, invariant 7)."""
+    found = conn.execute(
+        select(messages.c.id).where(
+            messages.c.project_id == project_id, messages.c.public_id == public_id
+        )
+    ).first()
+    return message_by_id(conn, found.id) if found else None
+
+
+def header_message_id(conn: Connection, message_id: int) -> str | None:
+    """The Message-ID header every copy carries, without its angle brackets."""
+    raw = message_raw(conn, message_id)
+    if raw is None:
+        return None
+    value = BytesHeaderParser(policy=default_policy).parsebytes(raw).get("Message-ID")
+    bare = str(value or "").strip().strip("<>")
+    return bare or None

@@ -5,7 +5,8 @@ with, takes precedence for that email only. Two rules beat everything: inbound r
 track, and an email without HTML can be neither opened (no pixel) nor clicked (plain-text parts
 are never rewritten).
 
-The vocabularies are normalised by lookup tables, one per entry point:
+The vocabularies are normalised by lookup tables, one per entry point (the JSON ones live with
+their dialect: core/lettermint/submission.py, core/lettr/submission.py):
 
 =================  ===============================  ==================================
 entry point        opens                            clicks
@@ -32,8 +33,7 @@ __all__ = [
     "TrackingOverrides",
     "TrackingSettings",
     "overrides_from_headers",
-    "overrides_from_lettermint",
-    "overrides_from_lettr",
+    "overrides_from_json",
     "resolve_tracking",
 ]
 
@@ -100,20 +100,11 @@ def _choose(override: bool | None, default: bool) -> tuple[bool, Because]:
     return override, Because.OVERRIDE
 
 
-def overrides_from_lettermint(settings: Mapping[str, object] | None) -> TrackingOverrides:
-    """Lettermint's ``settings`` object of a send request (JSON booleans only)."""
-    return _from_json(settings, "settings", opens="track_opens", clicks="track_clicks")
-
-
-def overrides_from_lettr(options: Mapping[str, object] | None) -> TrackingOverrides:
-    """Lettr's ``options`` object. Absent keys fall back to the route (whose default is on,
-    as Lettr's is)."""
-    return _from_json(options, "options", opens="open_tracking", clicks="click_tracking")
-
-
-def _from_json(
+def overrides_from_json(
     body: Mapping[str, object] | None, where: str, *, opens: str, clicks: str
 ) -> TrackingOverrides:
+    """A JSON object's two boolean override keys (the dialects name them: Lettermint's
+    ``settings``, Lettr's ``options``); ``where`` prefixes the field an error names."""
     if not body:
         return TrackingOverrides()
     return TrackingOverrides(

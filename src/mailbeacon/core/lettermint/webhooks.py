@@ -14,7 +14,7 @@ from typing import Any
 from ..events import Event
 from ..webhooks.shared import MessageFacts, bot_verdict, iso
 
-__all__ = ["EVENT_NAMES", "payload", "test_payload"]
+__all__ = ["EVENT_NAMES", "SUBSCRIPTIONS", "payload", "test_payload"]
 
 # What each mailbeacon event is called (message.delivered is added where known: see
 # core/webhooks/payloads.py's event_names).
@@ -23,6 +23,20 @@ EVENT_NAMES: Mapping[str, str] = {
     for name in (
         *("message.created", "message.sent", "message.failed"),
         *("message.opened", "message.clicked"),
+    )
+}
+
+# Lettermint's WebhookEvent vocabulary (docs/contracts.md 1.6): all may be subscribed to
+# (each name is its own canonical form); mailbeacon emits those of EVENT_NAMES.
+SUBSCRIPTIONS: Mapping[str, str] = {
+    name: name
+    for name in (
+        *("message.created", "message.sent", "message.delivered", "message.auto_replied"),
+        *("message.hard_bounced", "message.soft_bounced", "message.spam_complaint"),
+        *("message.failed", "message.suppressed", "message.unsubscribed", "message.opened"),
+        *("message.clicked", "message.inbound", "message.policy_rejected", "message.scheduled"),
+        *("message.rescheduled", "message.canceled", "message.released", "suppression.added"),
+        *("suppression.removed", "webhook.test"),
     )
 }
 

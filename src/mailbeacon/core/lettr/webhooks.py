@@ -16,7 +16,7 @@ from ua_parser import Result, parse
 from ..events import Event
 from ..webhooks.shared import MessageFacts, bot_verdict, iso
 
-__all__ = ["EVENT_NAMES", "payload", "rcpt", "test_payload", "user_agent_parsed"]
+__all__ = ["EVENT_NAMES", "SUBSCRIPTIONS", "payload", "rcpt", "test_payload", "user_agent_parsed"]
 
 # What each mailbeacon event is registered as (engagement.initial_open is added for a first
 # open: see core/webhooks/payloads.py's event_names).
@@ -26,6 +26,29 @@ EVENT_NAMES: Mapping[str, str] = {
     "message.failed": "message.bounce",
     "message.opened": "engagement.open",
     "message.clicked": "engagement.click",
+}
+_CANONICAL = (
+    *("message.injection", "message.delivery", "message.bounce", "message.delay"),
+    *("message.out_of_band", "message.spam_complaint", "message.policy_rejection"),
+    *("engagement.click", "engagement.open", "engagement.initial_open", "engagement.amp_click"),
+    *("engagement.amp_open", "engagement.amp_initial_open", "generation.generation_failure"),
+    *("generation.generation_rejection", "unsubscribe.list_unsubscribe"),
+    *("unsubscribe.link_unsubscribe", "relay.relay_injection", "relay.relay_rejection"),
+    *("relay.relay_delivery", "relay.relay_tempfail", "relay.relay_permfail"),
+)
+# Every spelling a Lettr subscription may use, to its canonical name (docs/contracts.md 2.4):
+# the canonical names, their short forms (``click``), the legacy ``engagament.*`` spelling, and
+# the Lettermint names mailbeacon emits.
+SUBSCRIPTIONS: Mapping[str, str] = {
+    **{name: name for name in _CANONICAL},
+    **{name.partition(".")[2]: name for name in _CANONICAL},
+    **{
+        "engagament." + name.partition(".")[2]: name
+        for name in _CANONICAL
+        if name.startswith("engagement.")
+    },
+    **EVENT_NAMES,
+    "message.delivered": "message.delivery",
 }
 _KINDS = {  # registration name: (msys category, payload type)
     "message.injection": ("message_event", "injection"),

@@ -6,9 +6,8 @@
 ``{"id", "event", "timestamp", "data"}``) or ``lettr`` (SparkPost's array of
 ``{"msys": {...}}`` entries).
 
-**Subscriptions** are normalised by lookup tables: Lettermint's names as they are; Lettr's
-canonical names, their short forms (``click``) and the legacy ``engagament.*`` spelling, plus
-the Lettermint names mailbeacon emits, to Lettr's canonical names.
+(Which names a subscription may use is each format's own table: core/lettermint/webhooks.py,
+core/lettr/webhooks.py; core/webhooks/payloads.py normalises them.)
 
 **Signatures.** Every delivery carries both schemes over the exact body bytes:
 Lettermint's ``X-Lettermint-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`` keyed
@@ -28,24 +27,19 @@ import base64
 import email.utils
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ..errors import UnknownEvents
 from ..retry import next_delay
 
 __all__ = [
     "FORMATS",
-    "LETTERMINT_EVENTS",
-    "LETTR_EVENTS",
     "RESPONSE_BYTES",
     "WEBHOOK_SCHEDULE",
     "Decision",
     "Reply",
     "decide",
     "delivery_headers",
-    "normalise_events",
     "retry_after",
 ]
 
@@ -55,56 +49,6 @@ WEBHOOK_SCHEDULE = tuple(
 )
 RESPONSE_BYTES = 1024  # of a receiver's answer, kept in the delivery log
 MAX_RETRY_AFTER = timedelta(hours=24)
-
-# Lettermint's WebhookEvent vocabulary (docs/contracts.md 1.6): all may be subscribed to;
-# mailbeacon emits those of the table above.
-LETTERMINT_EVENTS = (
-    *("message.created", "message.sent", "message.delivered", "message.auto_replied"),
-    *("message.hard_bounced", "message.soft_bounced", "message.spam_complaint"),
-    *("message.failed", "message.suppressed", "message.unsubscribed", "message.opened"),
-    *("message.clicked", "message.inbound", "message.policy_rejected", "message.scheduled"),
-    *("message.rescheduled", "message.canceled", "message.released", "suppression.added"),
-    *("suppression.removed", "webhook.test"),
-)
-_LETTR_CANONICAL = (
-    *("message.injection", "message.delivery", "message.bounce", "message.delay"),
-    *("message.out_of_band", "message.spam_complaint", "message.policy_rejection"),
-    *("engagement.click", "engagement.open", "engagement.initial_open", "engagement.amp_click"),
-    *("engagement.amp_open", "engagement.amp_initial_open", "generation.generation_failure"),
-    *("generation.generation_rejection", "unsubscribe.list_unsubscribe"),
-    *("unsubscribe.link_unsubscribe", "relay.relay_injection", "relay.relay_rejection"),
-    *("relay.relay_delivery", "relay.relay_tempfail", "relay.relay_permfail"),
-)
-# Every spelling Lettr accepts, to its canonical name (docs/contracts.md 2.4).
-LETTR_EVENTS: Mapping[str, str] = {
-    **{name: name for name in _LETTR_CANONICAL},
-    **{name.partition(".")[2]: name for name in _LETTR_CANONICAL},
-    **{
-        "engagament." + name.partition(".")[2]: name
-        for name in _LETTR_CANONICAL
-        if name.startswith("engagement.")
-    },
-    "message.created": "message.injection",
-    "message.sent": "message.delivery",
-    "message.delivered": "message.delivery",
-    "message.failed": "message.bounce",
-    "message.opened": "engagement.open",
-    "message.clicked": "engagement.click",
-}
-_SUBSCRIPTIONS: Mapping[str, Mapping[str, str]] = {
-    "lettermint": {name: name for name in LETTERMINT_EVENTS},
-    "lettr": LETTR_EVENTS,
-}
-
-
-def normalise_events(format: str, names: Iterable[str]) -> list[str]:
-    """The canonical names of a subscription, in the order given, without repeats."""
-    table = _SUBSCRIPTIONS[format]
-    unknown = [name for name in names if name not in table]
-    if unknown:
-        raise UnknownEvents(unknown, format)
-    return list(dict.fromkeys(table[name] for name in names))
-
 
 # --- signatures -------------------------------------------------------------------------------
 

@@ -27,9 +27,11 @@ prefetch) go only to webhooks that ask for them with ``include_machine_events``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from ..errors import UnknownEvents
 from ..events import Event, machine_only
 from ..lettermint import webhooks as lettermint
 from ..lettr import webhooks as lettr
@@ -40,11 +42,22 @@ __all__ = [
     "encode",
     "event_names",
     "machine_only",
+    "normalise_events",
     "payload",
     "webhook_test_payload",
 ]
 
 _NAMES = {"lettermint": lettermint.EVENT_NAMES, "lettr": lettr.EVENT_NAMES}
+_SUBSCRIPTIONS = {"lettermint": lettermint.SUBSCRIPTIONS, "lettr": lettr.SUBSCRIPTIONS}
+
+
+def normalise_events(format: str, names: Iterable[str]) -> list[str]:
+    """The canonical names of a subscription, in the order given, without repeats."""
+    table = _SUBSCRIPTIONS[format]
+    unknown = [name for name in names if name not in table]
+    if unknown:
+        raise UnknownEvents(unknown, format)
+    return list(dict.fromkeys(table[name] for name in names))
 
 
 def event_names(format: str, event: Event) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ...core.errors import ApiError, BatchInterrupted, SubmissionError
-from ...core.intake.submission import from_lettermint
+from ...core.lettermint.submission import from_lettermint
 from ...service import sending
 from ...service.accept import Accepted, body_hash, intake_from_submission
 from ...store import tenancy

@@ -16,10 +16,10 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from ...core.errors import ApiError
-from ...core.intake.submission import from_lettr
+from ...core.lettr.submission import from_lettr
 from ...service.accept import Accepted, body_hash, intake_from_submission
 from ...service.sending import send
-from ...store import lettr_queries, messages, tenancy
+from ...store import events, messages, tenancy
 from ..auth import sending_project
 from ..services import services_of
 from .shapes import email_detail
@@ -34,6 +34,8 @@ _SCOPE = "lettr.emails"
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._-]{1,255}")
 _KEY_MESSAGE = "Use 1 to 255 letters, digits, periods, underscores or hyphens."
 # Lettr SDK calls whose paths fall under /emails/{request_id} but are not served here.
+# Lettr's GET has no pagination: this bounds one answer (the oldest events come first).
+MAX_EVENTS = 10_000
 _UNSUPPORTED = {"events": "Listing email events", "scheduled": "Scheduled sending"}
 
 Project = Annotated[tenancy.Project, Depends(sending_project)]
@@ -93,12 +95,14 @@ def get_email(
         _not_implemented(f"{_UNSUPPORTED[request_id]} is not supported by this server.")
     start, end = _instant(since, "from"), _instant(until, "to", end_of_day=True)
     with services_of(request).db.read() as conn:
-        record = lettr_queries.message_in_project(conn, project.id, request_id)
+        record = messages.message_in_project(conn, project.id, request_id)
         if record is None:
             raise ApiError(404, "No email with this request id.")
         copies = messages.copies_of(conn, record.id)
-        views = lettr_queries.events_in_window(conn, project.id, record.id, since=start, until=end)
-        header_id = lettr_queries.header_message_id(conn, record.id)
+        views = events.events_with_context(
+            conn, project.id, record.id, since=start, until=end, limit=MAX_EVENTS
+        )
+        header_id = messages.header_message_id(conn, record.id)
     return JSONResponse({"data": email_detail(record, copies, views, header_id)})
 
 

@@ -31,7 +31,7 @@ from email.utils import formataddr
 from typing import Any
 
 from ...core.lettr.webhooks import rcpt, user_agent_parsed
-from ...store.lettr_queries import EventView
+from ...store.events import EventView
 from ...store.messages import Copy, MessageRecord
 
 __all__ = ["email_detail", "lettr_state", "timestamp"]
