@@ -45,6 +45,7 @@ from .store.migrate import open_database
 from .store.observations import ObservationWriter
 from .web.asgi_bridge import serve_asgi
 from .web.errors import install_error_handlers
+from .web.limits import RequestLimits
 from .web.tracking import TrackingEndpoints
 from .workers import WORKER_NAMES, Worker
 from .workers.dispatcher import Dispatcher, dispatcher_worker
@@ -159,6 +160,7 @@ def create_api(services: Services) -> FastAPI:
     api.router.redirect_slashes = False  # the SDKs never follow redirects
     api.state.services = services
     install_error_handlers(api)
+    api.add_middleware(RequestLimits, max_body=services.settings.max_request_bytes)
     api.include_router(lettermint_send.router, prefix="/v1")
     api.include_router(lettermint_team.router, prefix="/v1")
     api.include_router(stats.router, prefix="/v1")

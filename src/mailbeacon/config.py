@@ -62,6 +62,7 @@ class Settings:
     sqlite_synchronous: str
     outbound_concurrency: int
     max_message_bytes: int
+    max_request_bytes: int  # of one HTTP request's body (web/limits.py)
     auto_migrate: bool
     smtp_host: str
     smtp_port: int  # 0: no relay in serve
@@ -318,6 +319,14 @@ SETTINGS: tuple[Setting, ...] = (
         _int(1024),
     ),
     Setting(
+        "max_request_bytes",
+        None,
+        "largest HTTP request body the APIs read, in bytes, answered 413 beyond (before it "
+        "is read whole); default: a third more than MAX_MESSAGE_BYTES plus 1 MiB, the room a "
+        "JSON body needs for the largest message with its attachments in base64",
+        _int(1024),
+    ),
+    Setting(
         "auto_migrate",
         "false",
         "apply pending database migrations when serve starts",
@@ -451,6 +460,8 @@ def load_settings(environ: Mapping[str, str], **overrides: str) -> Settings:
         values["public_url"] = f"http://{values['host']}:{values['port']}"
     if values["smtp_host"] is None:
         values["smtp_host"] = values["host"]
+    if values["max_request_bytes"] is None:
+        values["max_request_bytes"] = values["max_message_bytes"] * 4 // 3 + 1024 * 1024
     if values["dns_resolvers"] is None:
         values["dns_resolvers"] = ()  # the system's
     if values["tracking_cname_target"] is None and values["tracking_base_domain"] is None:

@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ..core.errors import AcceptError, BatchInterrupted, IdempotencyConflict, IdempotencyInFlight
+from ..core.errors import (
+    AcceptError,
+    BatchInterrupted,
+    IdempotencyConflict,
+    IdempotencyInFlight,
+    Refused,
+)
 from ..store import idempotency, tenancy
 from .accept import Accepted, Intake, store_message
 from .context import Services
@@ -55,6 +61,16 @@ def send(
     All messages are stored in one transaction. Once it is committed, the link cache hears
     of each (Services.accepted): their first clicks need not wait for the database.
     """
+    limit = services.settings.max_message_bytes
+    for index, intake in enumerate(intakes):
+        if len(intake.raw) > limit:  # the relay refuses the same size (SIZE, 552)
+            where = f" (message {index})" if len(intakes) > 1 else ""
+            raise Refused(
+                f"The message{where} is {len(intake.raw)} bytes once composed; the largest "
+                f"accepted is {limit} (MAILBEACON_MAX_MESSAGE_BYTES).",
+                status=413,
+                code="message_too_large",
+            )
     instrumenter = services.instrumenter
     plans = [instrumenter.plan(intake.raw) for intake in intakes]  # pure: outside the lock
     with services.db.write() as conn:

@@ -90,7 +90,13 @@ class WebhookChanges:
 
 def check_url(url: str, *, allow_private: bool) -> None:
     """Raise :class:`UrlRefused` unless webhooks may call ``url`` (resolves it: blocking)."""
-    parts = urlsplit(url)
+    if any(char.isspace() or not char.isprintable() for char in url):
+        raise UrlRefused("The webhook URL must not contain spaces or control characters.")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (reading it validates it)
+    except ValueError as exc:  # an unclosed [ of an IPv6 literal, a port out of range, ...
+        raise UrlRefused(f"The webhook URL is not a valid URL ({exc}).") from None
     if parts.username is not None or parts.password is not None:
         raise UrlRefused("Put credentials in basic_auth, not in the webhook URL.")
     AddressGuard(allow_private=allow_private).check_url(url)

@@ -90,16 +90,24 @@ def _headers(scope: RsgiScope) -> list[tuple[bytes, bytes]]:
 async def serve_asgi(app: AsgiApp, scope: RsgiScope, proto: HTTPProtocol) -> None:
     """Run ``app`` for one HTTP request received over RSGI."""
     body_read = False
+    chunks: Any = None
 
     async def receive() -> Message:
-        nonlocal body_read
+        # The body is handed on chunk by chunk, as it arrives: web/limits.py counts it and
+        # refuses an oversized one before it is all in memory.
+        nonlocal body_read, chunks
         if not body_read:
-            body_read = True
+            if chunks is None:
+                chunks = proto.__aiter__()
             try:
-                body = await proto()
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                body_read = True
+                return {"type": "http.request", "body": b"", "more_body": False}
             except ProtocolClosed:
+                body_read = True
                 return {"type": "http.disconnect"}
-            return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": chunk, "more_body": True}
         # Asked again (a streaming response watching for the client going away): wait for it.
         await proto.client_disconnect()
         return {"type": "http.disconnect"}

@@ -16,8 +16,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import InvalidOverride, SubmissionError
+from ..text import header_problem
 from .policy import TrackingOverrides
-from .submission import MAX_RECIPIENTS, Address, Attachment, parse_address
+from .submission import MAX_RECIPIENTS, Address, Attachment, address_problem, parse_address
 
 __all__ = [
     "FieldErrors",
@@ -78,7 +79,9 @@ def string(
     required: bool = False,
     limit: int | None = None,
     label: str | None = None,
+    header: bool = False,
 ) -> str | None:
+    """A string field; ``header``: one that becomes (part of) a mail header's value."""
     label = label or name
     value = body.get(name)
     if value is None or (value == "" and required):
@@ -90,6 +93,9 @@ def string(
         return None
     if limit is not None and len(value) > limit:
         errors.add(label, f"The {label} field must not be longer than {limit} characters.")
+    problem = header_problem(value) if header else None
+    if problem is not None:
+        errors.add(label, f"The {label} field {problem}.")
     return value
 
 
@@ -101,21 +107,26 @@ def addresses(
             errors.add(label, f"The {label} field is required.")
         return ()
     items = [value] if single and isinstance(value, str) else value
+    if single and not isinstance(value, str):
+        errors.add(label, f"The {label} field must be a string.")
+        return ()
     if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
-        kind = "string" if single else "list of addresses"
-        errors.add(label, f"The {label} field must be a {kind}.")
+        errors.add(label, f"The {label} field must be a list of addresses.")
         return ()
     found = []
     for index, item in enumerate(items):
         address = parse_address(item)
         if address is None:
-            errors.add(
-                f"{label}.{index}" if not single else label,
-                f"{item!r} is not a valid email address.",
-            )
+            problem = address_problem(item)
+            errors.add(label if single else f"{label}.{index}", f"{_shown(item)} {problem}.")
         else:
             found.append(address)
     return tuple(found)
+
+
+def _shown(value: str, limit: int = 80) -> str:
+    """A client's value quoted in a message, cut short: an answer never echoes megabytes."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
 def string_map(value: Any, label: str, errors: FieldErrors, *, limit: int) -> dict[str, str]:
@@ -138,8 +149,9 @@ def headers(value: Any, errors: FieldErrors, *, limit: int) -> tuple[tuple[str, 
             errors.add("headers", f"{name!r} is not a valid header name.")
         elif name.lower() in _RESERVED_HEADERS:
             errors.add("headers", f"The {name} header is set from the request's own fields.")
-        if "\r" in header_value or "\n" in header_value:
-            errors.add("headers", f"The {name} header value must not contain line breaks.")
+        problem = header_problem(header_value)
+        if problem is not None:
+            errors.add(f"headers.{name}", f"The {name} header value {problem}.")
     return tuple(found.items())
 
 
@@ -169,6 +181,19 @@ def _attachment(
     if content_id is not None and not isinstance(content_id, str):
         errors.add(f"{label}.content_id", "The content_id must be a string.")
         content_id = None
+    # Each of the three becomes part of a MIME header of the attachment's part.
+    unsafe = False
+    for key, text in (
+        (name_key, filename),
+        (type_key, item.get(type_key)),
+        ("content_id", content_id),
+    ):
+        problem = header_problem(text) if isinstance(text, str) else None
+        if problem is not None:
+            errors.add(f"{label}.{key}", f"The {key} {problem}.")
+            unsafe = True
+    if unsafe:
+        return None
     return Attachment(filename, content, content_type, content_id or None)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..intake import fields
 from ..intake.policy import TrackingOverrides, overrides_from_json
-from ..intake.submission import MAX_SUBJECT, Address, Submission
+from ..intake.submission import MAX_SUBJECT, Address, Submission, without_repeats
 
 __all__ = ["from_lettermint", "overrides_from_lettermint"]
 
@@ -30,8 +30,9 @@ def from_lettermint(body: Any) -> Submission:
     to = fields.addresses(body.get("to"), "to", errors, required=True)
     cc = fields.addresses(body.get("cc"), "cc", errors)
     bcc = fields.addresses(body.get("bcc"), "bcc", errors)
+    to, cc, bcc = without_repeats(to, cc, bcc)
     reply_to = fields.addresses(body.get("reply_to"), "reply_to", errors)
-    subject = fields.string(body, "subject", errors, required=True, limit=MAX_SUBJECT)
+    subject = fields.string(body, "subject", errors, required=True, limit=MAX_SUBJECT, header=True)
     html = fields.string(body, "html", errors)
     text = fields.string(body, "text", errors)
     tag = fields.string(body, "tag", errors, limit=255)

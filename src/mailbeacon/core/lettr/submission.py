@@ -8,7 +8,7 @@ from typing import Any
 
 from ..intake import fields
 from ..intake.policy import TrackingOverrides, overrides_from_json
-from ..intake.submission import MAX_SUBJECT, Address, Submission
+from ..intake.submission import MAX_SUBJECT, Address, Submission, without_repeats
 
 __all__ = ["from_lettr", "overrides_from_lettr"]
 
@@ -24,18 +24,19 @@ def from_lettr(body: Any) -> Submission:
     body = fields.json_object(body)
     errors = fields.FieldErrors()
     sender = fields.addresses(body.get("from"), "from", errors, required=True, single=True)
-    from_name = fields.string(body, "from_name", errors, limit=255)
+    from_name = fields.string(body, "from_name", errors, limit=255, header=True)
     to = fields.addresses(body.get("to"), "to", errors, required=True)
     if len(to) > 50:
         errors.add("to", "The to field may hold at most 50 addresses.")
     cc = fields.addresses(body.get("cc"), "cc", errors)
     bcc = fields.addresses(body.get("bcc"), "bcc", errors)
+    to, cc, bcc = without_repeats(to, cc, bcc)
     reply_to = fields.addresses(body.get("reply_to"), "reply_to", errors, single=True)
-    reply_to_name = fields.string(body, "reply_to_name", errors, limit=255)
-    subject = fields.string(body, "subject", errors, required=True, limit=MAX_SUBJECT)
+    reply_to_name = fields.string(body, "reply_to_name", errors, limit=255, header=True)
+    subject = fields.string(body, "subject", errors, required=True, limit=MAX_SUBJECT, header=True)
     html = fields.string(body, "html", errors)
     text = fields.string(body, "text", errors)
-    tag = fields.string(body, "tag", errors, limit=64)
+    tag = fields.string(body, "tag", errors, limit=64, header=True)
     for unsupported in ("template_slug", "amp_html", "scheduled_at"):
         if body.get(unsupported) is not None:
             errors.add(unsupported, f"The {unsupported} field is not supported by this server.")

@@ -41,6 +41,13 @@ MESSAGE_STATUSES = frozenset(
 )
 MESSAGE_SORTS = ("type", "status", "from_email", "subject", "created_at", "status_changed_at")
 EVENT_SORTS = ("timestamp", "event")
+# Longer than any subject, address or tag can be; also far below SQLite's LIKE pattern limit
+# (50,000 bytes), which a longer search would hit as a server error.
+MAX_FILTER = 1000
+
+
+def _filter(name: str) -> Any:
+    return Query(alias=f"filter[{name}]", max_length=MAX_FILTER)
 
 
 def _moment(value: str | None, field: str, *, end_of_day: bool) -> datetime | None:
@@ -52,13 +59,15 @@ def _moment(value: str | None, field: str, *, end_of_day: bool) -> datetime | No
             day = date.fromisoformat(value)
             return datetime.combine(day, time.max if end_of_day else time.min, UTC)
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        # In UTC, as stored: 9999-12-31T23:59:59-14:00 is past the last representable year.
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise ApiError(
             422,
             f"The {field} is not a date.",
             errors={field: ["Use a date such as 2026-11-23 or an ISO 8601 time."]},
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment
 
 
 def _statuses(status: str | None, kind: str | None) -> tuple[str, ...] | None:
@@ -80,11 +89,11 @@ def message_filters(
     route_id: Annotated[str | None, Query(alias="filter[route_id]")] = None,
     status: Annotated[str | None, Query(alias="filter[status]")] = None,
     kind: Annotated[Literal["inbound", "outbound"] | None, Query(alias="filter[type]")] = None,
-    tag: Annotated[str | None, Query(alias="filter[tag]")] = None,
-    recipient: Annotated[str | None, Query(alias="filter[recipient]")] = None,
-    from_email: Annotated[str | None, Query(alias="filter[from_email]")] = None,
-    subject: Annotated[str | None, Query(alias="filter[subject]")] = None,
-    search: Annotated[str | None, Query(alias="filter[search]")] = None,
+    tag: Annotated[str | None, _filter("tag")] = None,
+    recipient: Annotated[str | None, _filter("recipient")] = None,
+    from_email: Annotated[str | None, _filter("from_email")] = None,
+    subject: Annotated[str | None, _filter("subject")] = None,
+    search: Annotated[str | None, _filter("search")] = None,
     delivery_mode: Annotated[
         Literal["live", "sandbox"] | None, Query(alias="filter[delivery_mode]")
     ] = None,
