@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailbeacon.core.instrumentation.linkrules import LinkRules, SkipReason, clean_url, host_of
+from mailbeacon.core.instrumentation.linkrules import (
+    LinkRules,
+    SkipReason,
+    clean_url,
+    host_of,
+    uri_of,
+)
 
 RULES = LinkRules.build(
     excluded_domains=["partner.example", "Docs.Example."],
@@ -112,8 +118,48 @@ URLISH = st.lists(
 @given(URLISH)
 def test_the_fast_path_agrees_with_every_rule(raw: str) -> None:
     url, reason = RULES.judge(raw)
-    assert url == clean_url(raw)
-    assert reason is RULES.skip_reason_reference(url)
+    clean = clean_url(raw)
+    expected = RULES.skip_reason_reference(clean)
+    if expected is None:  # tracked: its destination as a URI, or not tracked if none can be
+        uri = uri_of(clean)
+        assert (url, reason) == ((uri, None) if uri else (clean, SkipReason.INVALID))
+    else:
+        assert (url, reason) == (clean, expected)
+
+
+@pytest.mark.parametrize(
+    ("url", "uri"),
+    [
+        ("https://a.example/p?q=1#f", "https://a.example/p?q=1#f"),
+        ("https://exämple.com/café?q=ü#ß", "https://xn--exmple-cua.com/caf%C3%A9?q=%C3%BC#%C3%9F"),
+        ("https://a.example/a b|c", "https://a.example/a%20b%7Cc"),
+        ("https://a.example/50%25?x=%zz", "https://a.example/50%25?x=%zz"),
+        ("HTTPS://user:pä@a.example:8443/x", "https://user:p%C3%A4@a.example:8443/x"),
+        ("https://[::1]:8080/ä", "https://[::1]:8080/%C3%A4"),
+        ("https://a.example/\x00", None),
+        ("https://a.example:99999/ä", None),
+        ("https://a.example:99999/x", None),
+        ("https://a.example:65535/x", "https://a.example:65535/x"),
+        ("https://xn--a.example/ä", None),
+        ("https://[::1/ä", None),
+    ],
+)
+def test_a_tracked_destination_is_made_a_uri(url: str, uri: str | None) -> None:
+    assert uri_of(url) == uri
+    if uri is not None:
+        assert uri.isascii()
+        assert " " not in uri
+
+
+def test_a_link_no_uri_can_be_made_of_stays_as_written() -> None:
+    assert RULES.judge("https://a.example:99999/ä") == (
+        "https://a.example:99999/ä",
+        SkipReason.INVALID,
+    )
+    assert RULES.judge("https://bücher.example/ä") == (
+        "https://xn--bcher-kva.example/%C3%A4",
+        None,
+    )
 
 
 @pytest.mark.parametrize(

@@ -211,3 +211,25 @@ def test_what_is_recorded_of_a_hit(site: Any) -> None:
     assert '"accept-language":"fr-CH"' in row.headers
     assert '"sec-purpose":"prefetch"' in row.headers
     assert "cookie" not in row.headers
+
+
+def test_any_destination_is_redirected_to_as_a_valid_uri(
+    running: Callable[..., Any], sqlite_url: str
+) -> None:
+    """Non-ASCII hosts and paths go out as a browser would request them (IDNA, UTF-8
+    percent-encoding); a destination no URI can be made of is left untracked, not answered
+    with a broken Location."""
+    html = (
+        '<a href="https://b\u00fccher.example/caf\u00e9?q=\u00fc m">one</a>'
+        '<a href="https://shop.example:99999/x">two</a>'
+    )
+    with running(sqlite_url) as (base, services):
+        tenant = new_tenant(services.db, services.clock)
+        send(base, tenant.sending_token, html=html)
+        urls = tracking_urls(services)
+        assert len(urls["c"]) == 2  # the honeypot and the first: the second stays as written
+        answer = httpx.get(f"{base}/c/{urls['c'][1]}", headers={"user-agent": CHROME})
+        assert answer.status_code == 302
+        assert answer.headers["location"] == (
+            "https://xn--bcher-kva.example/caf%C3%A9?q=%C3%BC%20m"
+        )

@@ -14,10 +14,21 @@ import enum
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import idna
 
 from .htmltext import decode_attribute
 
-__all__ = ["OPT_OUT_NAME_LENGTHS", "LinkRules", "SkipReason", "clean_url", "host_of", "opts_out"]
+__all__ = [
+    "OPT_OUT_NAME_LENGTHS",
+    "LinkRules",
+    "SkipReason",
+    "clean_url",
+    "host_of",
+    "opts_out",
+    "uri_of",
+]
 
 
 class SkipReason(enum.Enum):
@@ -26,7 +37,7 @@ class SkipReason(enum.Enum):
     FRAGMENT = "fragment"
     RELATIVE = "relative"
     NOT_WEB = "not_web"  # a scheme other than http and https
-    INVALID = "invalid"  # http(s) without a usable host
+    INVALID = "invalid"  # http(s) without a usable host, or no valid URI can be made of it
     UNSUBSCRIBE = "unsubscribe"
     TRACKING_HOST = "tracking_host"
     EXCLUDED_DOMAIN = "excluded_domain"
@@ -64,6 +75,10 @@ _PLAIN_HREF = re.compile(
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 # Authority of an http(s) URL: optional userinfo, then the host (bracketed IPv6 or a name).
 _HOST = re.compile(r"[hH][tT][tT][pP][sS]?:[/\\]{2}(?:[^/\\?#@]*@)?(\[[^\]/\\?#]*\]|[^:/\\?#]*)")
+# What a URI may not hold as it is (RFC 3986): controls, space, non-ASCII and a few
+# delimiters. A tracked link's destination goes out in a Location header, so it must be a URI.
+_NOT_URI = re.compile(r'[^\x21-\x7e]|["<>\\^`{|}]')
+_PORT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(?:\[[^\]]*\]|[^:/?#]*):([0-9]+)")
 _STRIP = "".join(map(chr, range(0x21)))  # C0 controls and space (URL Standard)
 _TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
 
@@ -91,6 +106,58 @@ def host_of(url: str) -> str | None:
         return None
     host = m.group(1).lower().rstrip(".")
     return host or None
+
+
+def uri_of(url: str) -> str | None:
+    """``url`` (an http(s) URL as a browser reads it) as a valid URI, as a browser would send
+    it: an internationalised host in its IDNA (punycode) form, other characters outside the
+    URI syntax percent-encoded as UTF-8 (existing escapes kept). None when no URI can be made
+    of it (a host IDNA refuses, a port out of range, a NUL): such a link is not tracked."""
+    if _NOT_URI.search(url) is None:
+        port = _PORT.match(url)
+        if port is not None and int(port.group(1)) > 65535:
+            return None
+        return url  # already one: nearly every link
+    if "\x00" in url:
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    if ":" in host:  # an IPv6 literal
+        if _NOT_URI.search(host):
+            return None
+        host = f"[{host}]"
+    else:
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            return None
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    netloc = (quote(userinfo, safe=_USERINFO_SAFE) + "@" if userinfo else "") + host
+    if port is not None:
+        netloc += f":{port}"
+    uri = urlunsplit(
+        (
+            parts.scheme.lower(),
+            netloc,
+            quote(parts.path, safe=_PATH_SAFE),
+            quote(parts.query, safe=_QUERY_SAFE),
+            quote(parts.fragment, safe=_QUERY_SAFE),
+        )
+    )
+    return uri if _NOT_URI.search(uri) is None else None
+
+
+# Characters left as they are in each component: the unreserved and sub-delims of RFC 3986,
+# the component's own delimiters, and "%" so that escapes already present stay single.
+_USERINFO_SAFE = "!$&'()*+,;=:%-._~"
+_PATH_SAFE = "!$&'()*+,;=:@/%-._~"
+_QUERY_SAFE = "!$&'()*+,;=:@/?%-._~"
 
 
 def opts_out(name: str, value: str) -> bool:
@@ -154,12 +221,12 @@ class LinkRules:
         plain = _PLAIN_HREF.match(raw)
         if plain is None:
             url = clean_url(raw)
-            return url, self.skip_reason_reference(url)
+            return _as_uri(url, self.skip_reason_reference(url))
         url = raw.replace("&amp;", "&") if "&" in raw else raw  # the only reference allowed
         lowered = url.lower()
         host = lowered[plain.start(1) : plain.end(1)].rstrip(".")  # before any "&": same offsets
         if not host:
-            return url, self.skip_reason_reference(url)
+            return _as_uri(url, self.skip_reason_reference(url))
         if "unsubscribe" in lowered or url in self.unsubscribe_urls:
             return url, SkipReason.UNSUBSCRIBE
         if host in self.tracking_hosts or (
@@ -168,7 +235,7 @@ class LinkRules:
             return url, SkipReason.TRACKING_HOST
         if self.excluded_domains and _within(host, self.excluded_domains):
             return url, SkipReason.EXCLUDED_DOMAIN
-        return url, None
+        return _as_uri(url, None)
 
     def skip_reason(self, url: str) -> SkipReason | None:
         """Why ``url`` (already cleaned) must stay as written, or None to track it."""
@@ -207,6 +274,15 @@ class LinkRules:
         if self.excluded_domains and _within(host, self.excluded_domains):
             return SkipReason.EXCLUDED_DOMAIN
         return None
+
+
+def _as_uri(url: str, reason: SkipReason | None) -> tuple[str, SkipReason | None]:
+    """A tracked link's destination as a URI (it is stored, then sent in Location); a link no
+    URI can be made of stays as written."""
+    if reason is not None:
+        return url, reason
+    uri = uri_of(url)
+    return (url, SkipReason.INVALID) if uri is None else (uri, None)
 
 
 def _within(host: str, domains: frozenset[str]) -> bool:
