@@ -63,6 +63,7 @@ class Settings:
     outbound_concurrency: int
     max_message_bytes: int
     max_request_bytes: int  # of one HTTP request's body (web/limits.py)
+    max_mime_depth: int  # multipart nesting the relay accepts
     auto_migrate: bool
     smtp_host: str
     smtp_port: int  # 0: no relay in serve
@@ -325,6 +326,13 @@ SETTINGS: tuple[Setting, ...] = (
         "is read whole); default: a third more than MAX_MESSAGE_BYTES plus 1 MiB, the room a "
         "JSON body needs for the largest message with its attachments in base64",
         _int(1024),
+    ),
+    Setting(
+        "max_mime_depth",
+        "100",
+        "deepest multipart nesting the SMTP relay accepts (554 5.6.0 beyond; Postfix's "
+        "mime_nesting_limit)",
+        _int(1),
     ),
     Setting(
         "auto_migrate",

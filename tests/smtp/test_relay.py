@@ -896,3 +896,96 @@ def test_mailbeacon_smtp_runs_the_relay_alone_until_told_to_stop(
     with contextlib.closing(sqlite3.connect(database)) as conn:
         rows = conn.execute("SELECT source, status FROM messages").fetchall()
     assert rows == [("smtp", "queued")]  # stored; a serve on this database delivers it
+
+
+# --- hostile input: refused as an MTA refuses it ---------------------------------------------
+
+
+def nested_multiparts(depth: int) -> bytes:
+    body = b"Content-Type: text/html\r\n\r\n<a href='https://shop.example/x'>x</a>\r\n"
+    for level in range(depth):
+        boundary = b"b%d" % level
+        body = (
+            b"Content-Type: multipart/mixed; boundary=" + boundary + b"\r\n\r\n--" + boundary
+        ) + (b"\r\n" + body + b"\r\n--" + boundary + b"--\r\n")
+    return b"From: shop@shop.example\r\nTo: ann@example.org\r\nSubject: x\r\n" + body
+
+
+def test_mime_nested_past_the_limit_is_a_permanent_refusal(site: Site) -> None:
+    code, reply = site.submit(nested_multiparts(2000))
+    assert (code, reply[:5]) == (554, "5.6.0"), reply
+    assert site.messages() == []
+    code, reply = site.submit(nested_multiparts(20))  # ordinary depth still goes through
+    assert code == 250, reply
+
+
+@pytest.mark.parametrize(
+    "address", ["not an address", "@example.org", "ann@", "ann@exa mple.org", "a\x7fb@example.org"]
+)
+def test_a_recipient_that_is_not_an_address_is_refused_at_rcpt(site: Site, address: str) -> None:
+    with site.client() as client:
+        client.mail(SENDER)
+        client.send(f"RCPT TO:<{address}>\r\n".encode())
+        code, reply = client.getreply()
+    assert code in (501, 553), reply  # a syntax error, or a mailbox name not allowed
+    assert site.messages() == []
+
+
+def test_a_sender_that_is_not_an_address_is_refused_at_mail(site: Site) -> None:
+    with site.client() as client:
+        code, reply = client.mail("not an address")
+    assert (code, reply[:5]) == (553, b"5.1.7"), reply
+
+
+def raw_command(client: smtplib.SMTP, line: str) -> tuple[int, bytes]:
+    client.send(line.encode() + b"\r\n")
+    return client.getreply()
+
+
+def test_eight_bit_addresses_need_smtputf8(site: Site) -> None:
+    with site.client() as client:
+        assert raw_command(client, f"MAIL FROM:<{SENDER}>")[0] == 250
+        code, reply = raw_command(client, "RCPT TO:<zoe@exämple.org>")
+        assert (code, reply[:5]) == (553, b"5.6.7"), reply
+        client.rset()
+        assert raw_command(client, f"MAIL FROM:<{SENDER}> SMTPUTF8")[0] == 250
+        code, reply = raw_command(client, "RCPT TO:<zoë@example.org>")
+        assert (code, reply[:5]) == (553, b"5.6.7"), reply  # a non-ASCII local part
+        code, reply = raw_command(client, "RCPT TO:<zoe@exämple.org>")
+        assert code == 250, reply
+        code, reply = client.data(mail(to=["zoe@xn--exmple-cua.org"], attach=False))
+        assert code == 250, reply
+    assert [row.recipient for row in site.copies()] == ["zoe@xn--exmple-cua.org"]
+
+
+def attempt(client: smtplib.SMTP, password: str) -> int:
+    """One AUTH PLAIN (smtplib's login() would try every mechanism in turn); the reply code,
+    or 0 once the server has closed the connection."""
+    client.user, client.password = "app", password
+    try:
+        code, _ = client.auth("PLAIN", client.auth_plain)
+    except smtplib.SMTPAuthenticationError as refused:
+        return refused.smtp_code
+    except smtplib.SMTPServerDisconnected:
+        return 0
+    return code
+
+
+def test_wrong_passwords_are_slowed_then_the_session_is_closed(site: Site) -> None:
+    from mailbeacon.core.auth_throttle import AuthThrottle
+
+    site.relay.handler.throttle = AuthThrottle(base_delay=0.2, max_delay=0.4, budget=5)
+    with contextlib.closing(site.client(login=False)) as client:
+        started = time.monotonic()
+        assert [attempt(client, "wrong") for _ in range(2)] == [535, 535]
+        assert time.monotonic() - started >= 0.2  # the second answer waited
+        assert attempt(client, "wrong") == 421  # the third: answered, then closed
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            client.noop()
+    # Two more failures from this address spend its budget (5): even the right token is
+    # refused, and the connection closed, until the failures leave the window.
+    with site.client(login=False) as other:
+        assert attempt(other, "wrong") == 535
+        assert attempt(other, "wrong") == 421
+    with site.client(login=False) as other:
+        assert attempt(other, site.tenant.sending_token) == 421

@@ -21,13 +21,17 @@ label them to, cc or bcc.
 Replies, as an MTA gives them (RFC 5321, with RFC 3463 enhanced codes)::
 
     250 2.0.0  accepted and stored: "Ok: queued as <message id>"
+    553 5.1.3  RCPT TO an address that is not one (553 5.1.7 for MAIL FROM)
+    553 5.6.7  a non-ASCII address without SMTPUTF8, or a non-ASCII local part
+    421 4.7.0  too many failed AUTH attempts (core/auth_throttle.py): the session closes
     530 5.7.0  MAIL before AUTH
     535 5.7.8  a wrong token, or SMTP turned off for the project
     538 5.7.11 AUTH before STARTTLS where TLS is required
     454 4.7.0  the token could not be checked (database unreachable): the client retries
     452 4.5.3  more recipients than a message may have: the client sends the rest apart
     552 5.3.4  larger than max_message_bytes
-    554 5.6.0  not a message, no From, a bad control header, an undecodable HTML part
+    554 5.6.0  not a message, no From, a bad control header, an undecodable HTML part, MIME
+               parts nested deeper than max_mime_depth
     550 5.7.1  an unknown route, or an inbound one; SMTP turned off since AUTH
     550 5.7.0  an Idempotency-Key reused for another message
     451 4.3.0  storage unavailable, or any unexpected failure: the client keeps the mail
@@ -40,6 +44,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from email.utils import format_datetime, make_msgid
@@ -49,6 +54,7 @@ from urllib.parse import urlsplit
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..core.auth_throttle import AuthThrottle
 from ..core.errors import AcceptError, ConfigError, InstrumentError, RelayedMessageError
 from ..core.intake.relayed import (
     RelayedMessage,
@@ -56,7 +62,7 @@ from ..core.intake.relayed import (
     read_relayed,
     recipient_kinds,
 )
-from ..core.intake.submission import MAX_RECIPIENTS
+from ..core.intake.submission import MAX_RECIPIENTS, address_problem, parse_address
 from ..service.accept import Accepted, Intake
 from ..service.sending import send
 from ..store import tenancy
@@ -84,6 +90,11 @@ STORAGE_UNAVAILABLE = "451 4.3.0 Storage unavailable, try again later"
 FAILED = "451 4.3.0 Local error in processing, try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 TOO_MANY_RECIPIENTS = f"452 4.5.3 Too many recipients: at most {MAX_RECIPIENTS} per message"
+TOO_MANY_FAILURES = "421 4.7.0 Too many failed authentication attempts, closing connection"
+BAD_RECIPIENT = "553 5.1.3 Bad recipient address syntax"
+BAD_SENDER = "553 5.1.7 Bad sender address syntax"
+NEEDS_SMTPUTF8 = "553 5.6.7 Non-ASCII addresses need SMTPUTF8 (RFC 6531)"
+NON_ASCII_LOCAL_PART = "553 5.6.7 Non-ASCII local parts cannot be relayed by this server"
 # A refused AcceptError, by its API code: the reply's code and enhanced status.
 _ACCEPT_REPLIES = {
     "route_not_found": "550 5.7.1",
@@ -135,11 +146,28 @@ def _reply(code: str, problem: BaseException | str) -> str:
     return f"{code} {text}"
 
 
+def _envelope_address(address: str, smtputf8: bool) -> str:
+    """The address of MAIL FROM or RCPT TO as it will be used (an internationalised domain
+    in its IDNA form), or the reply refusing it: checked at the command, as an MTA does, so a
+    bad recipient is never "accepted" and then never delivered."""
+    if not address.isascii() and not smtputf8:
+        return NEEDS_SMTPUTF8
+    if "<" in address or ">" in address:
+        return BAD_RECIPIENT
+    problem = address_problem(address)
+    if problem is not None:
+        return NON_ASCII_LOCAL_PART if "non-ASCII" in problem else BAD_RECIPIENT
+    parsed = parse_address(address)
+    assert parsed is not None
+    return parsed.email
+
+
 class RelayHandler:
     """aiosmtpd's handler: who may send (AUTH), and each message into the accept pipeline."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.throttle = AuthThrottle()  # failed logins, per client address
         self.closing = False
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -176,6 +204,12 @@ class RelayHandler:
             return SHUTTING_DOWN
         if not session.authenticated:
             return AUTH_REQUIRED
+        if address not in ("", "<>"):  # the null sender is always allowed
+            smtputf8 = any(option.upper() == "SMTPUTF8" for option in options)
+            checked = _envelope_address(address, smtputf8)
+            if checked.startswith(("5", "4")):
+                return BAD_SENDER if checked == BAD_RECIPIENT else checked
+            address = checked
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 2.1.0 Ok"
@@ -185,7 +219,11 @@ class RelayHandler:
     ) -> str:
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return TOO_MANY_RECIPIENTS
-        envelope.rcpt_tos.append(address)
+        smtputf8 = any(option.upper() == "SMTPUTF8" for option in envelope.mail_options)
+        checked = _envelope_address(address, smtputf8)
+        if checked.startswith(("5", "4")):
+            return checked
+        envelope.rcpt_tos.append(checked)
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 Ok"
 
@@ -224,7 +262,7 @@ class RelayHandler:
     ) -> str:
         """Store one submitted message (in a worker thread); the reply to its DATA."""
         try:
-            message = read_relayed(content)
+            message = read_relayed(content, max_depth=self.services.settings.max_mime_depth)
             current = self._current(project)
             if current is None or not current.smtp_enabled:
                 return SMTP_OFF
@@ -232,6 +270,8 @@ class RelayHandler:
             return self._store(current, message, kinds, mail_from)
         except (RelayedMessageError, InstrumentError) as exc:
             return _reply("554 5.6.0", exc)
+        except RecursionError:  # a structure the depth check let through: still permanent
+            return _reply("554 5.6.0", "The message's MIME structure is nested too deeply.")
         except AcceptError as exc:
             return _reply(_ACCEPT_REPLIES.get(exc.code, "554 5.6.0"), exc)
         except SQLAlchemyError as exc:
@@ -318,6 +358,7 @@ class _RelaySession(SMTP):
     ) -> None:
         super().__init__(handler, authenticator=_defer, **options)
         self.relay_handler = handler
+        self.auth_failures = 0
         self.sessions = sessions
 
     def _create_session(self) -> Session:
@@ -340,7 +381,26 @@ class _RelaySession(SMTP):
     async def _checked(self, result: AuthResult) -> AuthResult:
         if not isinstance(result, _Unchecked):  # aborted, or not base64: already answered
             return result
-        return await self.relay_handler.authenticate(result.auth_data)
+        throttle = self.relay_handler.throttle
+        peer = str(self.session.peer[0]) if self.session and self.session.peer else ""
+        if throttle.refused(peer, time.monotonic()):
+            await self._close(TOO_MANY_FAILURES)
+            return AuthResult(success=False, handled=True)
+        checked = await self.relay_handler.authenticate(result.auth_data)
+        if checked.success or checked.message != AUTH_INVALID:
+            return checked
+        # A wrong password: answered later each time, and the session closed after a few.
+        self.auth_failures += 1
+        await asyncio.sleep(throttle.failed(peer, time.monotonic()))
+        if self.auth_failures >= throttle.per_session or throttle.refused(peer, time.monotonic()):
+            await self._close(TOO_MANY_FAILURES)  # the answer to this attempt, and goodbye
+            return AuthResult(success=False, handled=True)
+        return checked
+
+    async def _close(self, reply: str) -> None:
+        await self.push(reply)
+        if self.transport is not None:
+            self.transport.close()
 
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str):

@@ -114,8 +114,8 @@ def uri_of(url: str) -> str | None:
     URI syntax percent-encoded as UTF-8 (existing escapes kept). None when no URI can be made
     of it (a host IDNA refuses, a port out of range, a NUL): such a link is not tracked."""
     if _NOT_URI.search(url) is None:
-        port = _PORT.match(url)
-        if port is not None and int(port.group(1)) > 65535:
+        given = _PORT.match(url)
+        if given is not None and int(given.group(1)) > 65535:
             return None
         return url  # already one: nearly every link
     if "\x00" in url:

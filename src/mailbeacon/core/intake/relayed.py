@@ -42,6 +42,7 @@ from email.utils import getaddresses
 
 from ..errors import InvalidOverride, RelayedMessageError
 from ..instrumentation.mime import walk
+from .mime_depth import MAX_DEPTH, nesting_depth
 from .policy import TrackingOverrides, overrides_from_headers
 from .submission import Address
 
@@ -150,13 +151,17 @@ def _with_value(raw: bytes, found: HeaderField) -> HeaderField:
     return HeaderField(found.name, found.start, found.end, value.decode("utf-8", "replace"))
 
 
-def read_relayed(raw: bytes) -> RelayedMessage:
+def read_relayed(raw: bytes, *, max_depth: int = MAX_DEPTH) -> RelayedMessage:
     """Read ``raw`` (the bytes of DATA) and take the control headers, Bcc and Resent-Bcc out.
 
     Raises :class:`RelayedMessageError` saying what is wrong.
     """
     if not raw.strip():
         raise RelayedMessageError("The message is empty.")
+    if nesting_depth(raw, stop_at=max_depth) > max_depth:
+        raise RelayedMessageError(
+            f"The message's MIME parts are nested more than {max_depth} levels deep."
+        )
     fields, _ = header_fields(raw)
     if not fields:
         raise RelayedMessageError("The message has no header fields (From, To, Subject...).")

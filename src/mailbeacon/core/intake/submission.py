@@ -31,7 +31,11 @@ MAX_RECIPIENTS = 500  # to + cc + bcc of one message (each gets an instrumented 
 MAX_SUBJECT = 998
 MAX_LOCAL_PART = 64  # RFC 5321, 4.5.3.1.1
 MAX_ADDRESS = 254  # a path of 256 octets, less its angle brackets
-_EMAIL = re.compile(r"[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\".]+")
+# No controls (C0, DEL) anywhere: they cannot travel in a header or an SMTP command.
+_EMAIL = re.compile(
+    r"[^@\s<>()\[\],;:\"\x00-\x1f\x7f]+@[^@\s<>()\[\],;:\"\x00-\x1f\x7f]+"
+    r"\.[^@\s<>()\[\],;:\".\x00-\x1f\x7f]+"
+)
 
 
 @dataclass(frozen=True, slots=True)
