@@ -39,6 +39,8 @@ def test_decode_attribute(value: str, decoded: str) -> None:
         ("<img src=x>", ""),
         ("<!--[if mso]>x<![endif]-->y", "y"),
         ("caf\u00e9 \u4e2d\u6587 \U0001f600", "caf\u00e9 \u4e2d\u6587 \U0001f600"),
+        ("a\x00b", "a\ufffdb"),  # as HTML reads it, and storable on PostgreSQL
+        ("<b>a\x00</b>&#0;", "a\ufffd\ufffd"),
     ],
 )
 def test_visible_text(fragment: str, text: str) -> None:

@@ -989,3 +989,16 @@ def test_wrong_passwords_are_slowed_then_the_session_is_closed(site: Site) -> No
         assert attempt(other, "wrong") == 421
     with site.client(login=False) as other:
         assert attempt(other, site.tenant.sending_token) == 421
+
+
+def test_a_header_that_decodes_to_nul_is_refused_for_good(site: Site) -> None:
+    """PostgreSQL cannot store it and SQLite could: refused the same way on both, and as a
+    permanent fault (a storage error would be 451 and retried forever)."""
+    raw = (
+        b"From: shop@shop.example\r\nTo: ann@example.org\r\n"
+        b"Subject: =?utf-8?q?a=00b?=\r\nContent-Type: text/html\r\n\r\n<p>x</p>\r\n"
+    )
+    code, reply = site.submit(raw)
+    assert (code, reply[:5]) == (554, "5.6.0"), reply
+    assert "Subject" in reply
+    assert site.messages() == []

@@ -70,6 +70,8 @@ def visible_text(fragment: str, limit: int = 200) -> str:
     collapsed, at most ``limit`` characters. An image counts as its ``alt`` text, as screen
     readers and image-blocking mail clients show it, so an image-only link still has a name.
     """
+    if "\x00" in fragment:  # HTML reads a NUL in text as U+FFFD; no database stores it
+        fragment = fragment.replace("\x00", "\ufffd")
     if "<" not in fragment and "&" not in fragment:
         return " ".join(fragment.split())[:limit].rstrip()
     if "<" in fragment:

@@ -42,6 +42,7 @@ from email.utils import getaddresses
 
 from ..errors import InvalidOverride, RelayedMessageError
 from ..instrumentation.mime import walk
+from ..text import unstorable
 from .mime_depth import MAX_DEPTH, nesting_depth
 from .policy import TrackingOverrides, overrides_from_headers
 from .submission import Address
@@ -180,7 +181,7 @@ def read_relayed(raw: bytes, *, max_depth: int = MAX_DEPTH) -> RelayedMessage:
         )
     kept = [f for f in fields if not _removed(f.name)]
     stripped = _cut(raw, [f for f in fields if _removed(f.name)])
-    return RelayedMessage(
+    message = RelayedMessage(
         raw=stripped,
         sender=sender,
         subject=_decoded(by_name["subject"][0]) if "subject" in by_name else None,
@@ -196,6 +197,30 @@ def read_relayed(raw: bytes, *, max_depth: int = MAX_DEPTH) -> RelayedMessage:
         has_message_id=any(f.name.lower() == "message-id" for f in kept),
         has_date=any(f.name.lower() == "date" for f in kept),
     )
+    _check_storable(message)
+    return message
+
+
+def _check_storable(message: RelayedMessage) -> None:
+    """What is stored of the headers holds no NUL (an encoded word can decode to one): the
+    same permanent refusal on SQLite and PostgreSQL, not a storage error answered as
+    temporary."""
+    stored = {
+        "From": [message.sender.name or "", message.sender.email],
+        "Subject": message.subject or "",
+        "To": [a.formatted() for a in message.to],
+        "Cc": [a.formatted() for a in message.cc],
+        "Reply-To": list(message.reply_to),
+        "X-LM-Tag": message.tag or "",
+        "X-LM-Metadata": message.metadata,
+        "attachments": [str(a.get("filename") or "") for a in message.attachments],
+    }
+    problems = unstorable(stored)
+    if problems:
+        field = next(iter(problems)).split(".")[0]
+        raise RelayedMessageError(
+            f"The {field} header holds characters that cannot be stored (NUL).", header=field
+        )
 
 
 def _removed(name: str) -> bool:
