@@ -5,7 +5,7 @@ from __future__ import annotations
 from mailbeacon.core.intake.mime_depth import nesting_depth
 
 SIBLINGS = (
-    b"From: a@b.example\r\nContent-Type: multipart/mixed;\r\n\tboundary=\"outer\"\r\n\r\n"
+    b'From: a@b.example\r\nContent-Type: multipart/mixed;\r\n\tboundary="outer"\r\n\r\n'
     b"--outer\r\nContent-Type: multipart/alternative; boundary=one\r\n\r\n"
     b"--one\r\nContent-Type: text/plain\r\n\r\nhi\r\n--one--\r\n"
     b"--outer\r\nContent-Type: multipart/alternative; boundary=two\r\n\r\n"
