@@ -31,6 +31,8 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Row, event, select
 from sqlalchemy.engine import make_url
 
@@ -47,6 +49,7 @@ from mailbeacon.store import tenancy
 from mailbeacon.store.db import Database
 from mailbeacon.store.schema import copies, events, messages
 from tests.conftest import SIGNING_KEYS, make_settings
+from tests.strategies import documents
 from tests.support import databases
 from tests.support.process import MAILBEACON, serve_process
 from tests.support.server import free_port, serve_in_thread
@@ -1002,3 +1005,63 @@ def test_a_header_that_decodes_to_nul_is_refused_for_good(site: Site) -> None:
     assert (code, reply[:5]) == (554, "5.6.0"), reply
     assert "Subject" in reply
     assert site.messages() == []
+
+
+@st.composite
+def relayed_messages(draw: st.DrawFn) -> bytes:
+    """Messages as careless and hostile clients write them: any text in the subject and the
+    names (controls, NUL, line separators, any script), any HTML of tests/strategies.py, any
+    transfer encoding, nested a few levels, sometimes raw 8-bit headers."""
+    text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+    message = EmailMessage(policy=policy.SMTP)
+    message["From"] = SENDER
+    message["To"] = "ann@example.org"
+    subject = draw(text)
+    html = draw(documents()).text
+    cte = draw(st.sampled_from(["quoted-printable", "base64", "8bit"]))
+    try:
+        message["Subject"] = subject
+    except ValueError:  # the email library refuses it: send it raw instead, as a client might
+        message["X-Raw-Subject-Attempt"] = "1"
+    message.set_content(html, subtype="html", cte=cte)
+    raw = message.as_bytes()
+    for _ in range(draw(st.integers(0, 3))):
+        boundary = draw(st.from_regex(r"[A-Za-z0-9]{1,20}", fullmatch=True)).encode()
+        head, _, body = raw.partition(b"\r\n\r\n")
+        inner = b"\r\n".join(
+            line for line in head.split(b"\r\n") if line.lower().startswith(b"content-")
+        )
+        outer = b"\r\n".join(
+            line for line in head.split(b"\r\n") if not line.lower().startswith(b"content-")
+        )
+        raw = (
+            outer + b"\r\nContent-Type: multipart/mixed; boundary=" + boundary + b"\r\n\r\n"
+            b"--"
+            + boundary
+            + b"\r\n"
+            + inner
+            + b"\r\n\r\n"
+            + body
+            + b"\r\n--"
+            + boundary
+            + b"--\r\n"
+        )
+    if draw(st.booleans()):
+        raw = (
+            b"X-Note: "
+            + draw(st.binary(max_size=30)).replace(b"\n", b"").replace(b"\r", b"")
+            + b"\r\n"
+            + raw
+        )
+    return raw
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=relayed_messages())
+def test_any_message_gets_a_final_answer_never_a_temporary_one(site: Site, raw: bytes) -> None:
+    """Whatever a client submits is either stored (250) or refused for good (5xx): a 4xx
+    would have the client retry the same bytes forever."""
+    before = len(site.messages())
+    code, reply = site.submit(raw)
+    assert code == 250 or 500 <= code < 600, reply
+    assert len(site.messages()) == before + (code == 250)
