@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -190,6 +191,7 @@ def test_bounces_are_filtered_by_class(api: Api) -> None:
         ({"per_page": 101}, "per_page"),
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"cursor": "WyJ4Il0"}, "cursor"),  # base64 JSON of the wrong shape
+        ({"cursor": "WyJ4IiwxLDBd"}, "cursor"),  # the right shape, but no instant
         ({"from_date": "yesterday"}, "from"),
         ({"from_date": "2026-11-20", "to_date": "2026-11-10"}, "from"),
         ({"events": ["opened"]}, "events"),
@@ -212,3 +214,11 @@ def test_bad_filters_are_a_422_naming_the_parameter(
     body = api.get("/emails/events?" + "&".join(f"{k}=x" for k in ("per_page",))).json()
     assert body["error_code"] == "validation_error"
     assert body["errors"] == {"per_page": [body["message"]]}
+
+
+def test_a_forged_cursor_with_a_naive_time_reads_as_utc(api: Api) -> None:
+    """Not a 500: the key's time is taken as UTC, and the query still only sees this project."""
+    sent = api.send().request_id
+    forged = base64.urlsafe_b64encode(b'["2026-11-23T13:00:00",999999,0]').decode().rstrip("=")
+    assert [e.request_id for e in api.client.emails.list(cursor=forged).results] == [sent]
+    assert api.client.emails.list_events(cursor=forged).results[0].request_id == sent

@@ -25,6 +25,7 @@ __all__ = [
     "insert_links",
     "insert_message",
     "messages_by_ids",
+    "project_window",
 ]
 
 
@@ -521,6 +522,41 @@ def copies_of_messages(conn: Connection, ids: Iterable[int]) -> dict[int, list[C
         for row in conn.execute(query):
             found.setdefault(row.message_id, []).append(_copy(row))
     return found
+
+
+def project_window(
+    conn: Connection,
+    project_id: int,
+    *,
+    since: datetime,
+    until: datetime,
+    recipient: str | None,
+    start: tuple[datetime, int] | None,
+    limit: int,
+) -> list[MessageRecord]:
+    """The project's messages made in ``since``-``until`` (inclusive), newest first (by time,
+    then id), to ``recipient`` only if given; ``start`` is the ``(created_at, id)`` of the first
+    to give, inclusive (keyset pagination along the ``(project_id, created_at)`` index)."""
+    query = _with_project().where(
+        messages.c.project_id == project_id,
+        messages.c.created_at >= since,
+        messages.c.created_at <= until,
+    )
+    if recipient:
+        addressed = select(copies.c.message_id).where(
+            func.lower(copies.c.recipient) == recipient.lower()
+        )
+        query = query.where(messages.c.id.in_(addressed))
+    if start is not None:
+        at, message_id = start
+        query = query.where(
+            or_(
+                messages.c.created_at < at,
+                and_(messages.c.created_at == at, messages.c.id <= message_id),
+            )
+        )
+    order = (messages.c.created_at.desc(), messages.c.id.desc())
+    return [_message(row) for row in conn.execute(query.order_by(*order).limit(limit))]
 
 
 def count_copies(

@@ -7,14 +7,14 @@ read), newest first, ``per_page`` 1-100 (25 by default) and the window ``from``-
 
 An email of the list is its SparkPost ``injection`` event, one per recipient: the same items,
 with the same ``event_id``, as in ``GET /emails/{request_id}``. Pages are read by key (the
-messages' ``(project_id, id)`` index, the events' ``(project_id, at)``) and cut by
+messages' ``(project_id, created_at)`` index, the events' ``(project_id, at)``) and cut by
 core/lettr/paging.py, so a page holds exactly ``per_page`` items however many recipients a
 message has. ``total_count`` is counted in SQL over the same window.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 
 from ...core.errors import ApiError
 from ...core.lettr import listing
-from ...core.lettr.paging import Group, Page, cut, decode_cursor, encode_cursor
+from ...core.lettr.paging import Cursor, Group, Page, cut, decode_cursor, encode_cursor
 from ...store import events, messages, tenancy
 from ...store.events import EventView, ProjectEventFilter
 from ..auth import sending_project
@@ -74,19 +74,21 @@ def list_emails(
     """Each recipient's ``injection``; ``recipients`` keeps one address's (the SDK sends
     one: ``recipients: str``; several, comma-separated, are a 422)."""
     window = _window(request, since, until)
-    start = decode_cursor(cursor, [int])
+    start = decode_cursor(cursor, [str, int])
     wanted = listing.recipients(recipients)
     if len(wanted) > 1:
         message = "Filter by one recipient address."
         raise ApiError(422, message, errors={"recipients": [message]})
     recipient = wanted[0] if wanted else None
-    where = messages.MessageFilter(
-        project_id=project.id, recipient=recipient, created_from=window[0], created_to=window[1]
-    )
     with services_of(request).db.read() as conn:
-        before = int(start.key[0]) + 1 if start is not None else None
-        found = messages.list_messages(
-            conn, project.team_id, where, before_id=before, limit=per_page + 1
+        found = messages.project_window(
+            conn,
+            project.id,
+            since=window[0],
+            until=window[1],
+            recipient=recipient,
+            start=_key(start),
+            limit=per_page + 1,
         )
         groups = _email_groups(conn, found, recipient)
         total = messages.count_copies(
@@ -115,7 +117,7 @@ def _email_groups(
         if recipient is not None:
             items = [item for item in items if item["rcpt_to"] == recipient]
         if items:
-            groups.append(Group((record.id,), items))
+            groups.append(Group((record.created_at.isoformat(), record.id), items))
     return groups
 
 
@@ -151,19 +153,25 @@ def list_events(
             recipients=wanted,
             permanent=chosen.permanent,
         )
-        key = (_key_instant(start.key[0]), int(start.key[1])) if start is not None else None
-        views = events.project_events(conn, project.id, where, start=key, limit=per_page + 1)
+        views = events.project_events(
+            conn, project.id, where, start=_key(start), limit=per_page + 1
+        )
         groups = _event_groups(conn, views, wanted)
         total = events.count_project_events(conn, project.id, where)
     return _answer(cut(groups, start, per_page), total, per_page, window)
 
 
-def _key_instant(text: int | str) -> datetime:
+def _key(cursor: Cursor | None) -> tuple[datetime, int] | None:
+    """A cursor's ``(time, id)`` key, as the store's keyset reads take it."""
+    if cursor is None:
+        return None
     try:
-        return datetime.fromisoformat(str(text))
+        moment = datetime.fromisoformat(str(cursor.key[0]))
     except ValueError:
         message = "The cursor parameter must be a next_cursor this API answered."
         raise ApiError(422, message, errors={"cursor": [message]}) from None
+    # the store takes aware instants only; a forged cursor may hold a naive one
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC), int(cursor.key[1])
 
 
 def _event_groups(
