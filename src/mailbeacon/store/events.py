@@ -197,7 +197,10 @@ def project_events(
     query = _project_events(project_id, where)
     if start is not None:
         at, event_id = start
-        query = query.where(or_(events.c.at < at, and_(events.c.at == at, events.c.id <= event_id)))
+        query = query.where(
+            events.c.at <= at,  # the bound below, as one the index range can use
+            or_(events.c.at < at, and_(events.c.at == at, events.c.id <= event_id)),
+        )
     rows = conn.execute(query.order_by(events.c.at.desc(), events.c.id.desc()).limit(limit))
     return [EventView(event_from_row(row), row.recipient_kind, row.ip) for row in rows]
 

@@ -550,10 +550,11 @@ def project_window(
     if start is not None:
         at, message_id = start
         query = query.where(
+            messages.c.created_at <= at,  # the bound below, as one the index range can use
             or_(
                 messages.c.created_at < at,
                 and_(messages.c.created_at == at, messages.c.id <= message_id),
-            )
+            ),
         )
     order = (messages.c.created_at.desc(), messages.c.id.desc())
     return [_message(row) for row in conn.execute(query.order_by(*order).limit(limit))]
