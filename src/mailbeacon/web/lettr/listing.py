@@ -49,7 +49,11 @@ def _window(request: Request, since: str | None, until: str | None) -> tuple[dat
 
 
 def _answer(
-    page: Page[dict[str, Any]], total: int, per_page: int, window: tuple[datetime, datetime]
+    what: str,
+    page: Page[dict[str, Any]],
+    total: int,
+    per_page: int,
+    window: tuple[datetime, datetime],
 ) -> dict[str, Any]:
     found = {
         "data": page.items,
@@ -58,7 +62,7 @@ def _answer(
         "to": timestamp(window[1]),
         "pagination": {"next_cursor": encode_cursor(page.next), "per_page": per_page},
     }
-    return {"message": "Emails retrieved successfully.", "data": {"events": found}}
+    return {"message": f"{what} retrieved successfully.", "data": {"events": found}}
 
 
 @router.get("/emails", summary="List sent emails")
@@ -98,7 +102,7 @@ def list_emails(
             created_from=window[0],
             created_to=window[1],
         )
-    return _answer(cut(groups, start, per_page), total, per_page, window)
+    return _answer("Emails", cut(groups, start, per_page), total, per_page, window)
 
 
 def _email_groups(
@@ -158,7 +162,7 @@ def list_events(
         )
         groups = _event_groups(conn, views, wanted)
         total = events.count_project_events(conn, project.id, where)
-    return _answer(cut(groups, start, per_page), total, per_page, window)
+    return _answer("Email events", cut(groups, start, per_page), total, per_page, window)
 
 
 def _key(cursor: Cursor | None) -> tuple[datetime, int] | None:
