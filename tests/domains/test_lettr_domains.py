@@ -51,7 +51,8 @@ def client(world: Site) -> Iterator[Client]:
 
 
 def key_of(sdk: lettr.Lettr) -> dict[str, str]:
-    return {"authorization": f"Bearer {sdk._client._api_key}"}
+    """The header the SDK sends with its requests, for the raw ones."""
+    return {"authorization": str(sdk._client._http.headers["authorization"])}
 
 
 def test_a_tracking_domain_is_added_verified_and_deleted(world: Site, client: Client) -> None:

@@ -168,6 +168,15 @@ def test_bad_updates_are_a_422_too(api: Api) -> None:
     assert api.client.webhooks.get(hook.id) == hook
 
 
+async def dispatch(api: Api) -> int:
+    """One pass of the webhook dispatcher: how many deliveries it attempted."""
+    dispatcher = build_dispatcher(api.services)
+    try:
+        return await dispatcher.run_once()
+    finally:
+        await dispatcher.aclose()
+
+
 def test_a_webhook_made_here_receives_sparkposts_batches(api: Api) -> None:
     with receiving() as (receiver, base):
         hook = create(
@@ -181,15 +190,7 @@ def test_a_webhook_made_here_receives_sparkposts_batches(api: Api) -> None:
         )
         sent = api.send()
         asyncio.run(deliver(api.services, Capture()))
-
-        async def dispatch() -> int:
-            dispatcher = build_dispatcher(api.services)
-            try:
-                return await dispatcher.run_once()
-            finally:
-                await dispatcher.aclose()
-
-        assert asyncio.run(dispatch()) == 1
+        assert asyncio.run(dispatch(api)) == 1
     (received,) = receiver.requests
     assert received.path == "/lettr"
     assert received.header("authorization") == "Basic " + base64.b64encode(b"ann:s3cret").decode()
@@ -199,5 +200,21 @@ def test_a_webhook_made_here_receives_sparkposts_batches(api: Api) -> None:
     assert event["rcpt_to"] == "ann@example.org"
     seen = api.client.webhooks.get(hook.id)
     assert seen.last_status == "success"
-    assert seen.last_successful_at is not None
+    assert seen.last_successful_at == "2026-11-23T12:00:00.000Z"
     assert seen.last_failure_at is None
+
+
+def test_a_failed_delivery_is_the_last_status_until_one_succeeds(api: Api) -> None:
+    with receiving() as (receiver, base):
+        receiver.answer(500)
+        hook = create(api, url=f"{base}/lettr", events_mode="selected", events=["injection"])
+        api.send()
+        assert asyncio.run(dispatch(api)) == 1
+        failed = api.client.webhooks.get(hook.id)
+        assert (failed.last_status, failed.last_successful_at) == ("failure", None)
+        assert failed.last_failure_at == "2026-11-23T12:00:00.000Z"
+        api.services.clock.advance(hours=1)  # type: ignore[attr-defined]
+        assert asyncio.run(dispatch(api)) == 1  # the retry, now due
+    again = api.client.webhooks.get(hook.id)
+    assert (again.last_status, again.last_successful_at) == ("success", "2026-11-23T13:00:00.000Z")
+    assert len(receiver.requests) == 2
