@@ -6,11 +6,9 @@ import asyncio
 import base64
 import email
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,14 +16,13 @@ import lettr
 import pytest
 from sqlalchemy import func, select
 
-from mailbeacon.app import Services
 from mailbeacon.clock import FixedClock
 from mailbeacon.service.accept import body_hash
 from mailbeacon.smtp.upstream import Capture, Outcome, Result
 from mailbeacon.store import idempotency, tenancy
 from mailbeacon.store.schema import copies, messages
-from tests.support import databases
-from tests.support.tenants import Tenant, new_tenant
+from tests.support.lettr import EACH_DB, Api
+from tests.support.tenants import new_tenant
 from tests.support.workers import deliver as deliver_pass
 from tests.support.workers import promote
 
@@ -40,55 +37,6 @@ HTML = (
     "</body></html>"
 )
 TRACKING = re.compile(r"http://t\.example\.test/([co])/[A-Za-z0-9_-]{32}")
-
-
-@dataclass
-class Api:
-    base: str
-    services: Services
-    tenant: Tenant
-    client: lettr.Lettr
-
-    def send(self, **extra: Any) -> lettr.SendEmailResponse:
-        fields: dict[str, Any] = {
-            "from_email": "shop@shop.example",
-            "to": ["ann@example.org"],
-            "subject": "Your order",
-            "html": HTML,
-            **extra,
-        }
-        return self.client.emails.send(**fields)
-
-    def post(self, body: Any, **headers: str) -> httpx.Response:
-        headers = {"authorization": f"Bearer {self.tenant.sending_token}", **headers}
-        return httpx.post(f"{self.base}/api/emails", json=body, headers=headers)
-
-    def get(self, path: str, token: str | None = None) -> httpx.Response:
-        token = token or self.tenant.sending_token
-        return httpx.get(f"{self.base}/api{path}", headers={"authorization": f"Bearer {token}"})
-
-
-@pytest.fixture
-def api(
-    request: pytest.FixtureRequest, running: Callable[..., Any], tmp_path: Path
-) -> Iterator[Api]:
-    """A server on SQLite; on each database for the tests marked ``EACH_DB``."""
-    if getattr(request, "param", "sqlite") == "sqlite":
-        urls: Iterator[str] = iter([databases.fresh_sqlite(tmp_path)])
-    else:
-        urls = databases.fresh_postgres()
-    for url in urls:  # fresh_postgres drops its database once the loop ends
-        with running(url) as (base, services):
-            tenant = new_tenant(services.db, services.clock)
-            client = lettr.Lettr(tenant.sending_token, base_url=f"{base}/api", timeout=10)
-            try:
-                yield Api(base, services, tenant, client)
-            finally:
-                client.close()
-
-
-# Idempotency, tenant isolation and the event queries depend on the database: run them on both.
-EACH_DB = pytest.mark.parametrize("api", ["sqlite", "postgresql"], indirect=True)
 
 
 def stored_copies(api: Api, request_id: str) -> list[tuple[str, str, EmailMessage]]:
@@ -578,27 +526,40 @@ def test_unknown_and_other_projects_emails_are_not_found(api: Api) -> None:
 
 
 def test_what_is_not_served_under_api_is_the_json_404(api: Api) -> None:
-    with pytest.raises(lettr.NotFoundError):
-        api.client.emails.list()
-    with pytest.raises(lettr.NotFoundError):
-        api.client.emails.list_events()
-    with pytest.raises(lettr.NotFoundError):
-        api.client.emails.schedule(
-            from_email="shop@shop.example",
-            to=["ann@example.org"],
-            subject="S",
-            text="t",
-            scheduled_at="2026-11-24T09:00:00Z",
-        )
     for method, path in [
         ("GET", "/api/no-such-thing"),
         ("DELETE", "/api/emails"),
         ("POST", "/api/emails/abc"),
         ("GET", "/api/emails/"),
-        ("GET", "/api/emails/scheduled/sch_1"),
     ]:
         answer = httpx.request(method, api.base + path, headers={"accept": "application/json"})
         assert answer.status_code == 404, (method, path)
         assert answer.headers["content-type"] == "application/json"
         assert answer.json()["error_code"] == "not_found"
         assert answer.json()["error"]["code"] == "not_found"
+
+
+def test_sdk_calls_out_of_scope_say_so(api: Api) -> None:
+    """Scheduling, templates, audiences, campaigns, ...: a 404 ``not_supported`` naming what."""
+    calls: list[Callable[[], object]] = [
+        lambda: api.client.emails.schedule(
+            from_email="shop@shop.example",
+            to=["ann@example.org"],
+            subject="S",
+            text="t",
+            scheduled_at="2026-11-24T09:00:00Z",
+        ),
+        api.client.emails.list_scheduled,
+        lambda: api.client.emails.get_scheduled("sch_1"),
+        lambda: api.client.emails.cancel_scheduled("sch_1"),
+        api.client.templates.list,
+        api.client.projects.list,
+        api.client.campaigns.list,
+        api.client.audience.lists.list,
+        api.client.auth_check,
+    ]
+    for call in calls:
+        with pytest.raises(lettr.NotFoundError) as caught:
+            call()
+        assert caught.value.error_code == "not_supported"
+        assert "not supported by this server" in caught.value.message

@@ -7,17 +7,27 @@ transaction); the APIs read them here.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, Select, and_, exists, false, func, or_, select
 
 from ..core.events import Event
 from .schema import copies, events, observations
 
-__all__ = ["EventView", "event_from_row", "events_with_context", "insert_many", "list_events"]
+__all__ = [
+    "EventView",
+    "ProjectEventFilter",
+    "count_project_events",
+    "created_events",
+    "event_from_row",
+    "events_with_context",
+    "insert_many",
+    "list_events",
+    "project_events",
+]
 
 _FIELDS = Event._fields
 
@@ -130,3 +140,94 @@ def events_with_context(
         query = query.where(events.c.at <= until)
     rows = conn.execute(query.order_by(events.c.id).limit(limit))
     return [EventView(event_from_row(row), row.recipient_kind, row.ip) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectEventFilter:
+    """Which of a project's events a list shows; every part narrows it."""
+
+    types: frozenset[str]  # event types; empty: none at all
+    since: datetime
+    until: datetime
+    message_id: int | None = None
+    recipients: tuple[str, ...] = ()  # lower case; message-wide events: one of its copies'
+    permanent: frozenset[bool] | None = None  # failures of these kinds only
+
+
+def _project_events(project_id: int, where: ProjectEventFilter) -> Select[Any]:
+    """The filtered events as a query to page or count: every one a range of the
+    ``(project_id, at)`` index, or of ``(message_id, id)`` for one message."""
+    query = (
+        select(events, copies.c.recipient_kind, observations.c.ip)
+        .outerjoin(copies, copies.c.id == events.c.copy_id)
+        .outerjoin(observations, observations.c.id == events.c.observation_id)
+        .where(
+            events.c.project_id == project_id,
+            events.c.type.in_(sorted(where.types)),
+            events.c.at >= where.since,
+            events.c.at <= where.until,
+        )
+    )
+    if where.message_id is not None:
+        query = query.where(events.c.message_id == where.message_id)
+    if where.recipients:
+        to_one = func.lower(events.c.recipient).in_(where.recipients)
+        other = copies.alias("addressed")  # not the outer query's (the event's own) copy
+        shared = exists().where(
+            other.c.message_id == events.c.message_id,
+            func.lower(other.c.recipient).in_(where.recipients),
+        )
+        query = query.where(or_(to_one, and_(events.c.copy_id.is_(None), shared)))
+    if where.permanent is not None:
+        permanent = func.coalesce(events.c.data["permanent"].as_boolean(), false())
+        query = query.where(permanent.in_(sorted(where.permanent)))
+    return query
+
+
+def project_events(
+    conn: Connection,
+    project_id: int,
+    where: ProjectEventFilter,
+    *,
+    start: tuple[datetime, int] | None,
+    limit: int,
+) -> list[EventView]:
+    """Newest first (by time, then id); ``start`` is the ``(at, id)`` of the first event to
+    give, inclusive (keyset pagination)."""
+    query = _project_events(project_id, where)
+    if start is not None:
+        at, event_id = start
+        query = query.where(
+            events.c.at <= at,  # the bound below, as one the index range can use
+            or_(events.c.at < at, and_(events.c.at == at, events.c.id <= event_id)),
+        )
+    rows = conn.execute(query.order_by(events.c.at.desc(), events.c.id.desc()).limit(limit))
+    return [EventView(event_from_row(row), row.recipient_kind, row.ip) for row in rows]
+
+
+def count_project_events(conn: Connection, project_id: int, where: ProjectEventFilter) -> int:
+    """How many items :func:`project_events` pages through, a message-wide event counting
+    once for each of its copies (to the recipients asked for), as it is listed."""
+    found = _project_events(project_id, where).with_only_columns(
+        events.c.id, events.c.message_id, events.c.copy_id
+    )
+    rows = found.subquery()
+    each = copies.alias("each")
+    on = and_(rows.c.copy_id.is_(None), each.c.message_id == rows.c.message_id)
+    if where.recipients:
+        on = and_(on, func.lower(each.c.recipient).in_(where.recipients))
+    query = select(func.count()).select_from(rows.outerjoin(each, on))
+    return int(conn.execute(query).scalar_one())
+
+
+def created_events(conn: Connection, message_ids: Iterable[int]) -> dict[int, EventView]:
+    """Each message's ``message.created`` event (message-wide: no copy, no address)."""
+    wanted = set(message_ids)
+    if not wanted:
+        return {}
+    query = select(events).where(
+        events.c.message_id.in_(wanted), events.c.type == "message.created"
+    )
+    return {
+        row.message_id: EventView(event_from_row(row), None, None) for row in conn.execute(query)
+    }

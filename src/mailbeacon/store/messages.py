@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
@@ -19,9 +19,13 @@ __all__ = [
     "Link",
     "MessageRecord",
     "NewMessage",
+    "copies_of_messages",
+    "count_copies",
     "insert_copies",
     "insert_links",
     "insert_message",
+    "messages_by_ids",
+    "project_window",
 ]
 
 
@@ -496,3 +500,86 @@ def header_message_id(conn: Connection, message_id: int) -> str | None:
     value = BytesHeaderParser(policy=default_policy).parsebytes(raw).get("Message-ID")
     bare = str(value or "").strip().strip("<>")
     return bare or None
+
+
+# --- many messages at once: a page of a list ----------------------------------------------------
+
+
+def messages_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, MessageRecord]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = conn.execute(_with_project().where(messages.c.id.in_(wanted)))
+    return {row.id: _message(row) for row in rows}
+
+
+def copies_of_messages(conn: Connection, ids: Iterable[int]) -> dict[int, list[Copy]]:
+    """Each message's copies, in the order they were made (the recipients' order)."""
+    found: dict[int, list[Copy]] = {}
+    wanted = set(ids)
+    if wanted:
+        query = select(copies).where(copies.c.message_id.in_(wanted)).order_by(copies.c.id)
+        for row in conn.execute(query):
+            found.setdefault(row.message_id, []).append(_copy(row))
+    return found
+
+
+def project_window(
+    conn: Connection,
+    project_id: int,
+    *,
+    since: datetime,
+    until: datetime,
+    recipient: str | None,
+    start: tuple[datetime, int] | None,
+    limit: int,
+) -> list[MessageRecord]:
+    """The project's messages made in ``since``-``until`` (inclusive), newest first (by time,
+    then id), to ``recipient`` only if given; ``start`` is the ``(created_at, id)`` of the first
+    to give, inclusive (keyset pagination along the ``(project_id, created_at)`` index)."""
+    query = _with_project().where(
+        messages.c.project_id == project_id,
+        messages.c.created_at >= since,
+        messages.c.created_at <= until,
+    )
+    if recipient:
+        addressed = select(copies.c.message_id).where(
+            func.lower(copies.c.recipient) == recipient.lower()
+        )
+        query = query.where(messages.c.id.in_(addressed))
+    if start is not None:
+        at, message_id = start
+        query = query.where(
+            messages.c.created_at <= at,  # the bound below, as one the index range can use
+            or_(
+                messages.c.created_at < at,
+                and_(messages.c.created_at == at, messages.c.id <= message_id),
+            ),
+        )
+    order = (messages.c.created_at.desc(), messages.c.id.desc())
+    return [_message(row) for row in conn.execute(query.order_by(*order).limit(limit))]
+
+
+def count_copies(
+    conn: Connection,
+    project_id: int,
+    *,
+    recipient: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+) -> int:
+    """How many copies the project's messages made in the window (one per recipient), to
+    ``recipient`` only if given: counted in SQL, through the messages' project index."""
+    query = (
+        select(func.count())
+        .select_from(copies)
+        .join(messages, messages.c.id == copies.c.message_id)
+        .where(messages.c.project_id == project_id)
+    )
+    if recipient:
+        query = query.where(func.lower(copies.c.recipient) == recipient.lower())
+    if created_from is not None:
+        query = query.where(messages.c.created_at >= created_from)
+    if created_to is not None:
+        query = query.where(messages.c.created_at <= created_to)
+    return int(conn.execute(query).scalar_one())

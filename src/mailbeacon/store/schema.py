@@ -138,6 +138,7 @@ messages = Table(
     Column("status_changed_at", UTCDateTime, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index(None, "project_id", "id"),
+    Index(None, "project_id", "created_at"),  # a window of a project's messages (Lettr's list)
     Index(None, "project_id", "tag"),
     Index(None, "project_id", "status"),
     Index(None, "route_id"),

@@ -154,6 +154,11 @@ def create_team(conn: Connection, name: str, now: datetime) -> tuple[Team, str]:
     return _team(row), token
 
 
+def team_by_id(conn: Connection, team_id: int) -> Team | None:
+    row = conn.execute(select(teams).where(teams.c.id == team_id)).first()
+    return _team(row) if row else None
+
+
 def team_by_token(conn: Connection, token: str) -> Team | None:
     row = conn.execute(select(teams).where(teams.c.token_hash == hash_token(token))).first()
     return _team(row) if row else None

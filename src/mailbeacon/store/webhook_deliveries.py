@@ -48,6 +48,7 @@ __all__ = [
     "DeliveryFilter",
     "DeliveryRecord",
     "Due",
+    "LastOutcomes",
     "Outcome",
     "attempts_of",
     "cancel_pending",
@@ -55,6 +56,7 @@ __all__ = [
     "delivery_cursor_id",
     "delivery_for_webhook",
     "delivery_page",
+    "last_outcomes",
     "record",
     "retry",
 ]
@@ -465,3 +467,37 @@ def attempts_of(conn: Connection, delivery_id: int) -> list[AttemptRecord]:
         )
         for r in conn.execute(query)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class LastOutcomes:
+    """When a webhook's deliveries last succeeded and last failed (None: never)."""
+
+    succeeded_at: datetime | None
+    failed_at: datetime | None
+
+
+_FAILED = ("client_error", "server_error", "timeout", "failed")
+
+
+def last_outcomes(conn: Connection, webhook_id: int) -> LastOutcomes:
+    """Read backwards along the ``(webhook_id, id)`` index, each query stopping at the first
+    delivery with that outcome; a failure counts once an attempt was made (a delivery given
+    up unsent, when its webhook was turned off, is not one)."""
+    mine = deliveries.c.webhook_id == webhook_id
+    newest = (deliveries.c.id.desc(),)
+    success = conn.execute(
+        select(deliveries.c.delivered_at)
+        .where(mine, deliveries.c.status == "success")
+        .order_by(*newest)
+        .limit(1)
+    ).first()
+    failure = conn.execute(
+        select(deliveries.c.updated_at)
+        .where(mine, deliveries.c.status.in_(_FAILED), deliveries.c.attempt_number > 0)
+        .order_by(*newest)
+        .limit(1)
+    ).first()
+    return LastOutcomes(
+        success.delivered_at if success else None, failure.updated_at if failure else None
+    )

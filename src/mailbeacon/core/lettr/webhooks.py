@@ -16,7 +16,15 @@ from ua_parser import Result, parse
 from ..events import Event
 from ..webhooks.shared import MessageFacts, bot_verdict, iso
 
-__all__ = ["EVENT_NAMES", "SUBSCRIPTIONS", "payload", "rcpt", "test_payload", "user_agent_parsed"]
+__all__ = [
+    "ALL_EVENTS",
+    "EVENT_NAMES",
+    "SUBSCRIPTIONS",
+    "payload",
+    "rcpt",
+    "test_payload",
+    "user_agent_parsed",
+]
 
 # What each mailbeacon event is registered as (engagement.initial_open is added for a first
 # open: see core/webhooks/payloads.py's event_names).
@@ -36,6 +44,9 @@ _CANONICAL = (
     *("unsubscribe.link_unsubscribe", "relay.relay_injection", "relay.relay_rejection"),
     *("relay.relay_delivery", "relay.relay_tempfail", "relay.relay_permfail"),
 )
+# A Lettr webhook with ``events_mode: all`` subscribes to every name, so that it hears of an
+# event whatever mailbeacon learns to emit later (web/lettr/webhooks.py).
+ALL_EVENTS: tuple[str, ...] = _CANONICAL
 # Every spelling a Lettr subscription may use, to its canonical name (docs/contracts.md 2.4):
 # the canonical names, their short forms (``click``), the legacy ``engagament.*`` spelling, and
 # the Lettermint names mailbeacon emits.

@@ -1,4 +1,5 @@
-"""Lettr's API under /api: send an email, read an email and its events.
+"""Lettr's API under /api: send an email, read an email and its events; the lists
+(listing.py), webhooks (webhooks.py) and tracking domains (domains.py) are included here.
 
 What the official SDK (lettr 1.7) sends and indexes is pinned in docs/contracts.md, sections 0
 and 2: every answer is ``{"data": ...}``, every error the one JSON shape of web/errors.py.
@@ -9,22 +10,23 @@ scoped to that project: another project's request id is not found.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from ...core.errors import ApiError
+from ...core.lettr.listing import instant
 from ...core.lettr.submission import from_lettr
 from ...service.accept import Accepted, body_hash, intake_from_submission
 from ...service.sending import send
 from ...store import events, messages, tenancy
 from ..auth import sending_project
 from ..services import services_of
+from . import domains, listing, webhooks
 from .shapes import email_detail
 
-__all__ = ["router"]
+__all__ = ["OUT_OF_SCOPE", "router"]
 
 router = APIRouter(tags=["Lettr API"])
 
@@ -33,12 +35,16 @@ _SCOPE = "lettr.emails"
 # the SDK's own message back, as a 422.
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._-]{1,255}")
 _KEY_MESSAGE = "Use 1 to 255 letters, digits, periods, underscores or hyphens."
-# Lettr SDK calls whose paths fall under /emails/{request_id} but are not served here.
 # Lettr's GET has no pagination: this bounds one answer (the oldest events come first).
 MAX_EVENTS = 10_000
-_UNSUPPORTED = {"events": "Listing email events", "scheduled": "Scheduled sending"}
 
 Project = Annotated[tenancy.Project, Depends(sending_project)]
+
+# The lists and the set-up resources, each in its module; the lists first, so that
+# /emails/events is not taken for a request id.
+router.include_router(listing.router)
+router.include_router(webhooks.router)
+router.include_router(domains.router)
 
 
 def _checked_key(key: str | None) -> str | None:
@@ -91,9 +97,9 @@ def get_email(
     until: Annotated[str | None, Query(alias="to")] = None,
 ) -> JSONResponse:
     """Events between ``from`` and ``to`` (ISO 8601, both inclusive; all by default)."""
-    if request_id in _UNSUPPORTED:
-        _not_implemented(f"{_UNSUPPORTED[request_id]} is not supported by this server.")
-    start, end = _instant(since, "from"), _instant(until, "to", end_of_day=True)
+    if request_id == "scheduled":  # the SDK's list_scheduled, out of scope
+        unsupported(request, "emails/scheduled")
+    start, end = instant(since, "from"), instant(until, "to", end_of_day=True)
     with services_of(request).db.read() as conn:
         record = messages.message_in_project(conn, project.id, request_id)
         if record is None:
@@ -106,41 +112,39 @@ def get_email(
     return JSONResponse({"data": email_detail(record, copies, views, header_id)})
 
 
-def _instant(value: str | None, name: str, *, end_of_day: bool = False) -> datetime | None:
-    """An ISO 8601 date or time; without a zone it is UTC. A bare date as ``to`` means the
-    whole of that day."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        message = f"The {name} parameter must be an ISO 8601 date or date and time."
-        raise ApiError(422, message, errors={name: [message]}) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if end_of_day and len(value) == len("2026-01-31"):
-        moment += timedelta(days=1, microseconds=-1)
-    return moment
+# The official SDK's calls that are out of a tracker's scope, by their first path segment
+# (scheduling is under /emails): each answers a JSON 404 ``not_supported`` saying so, where
+# any other unknown path under /api is the plain 404 ``not_found``. README.md lists them.
+OUT_OF_SCOPE = {
+    "emails/scheduled": "Scheduled sending",
+    "templates": "Templates",
+    "folders": "Template folders",
+    "projects": "Lettr's projects (a key is one mailbeacon project)",
+    "audience": "Audiences, contacts, topics and segments",
+    "campaigns": "Campaigns",
+    "health": "The health check",
+    "auth": "The key check",
+}
 
 
-# Other methods on /emails and the SDK's /emails/... calls not served here (list, events,
-# scheduling) answer the JSON 404 rather than a 405, as every unknown path under /api does.
-# Registered last so that they never shadow the routes above.
+# Registered last, so that they never shadow the routes above. Other methods on /emails, and
+# unknown paths under it, answer the JSON 404 rather than a 405.
 @router.api_route(
     "/emails",
-    methods=["GET", "PUT", "PATCH", "DELETE"],
+    methods=["PUT", "PATCH", "DELETE"],
     include_in_schema=False,
     response_model=None,
 )
 @router.api_route(
-    "/emails/{rest:path}",
+    "/{rest:path}",
     methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
     include_in_schema=False,
     response_model=None,
 )
-def unsupported(request: Request) -> NoReturn:
-    _not_implemented(f"{request.method} {request.url.path} is not supported by this server.")
-
-
-def _not_implemented(message: str) -> NoReturn:
-    raise ApiError(404, message)
+def unsupported(request: Request, rest: str = "") -> NoReturn:
+    where = f"{request.method} {request.url.path}"
+    for prefix, what in OUT_OF_SCOPE.items():
+        if rest == prefix or rest.startswith(prefix + "/"):
+            message = f"{what}: not supported by this server ({where}); see its README."
+            raise ApiError(404, message, code="not_supported")
+    raise ApiError(404, f"{where} is not supported by this server.")

@@ -34,7 +34,7 @@ from ...core.lettr.webhooks import rcpt, user_agent_parsed
 from ...store.events import EventView
 from ...store.messages import Copy, MessageRecord
 
-__all__ = ["email_detail", "lettr_state", "timestamp"]
+__all__ = ["email_detail", "event_items", "lettr_state", "message_fields", "timestamp"]
 
 # Lettr's state of an email from mailbeacon's message status. A captured message (kept
 # locally instead of sent upstream) reads as delivered; its events say ``capture``.
@@ -75,7 +75,7 @@ def email_detail(
     header_id: str | None,
 ) -> dict[str, Any]:
     """The ``data`` of Lettr's EmailDetail."""
-    common = _message_fields(record, header_id)
+    common = message_fields(record, header_id)
     detail: dict[str, Any] = {
         "transmission_id": record.public_id,
         "state": lettr_state(record.status),
@@ -84,7 +84,7 @@ def email_detail(
         "recipients": [copy.recipient for copy in copies],
         "num_recipients": len(copies),
         "events": [
-            item for view in views for item in _events(view, common, copies, record.created_at)
+            item for view in views for item in event_items(view, common, copies, record.created_at)
         ],
     }
     if record.from_name:
@@ -92,8 +92,10 @@ def email_detail(
     return detail
 
 
-def _message_fields(record: MessageRecord, header_id: str | None) -> dict[str, Any]:
-    """What every event of the message repeats, as SparkPost's events do."""
+def message_fields(record: MessageRecord, header_id: str | None) -> dict[str, Any]:
+    """What every event of the message repeats, as SparkPost's events do. The lists leave
+    ``header_id`` (the Message-ID header, read from the stored bytes) out: a page of a
+    hundred messages would read a hundred whole emails for it."""
     fields = {
         "request_id": record.public_id,
         "message_id": header_id,
@@ -111,9 +113,11 @@ def _message_fields(record: MessageRecord, header_id: str | None) -> dict[str, A
     return {key: value for key, value in fields.items() if value is not None}
 
 
-def _events(
+def event_items(
     view: EventView, common: dict[str, Any], copies: Sequence[Copy], injected: datetime
 ) -> list[dict[str, Any]]:
+    """The SparkPost events one mailbeacon event makes: one per recipient for the
+    message-wide ``message.created``, else one; none for a type Lettr has no word for."""
     event = view.event
     kind = _TYPES.get(event.type)
     if kind is None:
