@@ -27,6 +27,7 @@ __all__ = [
     "ProjectOptions",
     "RouteChanges",
     "create_project",
+    "rotate_token",
     "create_route",
     "delete_route",
     "update_project",
@@ -119,6 +120,19 @@ def update_project(
         fresh = tenancy.project_by_id(conn, project.id)
     assert fresh is not None
     return fresh
+
+
+def rotate_token(
+    db: Database, team: tenancy.Team, project_id: str, now: datetime
+) -> tuple[tenancy.Project, str]:
+    """Give the project a new sending token; the old one stops working at once (only its hash
+    was kept, and it is overwritten). The project afterwards and the new token, shown once."""
+    with db.write() as conn:
+        project = _project_of(conn, team, project_id)
+        token = tenancy.rotate_sending_token(conn, project.id, now)
+        fresh = tenancy.project_by_id(conn, project.id)
+    assert fresh is not None
+    return fresh, token
 
 
 def _make_default(conn: Connection, project: tenancy.Project, route_id: str, now: datetime) -> int:
