@@ -82,7 +82,9 @@ def test_every_sdk_call_has_an_endpoint_or_says_it_is_not_supported(site: Site) 
 
 def test_out_of_scope_calls_answer_not_supported_with_a_reason(site: Site) -> None:
     listed = {
-        f"{method} {_sdk_path(path)}" for path, (methods, _) in OUT_OF_SCOPE.items() for method in methods
+        f"{method} {_sdk_path(path)}"
+        for path, (methods, _) in OUT_OF_SCOPE.items()
+        for method in methods
     }
     assert listed <= set(OPERATIONS)  # the table names only calls the SDK makes
     for key in sorted(listed):

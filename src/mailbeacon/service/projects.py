@@ -27,9 +27,9 @@ __all__ = [
     "ProjectOptions",
     "RouteChanges",
     "create_project",
-    "rotate_token",
     "create_route",
     "delete_route",
+    "rotate_token",
     "update_project",
     "update_route",
 ]
