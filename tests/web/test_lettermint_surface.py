@@ -14,7 +14,7 @@ from lettermint import AuthenticationError, Lettermint, NotFoundError
 from lettermint._generated.operations import OPERATIONS
 
 from mailbeacon.web.lettermint.unsupported import OUT_OF_SCOPE
-from tests.web.test_team_api import Site, open_site
+from tests.web.test_team_api import CHROME, Site, open_site, tokens
 
 NOBODY = "00000000-0000-0000-0000-000000000000"
 # Built on another branch of issue 18 (POST /v1/analytics): not this module's to probe.
@@ -118,3 +118,88 @@ def _sdk_path(path: str) -> str:
         return "{" + head + "".join(part.title() for part in rest) + "}"
 
     return re.sub(r"\{(\w+)\}", camel, path)
+
+
+# --- per-link clicks in the message detail ----------------------------------------------------
+
+
+@pytest.fixture
+def any_site(running: Callable[..., Any], database_url: str) -> Iterator[Site]:
+    with running(database_url) as (base, services):
+        opened = open_site(base, services)
+        with opened.lm:
+            yield opened
+
+
+def _independent_counts(site: Site, message_id: str) -> dict[int, dict[str, int]]:
+    """The per-link figures, computed here from the message's events as the API lists them."""
+    every = site.lm.messages.iterate_events(message_id, {"include_machine_events": True})
+    counts: dict[int, dict[str, Any]] = {}
+    for event in every:
+        data = event["metadata"] or {}
+        if event["event"] != "clicked" or data.get("link_index") is None:
+            continue
+        link = counts.setdefault(data["link_index"], {"human": set(), "machine": set(), "he": 0})
+        link.setdefault("me", 0)
+        if data["counts_for_metrics"]:
+            link["human"].add(data["recipient"])
+            link["he"] += 1
+        if data["bot"]["machine"]:
+            link["machine"].add(data["recipient"])
+            link["me"] += 1
+    return {
+        index: {
+            "human_clicks": len(c["human"]),
+            "human_clicks_events": c["he"],
+            "machine_clicks": len(c["machine"]),
+            "machine_clicks_events": c["me"],
+        }
+        for index, c in counts.items()
+    }
+
+
+def test_the_message_detail_reports_each_links_clicks(any_site: Site) -> None:
+    site = any_site
+    message_id = site.send(to=["ann@example.org", "bob@example.org"])
+    person = {"user-agent": CHROME, "accept-language": "en-GB,en;q=0.9"}
+    links: dict[str, list[str]] = {}
+    for who in ("ann@example.org", "bob@example.org"):
+        html = site.get(f"/messages/{message_id}/html", recipient=who).text
+        links[who] = tokens(html)["c"]  # honeypot, first, second
+    site.services.clock.advance(minutes=2)
+    for who, repeat in (("ann@example.org", 2), ("bob@example.org", 1)):
+        for _ in range(repeat):
+            httpx.get(f"{site.base}/c/{links[who][1]}", headers=person)
+            site.services.clock.advance(minutes=1)
+    site.services.clock.advance(hours=1)  # a scanner, later, on its own
+    httpx.head(f"{site.base}/c/{links['bob@example.org'][2]}", headers={"user-agent": "curl/8"})
+    httpx.get(f"{site.base}/c/{links['ann@example.org'][0]}", headers={"user-agent": "Bot/1"})
+    site.promote()
+
+    report = site.lm.messages.retrieve(message_id)["links"]  # type: ignore[typeddict-item]
+    assert [(r["link_index"], r["url"], r["anchor_text"]) for r in report] == [
+        (0, "https://shop.example/a", "First"),
+        (1, "https://shop.example/b", "Second"),
+    ]
+    figures = {
+        r["link_index"]: {k: v for k, v in r.items() if k.endswith(("_clicks", "_events"))}
+        for r in report
+    }
+    assert figures[0] == {
+        "human_clicks": 2,
+        "human_clicks_events": 3,
+        "machine_clicks": 0,
+        "machine_clicks_events": 0,
+    }
+    assert figures[1]["machine_clicks_events"] == 1
+    assert figures[1]["human_clicks"] == 0
+    independent = _independent_counts(site, message_id)
+    assert {i: f for i, f in figures.items() if i in independent} == independent
+
+
+def test_a_link_nobody_clicked_is_reported_with_zeros(site: Site) -> None:
+    message_id = site.send()
+    report = site.lm.messages.retrieve(message_id)["links"]  # type: ignore[typeddict-item]
+    assert [r["human_clicks"] + r["machine_clicks_events"] for r in report] == [0, 0]
+    plain = site.send(html=None, text="no links")
+    assert site.lm.messages.retrieve(plain)["links"] == []  # type: ignore[typeddict-item]

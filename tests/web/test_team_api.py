@@ -623,7 +623,9 @@ def test_retrieve_a_message_with_its_route_metadata_attachments_and_recipients(
         attachments=[{"filename": "a.txt", "content": "aGVsbG8=", "content_type": "text/plain"}],
     )
     message = site.lm.messages.retrieve(message_id)
-    assert set(message) == MESSAGE_LIST_KEYS | {"attachments", "metadata", "route_id", "recipients"}
+    assert set(message) == MESSAGE_LIST_KEYS | {
+        *("attachments", "metadata", "route_id", "recipients", "links")
+    }
     [route] = site.lm.routes.list(site.tenant.project.public_id)["data"]
     assert message["route_id"] == route["id"]
     assert message["metadata"] == {"order": "42"}

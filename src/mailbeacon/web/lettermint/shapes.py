@@ -38,6 +38,7 @@ from ...core.errors import ApiError
 from ...core.events import Event
 from ...core.timestamps import engagement_time
 from ...core.timestamps import rfc3339_or_none as iso  # the one form: core/timestamps.py
+from ...store.link_report import LinkClicks
 from ...store.messages import Copy, MessageRecord
 from ...store.queries import MessageStats
 from ...store.tenancy import Project, Route
@@ -50,6 +51,7 @@ __all__ = [
     "event_data",
     "event_name",
     "iso",
+    "link_data",
     "message_data",
     "message_list_data",
     "project_data",
@@ -305,6 +307,19 @@ def message_data(
         "metadata": dict(message.metadata),
         "route_id": route_id,  # null only if the route was deleted since
         "recipients": [_recipient(c) for c in recipients],
+    }
+
+
+def link_data(link: LinkClicks) -> dict[str, Any]:
+    """One entry of the message's ``links`` (README.md, "Per-link clicks")."""
+    return {
+        "link_index": link.link_index,
+        "url": link.url,
+        "anchor_text": link.anchor_text,
+        "human_clicks": link.human_clicks,
+        "human_clicks_events": link.human_clicks_events,
+        "machine_clicks": link.machine_clicks,
+        "machine_clicks_events": link.machine_clicks_events,
     }
 
 
