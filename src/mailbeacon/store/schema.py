@@ -28,6 +28,7 @@ from sqlalchemy import (
 from .types import UTCDateTime
 
 __all__ = [
+    "PEOPLE_EVENTS",
     "copies",
     "events",
     "idempotency_keys",
