@@ -28,6 +28,7 @@ __all__ = [
     "RouteChanges",
     "create_project",
     "create_route",
+    "delete_project",
     "delete_route",
     "rotate_token",
     "update_project",
@@ -120,6 +121,15 @@ def update_project(
         fresh = tenancy.project_by_id(conn, project.id)
     assert fresh is not None
     return fresh
+
+
+def delete_project(db: Database, team: tenancy.Team, project_id: str) -> None:
+    """Delete a project of the team's with all its mail and engagement. Hits on links it sent
+    still redirect while their tokens are valid (the destinations may be cached), but are no
+    longer recorded: the promoter drops hits whose copy is gone."""
+    with db.write() as conn:
+        project = _project_of(conn, team, project_id)
+        tenancy.delete_project(conn, project.id)
 
 
 def rotate_token(

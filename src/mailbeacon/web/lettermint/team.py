@@ -199,6 +199,12 @@ def update_project(
     return {"data": data, "message": "Project updated."}
 
 
+@router.delete("/projects/{project_id}", summary="Delete a project and all its mail")
+def delete_project(request: Request, caller: Caller, project_id: str) -> dict[str, Any]:
+    projects.delete_project(services_of(request).db, caller, project_id)
+    return {"message": "Project deleted."}
+
+
 @router.post("/projects/{project_id}/rotate-token", summary="Replace the project's sending token")
 def rotate_token(request: Request, caller: Caller, project_id: str) -> dict[str, Any]:
     """Lettermint's RotateProjectTokenResponse: the project and its new token, shown once;
