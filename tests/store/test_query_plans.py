@@ -100,8 +100,9 @@ def filled(
         tenant = new_tenant(db, FixedClock(NOW))
         with db.write() as conn:
             first = _fill(conn, tenant)
-        with db.write() as conn:  # the planners' statistics, as autovacuum would keep them
-            conn.exec_driver_sql("ANALYZE")
+        # the planners' statistics and PostgreSQL's visibility map, as autovacuum keeps them
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE" if db.is_sqlite else "VACUUM ANALYZE")
         yield db, first
     finally:
         db.dispose()
