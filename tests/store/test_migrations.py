@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import re
 import warnings
+from datetime import UTC, datetime
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Index, text
+from sqlalchemy import Column, Index, select, text
 from sqlalchemy.schema import CreateIndex
 
 from mailbeacon.store import migrate
 from mailbeacon.store.db import Database
-from mailbeacon.store.schema import metadata
+from mailbeacon.store.schema import events, messages, metadata, projects, teams
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def test_migrations_match_the_declared_schema(db: Database) -> None:
@@ -55,3 +59,70 @@ def test_sqlite_expression_and_partial_indexes_are_as_declared(sqlite_url: str) 
 
     for name, sql in declared.items():
         assert normal(built[name]) == normal(sql), name
+
+
+def test_stored_client_names_take_lettermints_names(database_url: str) -> None:
+    """Migration 0008 renames the client names events already carry, as new events get them."""
+    db = Database(database_url)
+    try:
+        command.downgrade(migrate._config(db), "0007")  # and so the downgrade runs too
+        with db.write() as conn:
+            team = conn.execute(
+                teams.insert().values(public_id="t", name="T", token_hash="h", created_at=NOW)
+            ).inserted_primary_key[0]
+            project = conn.execute(
+                projects.insert().values(
+                    public_id="p",
+                    team_id=team,
+                    sid="s",
+                    name="P",
+                    sending_token_hash="x",
+                    token_generated_at=NOW,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            ).inserted_primary_key[0]
+            message = conn.execute(
+                messages.insert().values(
+                    public_id="m",
+                    project_id=project,
+                    source="lettermint",
+                    status="queued",
+                    from_email="a@b.c",
+                    to=[],
+                    cc=[],
+                    bcc=[],
+                    reply_to=[],
+                    tags=[],
+                    metadata={},
+                    attachments=[],
+                    raw=b"",
+                    transactional=True,
+                    track_opens=True,
+                    track_clicks=True,
+                    status_changed_at=NOW,
+                    created_at=NOW,
+                )
+            ).inserted_primary_key[0]
+            names = ["Mobile Safari", "Chrome Mobile", "Chrome", None, "Thunderbird"]
+            conn.execute(
+                events.insert(),
+                [
+                    {
+                        "public_id": f"e{i}",
+                        "project_id": project,
+                        "message_id": message,
+                        "type": "message.opened",
+                        "at": NOW,
+                        "client_name": name,
+                        "data": {},
+                    }
+                    for i, name in enumerate(names)
+                ],
+            )
+        migrate.upgrade(db)
+        with db.read() as conn:
+            stored = conn.execute(select(events.c.client_name).order_by(events.c.id)).scalars()
+            assert list(stored) == ["Safari", "Chrome", "Chrome", None, "Thunderbird"]
+    finally:
+        db.dispose()

@@ -56,8 +56,12 @@ def upgrade() -> None:
         postgresql_where=_machine(dialect),
     )
     events = sa.table("events", sa.column("client_name", sa.String))
-    for old, new in CLIENT_NAMES.items():
-        op.execute(events.update().where(events.c.client_name == old).values(client_name=new))
+    renamed = sa.case(CLIENT_NAMES, value=events.c.client_name)
+    op.execute(  # one pass over the table, whatever the number of names
+        events.update()
+        .where(events.c.client_name.in_(list(CLIENT_NAMES)))
+        .values(client_name=renamed)
+    )
 
 
 def downgrade() -> None:
