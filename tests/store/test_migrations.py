@@ -2,16 +2,127 @@
 
 from __future__ import annotations
 
+import re
+import warnings
+from datetime import UTC, datetime
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Column, Index, select, text
+from sqlalchemy.schema import CreateIndex
 
 from mailbeacon.store import migrate
 from mailbeacon.store.db import Database
-from mailbeacon.store.schema import metadata
+from mailbeacon.store.schema import events, messages, metadata, projects, teams
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def test_migrations_match_the_declared_schema(db: Database) -> None:
     assert migrate.is_up_to_date(db)
-    with db.engine.connect() as conn:
+    with db.engine.connect() as conn, warnings.catch_warnings():
+        if db.engine.dialect.name == "sqlite":
+            # SQLite's expression indexes cannot be reflected, so alembic skips them (and says
+            # so): the next test compares them.
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
+            warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expr")
         differences = compare_metadata(MigrationContext.configure(conn), metadata)
     assert differences == []
+
+
+def _special(index: Index) -> bool:
+    """An index alembic cannot compare on SQLite: on an expression, or partial."""
+    has_expression = any(not isinstance(e, Column) for e in index.expressions)
+    return has_expression or index.dialect_options["sqlite"]["where"] is not None
+
+
+def test_sqlite_expression_and_partial_indexes_are_as_declared(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    try:
+        declared = {
+            index.name: CreateIndex(index).compile(dialect=db.engine.dialect).string
+            for table in metadata.sorted_tables
+            for index in table.indexes
+            if _special(index)
+        }
+        assert {"ix_copies_lower_recipient", "ix_events_message_id_id_people"} <= set(declared)
+        with db.engine.connect() as conn:
+            built = dict(
+                conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index'")).all()
+            )
+    finally:
+        db.dispose()
+
+    def normal(sql: str) -> str:
+        return re.sub(r"\s+", " ", sql).strip()
+
+    for name, sql in declared.items():
+        assert normal(built[name]) == normal(sql), name
+
+
+def test_stored_client_names_take_lettermints_names(database_url: str) -> None:
+    """Migration 0008 renames the client names events already carry, as new events get them."""
+    db = Database(database_url)
+    try:
+        command.downgrade(migrate._config(db), "0007")  # and so the downgrade runs too
+        with db.write() as conn:
+            team = conn.execute(
+                teams.insert().values(public_id="t", name="T", token_hash="h", created_at=NOW)
+            ).inserted_primary_key[0]
+            project = conn.execute(
+                projects.insert().values(
+                    public_id="p",
+                    team_id=team,
+                    sid="s",
+                    name="P",
+                    sending_token_hash="x",
+                    token_generated_at=NOW,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            ).inserted_primary_key[0]
+            message = conn.execute(
+                messages.insert().values(
+                    public_id="m",
+                    project_id=project,
+                    source="lettermint",
+                    status="queued",
+                    from_email="a@b.c",
+                    to=[],
+                    cc=[],
+                    bcc=[],
+                    reply_to=[],
+                    tags=[],
+                    metadata={},
+                    attachments=[],
+                    raw=b"",
+                    transactional=True,
+                    track_opens=True,
+                    track_clicks=True,
+                    status_changed_at=NOW,
+                    created_at=NOW,
+                )
+            ).inserted_primary_key[0]
+            names = ["Mobile Safari", "Chrome Mobile", "Chrome", None, "Thunderbird"]
+            conn.execute(
+                events.insert(),
+                [
+                    {
+                        "public_id": f"e{i}",
+                        "project_id": project,
+                        "message_id": message,
+                        "type": "message.opened",
+                        "at": NOW,
+                        "client_name": name,
+                        "data": {},
+                    }
+                    for i, name in enumerate(names)
+                ],
+            )
+        migrate.upgrade(db)
+        with db.read() as conn:
+            stored = conn.execute(select(events.c.client_name).order_by(events.c.id)).scalars()
+            assert list(stored) == ["Safari", "Chrome", "Chrome", None, "Thunderbird"]
+    finally:
+        db.dispose()

@@ -28,7 +28,9 @@ __all__ = [
     "RouteChanges",
     "create_project",
     "create_route",
+    "delete_project",
     "delete_route",
+    "rotate_token",
     "update_project",
     "update_route",
 ]
@@ -119,6 +121,28 @@ def update_project(
         fresh = tenancy.project_by_id(conn, project.id)
     assert fresh is not None
     return fresh
+
+
+def delete_project(db: Database, team: tenancy.Team, project_id: str) -> None:
+    """Delete a project of the team's with all its mail and engagement. Hits on links it sent
+    still redirect while their tokens are valid (the destinations may be cached), but are no
+    longer recorded: the promoter drops hits whose copy is gone."""
+    with db.write() as conn:
+        project = _project_of(conn, team, project_id)
+        tenancy.delete_project(conn, project.id)
+
+
+def rotate_token(
+    db: Database, team: tenancy.Team, project_id: str, now: datetime
+) -> tuple[tenancy.Project, str]:
+    """Give the project a new sending token; the old one stops working at once (only its hash
+    was kept, and it is overwritten). The project afterwards and the new token, shown once."""
+    with db.write() as conn:
+        project = _project_of(conn, team, project_id)
+        token = tenancy.rotate_sending_token(conn, project.id, now)
+        fresh = tenancy.project_by_id(conn, project.id)
+    assert fresh is not None
+    return fresh, token
 
 
 def _make_default(conn: Connection, project: tenancy.Project, route_id: str, now: datetime) -> int:

@@ -22,11 +22,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 from .types import UTCDateTime
 
 __all__ = [
+    "PEOPLE_EVENTS",
     "copies",
     "events",
     "idempotency_keys",
@@ -162,8 +164,9 @@ copies = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "message_id"),
     Index(None, "status", "next_attempt_at"),
-    Index(None, "recipient"),
 )
+# filter[recipient] matches any letter case: the index is on what the query compares.
+Index("ix_copies_lower_recipient", func.lower(copies.c.recipient))
 
 # The tracked links of a message: the same for every recipient's copy.
 links = Table(
@@ -231,6 +234,29 @@ events = Table(
     # it has (first flags, unique counters) and its recent hits (bursts). The index carries
     # all the promoter reads of them, so that never touches the table's rows.
     Index(None, "copy_id", "at", "type", "counts_for_metrics", "observation_id"),
+    # The per-link report of a message (store/link_report.py): its clicks grouped by link,
+    # counted from the index alone.
+    Index(
+        "ix_events_link_report",
+        "message_id",
+        "type",
+        "link_index",
+        "copy_id",
+        "counts_for_metrics",
+        "machine",
+    ),
+)
+# A page of a message's events as the API shows them by default (no machine events): an
+# index range scan in id order, however many machine events the message has, where the
+# (message_id, id) index above would read and filter them. The predicate is the query's own
+# term (store/queries.py, event_page), which SQLite needs verbatim to use a partial index.
+PEOPLE_EVENTS = events.c.machine.is_not(True)
+Index(
+    "ix_events_message_id_id_people",
+    events.c.message_id,
+    events.c.id,
+    sqlite_where=PEOPLE_EVENTS,
+    postgresql_where=PEOPLE_EVENTS,
 )
 
 idempotency_keys = Table(

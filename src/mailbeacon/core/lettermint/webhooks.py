@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from ..events import Event
-from ..webhooks.shared import MessageFacts, bot_verdict, iso
+from ..timestamps import engagement_time, rfc3339
+from ..webhooks.shared import MessageFacts, bot_verdict
 
 __all__ = ["EVENT_NAMES", "SUBSCRIPTIONS", "payload", "test_payload"]
 
@@ -45,7 +46,7 @@ def payload(name: str, delivery_id: str, event: Event, message: MessageFacts) ->
     return {
         "id": delivery_id,
         "event": name,
-        "timestamp": iso(event.at),
+        "timestamp": rfc3339(event.at),
         "data": _data(name, event, message),
     }
 
@@ -54,7 +55,7 @@ def test_payload(delivery_id: str, webhook_id: str, at: datetime) -> Any:
     return {
         "id": delivery_id,
         "event": "webhook.test",
-        "timestamp": iso(at),
+        "timestamp": rfc3339(at),
         "data": {"message": "A test delivery from mailbeacon.", "webhook_id": webhook_id},
     }
 
@@ -72,17 +73,17 @@ def _data(name: str, event: Event, message: MessageFacts) -> dict[str, Any]:
             from_email=message.from_email,
             from_name=message.from_name,
             recipients=[address for address, _ in message.recipients],
-            created_at=iso(event.at),
+            created_at=rfc3339(event.at),
         )
         return data
     data["recipient"] = event.recipient
     if name in ("message.sent", "message.delivered"):
         moment = "sent_at" if name == "message.sent" else "delivered_at"
-        data.update({moment: iso(event.at), "response": info.get("response")})
+        data.update({moment: rfc3339(event.at), "response": info.get("response")})
         data["attempts"] = info.get("attempts")
     elif name == "message.failed":
         data.update(
-            failed_at=iso(event.at),
+            failed_at=rfc3339(event.at),
             reason=info.get("reason"),
             permanent=bool(info.get("permanent")),
             attempts=info.get("attempts"),
@@ -94,7 +95,7 @@ def _data(name: str, event: Event, message: MessageFacts) -> dict[str, Any]:
 
 def _engagement(clicked: bool, event: Event) -> dict[str, Any]:
     facts: dict[str, Any] = {
-        "clicked_at" if clicked else "opened_at": iso(event.at),
+        "clicked_at" if clicked else "opened_at": engagement_time(event.at),
         "first_click" if clicked else "first_open": bool(event.first),
     }
     if clicked:

@@ -14,7 +14,8 @@ from typing import Any
 from ua_parser import Result, parse
 
 from ..events import Event
-from ..webhooks.shared import MessageFacts, bot_verdict, iso
+from ..timestamps import rfc3339
+from ..webhooks.shared import MessageFacts, bot_verdict
 
 __all__ = [
     "ALL_EVENTS",
@@ -127,7 +128,7 @@ def _message(message: MessageFacts) -> dict[str, Any]:
         "click_tracking": message.track_clicks,
         "open_tracking": message.track_opens,
         "transactional": message.transactional,
-        "injection_time": iso(message.created_at),
+        "injection_time": rfc3339(message.created_at),
         "rcpt_meta": dict(message.metadata),
         "rcpt_tags": [message.tag] if message.tag else [],
     }

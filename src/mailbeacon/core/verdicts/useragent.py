@@ -7,11 +7,12 @@ behind a cache: mail clients and proxies repeat the same few strings endlessly.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ua_parser import parse
 
-__all__ = ["ClientFacts", "client_facts"]
+__all__ = ["LETTERMINT_NAMES", "ClientFacts", "client_facts"]
 
 # Families ua-parser reports for mail clients and the mail providers' image proxies.
 _EMAIL_CLIENTS = frozenset(
@@ -31,6 +32,29 @@ _EMAIL_CLIENTS = frozenset(
     }
 )
 _PROXIES = frozenset({"GmailImageProxy", "YahooMailProxy", "Yahoo! Slurp"})
+# ua-parser's family -> the name Lettermint reports (its click-tracking page shows an iPhone's
+# browser as "Safari"): one name per product, whatever device it runs on, as a reader says it.
+# A family not listed keeps ua-parser's name.
+LETTERMINT_NAMES: Mapping[str, str] = {
+    "Mobile Safari": "Safari",
+    # iOS's WebKit view without a Safari token: Apple Mail loading images (ua-parser already
+    # calls the same shape on a Mac "Apple Mail").
+    "Mobile Safari UI/WKWebView": "Apple Mail",
+    "Chrome Mobile": "Chrome",
+    "Chrome Mobile iOS": "Chrome",
+    "Chrome Mobile WebView": "Chrome",
+    "Firefox Mobile": "Firefox",
+    "Firefox iOS": "Firefox",
+    "Edge Mobile": "Edge",
+    "Opera Mobile": "Opera",
+    "Opera Mini": "Opera",
+    "DuckDuckGo Mobile": "DuckDuckGo",
+    "Microsoft Outlook": "Outlook",
+    "YahooMobileMail": "Yahoo Mail",
+    # The mailbox providers' image proxies fetch for their readers: named after the mailbox.
+    "GmailImageProxy": "Gmail",
+    "YahooMailProxy": "Yahoo Mail",
+}
 _TABLETS = ("ipad", "tablet", "kindle", "silk/", "playbook")
 _MOBILE_OS = frozenset({"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS"})
 
@@ -55,7 +79,12 @@ def client_facts(user_agent: str) -> ClientFacts:
         client_type = "proxy"
     elif device is not None and device.family == "Spider":
         client_type = "bot"
-    elif family in _EMAIL_CLIENTS or "outlook" in lowered or "thunderbird" in lowered:
+    elif (
+        family in _EMAIL_CLIENTS
+        or LETTERMINT_NAMES.get(family or "") in _EMAIL_CLIENTS
+        or "outlook" in lowered
+        or "thunderbird" in lowered
+    ):
         client_type = "email_client"
     elif family and family != "Other":
         client_type = "browser"
@@ -71,5 +100,5 @@ def client_facts(user_agent: str) -> ClientFacts:
         device_type = "desktop"
     else:
         device_type = "unknown"
-    name = family if family and family != "Other" else None
+    name = LETTERMINT_NAMES.get(family, family) if family and family != "Other" else None
     return ClientFacts(device_type, client_type, name)

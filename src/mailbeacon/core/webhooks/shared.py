@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ..events import Event
 
-__all__ = ["MessageFacts", "bot_verdict", "iso"]
+__all__ = ["MessageFacts", "bot_verdict"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +29,6 @@ class MessageFacts:
     track_clicks: bool
     transactional: bool
     created_at: datetime
-
-
-def iso(moment: datetime) -> str:
-    """Lettermint's dates: UTC, microseconds, Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def bot_verdict(event: Event) -> dict[str, Any]:

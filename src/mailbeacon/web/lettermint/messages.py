@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy import Connection
 
 from ...core.errors import ApiError
-from ...store import messages, queries, tenancy
+from ...store import link_report, messages, queries, tenancy
 from ..auth import team
 from ..services import services_of
 from . import shapes
@@ -172,8 +172,11 @@ def retrieve_message(request: Request, caller: Caller, message_id: str) -> dict[
         assert project is not None
         route = tenancy.route_by_id(conn, message.route_id) if message.route_id else None
         recipients = messages.copies_of(conn, message.id)
+        clicked = link_report.link_report(conn, message.id)
     route_id = route.public_id if route else None
-    return shapes.message_data(message, project.delivery_mode, route_id, recipients)
+    data = shapes.message_data(message, project.delivery_mode, route_id, recipients)
+    data["links"] = [shapes.link_data(link) for link in clicked]  # mailbeacon's own field
+    return data
 
 
 @router.get("/messages/{message_id}/events", summary="List a message's events")

@@ -30,13 +30,15 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 
 from ...core.errors import ApiError
 from ...core.events import Event
+from ...core.timestamps import engagement_time
+from ...core.timestamps import rfc3339_or_none as iso  # the one form: core/timestamps.py
+from ...store.link_report import LinkClicks
 from ...store.messages import Copy, MessageRecord
 from ...store.queries import MessageStats
 from ...store.tenancy import Project, Route
@@ -49,6 +51,7 @@ __all__ = [
     "event_data",
     "event_name",
     "iso",
+    "link_data",
     "message_data",
     "message_list_data",
     "project_data",
@@ -82,13 +85,6 @@ ENGAGEMENT_CLASSES = {
 }
 # Route settings shown at the top level of RouteData rather than inside ``settings``.
 INBOUND_KEYS = ("inbound_domain", "inbound_spam_threshold")
-
-
-def iso(moment: datetime | None) -> str | None:
-    """Laravel's JSON dates, which Lettermint answers with: microseconds and a Z."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def status_of(stored: str) -> str:
@@ -314,6 +310,19 @@ def message_data(
     }
 
 
+def link_data(link: LinkClicks) -> dict[str, Any]:
+    """One entry of the message's ``links`` (README.md, "Per-link clicks")."""
+    return {
+        "link_index": link.link_index,
+        "url": link.url,
+        "anchor_text": link.anchor_text,
+        "human_clicks": link.human_clicks,
+        "human_clicks_events": link.human_clicks_events,
+        "machine_clicks": link.machine_clicks,
+        "machine_clicks_events": link.machine_clicks_events,
+    }
+
+
 # --- events -----------------------------------------------------------------------------------
 
 
@@ -358,7 +367,7 @@ def _engagement(event: Event) -> dict[str, Any]:
     clicked = event.type == "message.clicked"
     facts: dict[str, Any] = {
         "recipient": event.recipient,
-        "clicked_at" if clicked else "opened_at": iso(event.at),
+        "clicked_at" if clicked else "opened_at": engagement_time(event.at),
         "first_click" if clicked else "first_open": bool(event.first),
     }
     if clicked:

@@ -25,7 +25,7 @@ from ...store import queries, tenancy
 from ..auth import team
 from ..services import services_of
 from . import messages as lettermint_messages
-from . import shapes
+from . import shapes, unsupported
 from .bodies import (
     Paging,
     StoreProject,
@@ -43,6 +43,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["Lettermint Team API"])
 router.include_router(lettermint_messages.router)
+router.include_router(unsupported.router)
 
 Caller = Annotated[tenancy.Team, Depends(team)]
 Page = Annotated[Paging, Depends(paging)]
@@ -196,6 +197,24 @@ def update_project(
     with services.db.read() as conn:
         data = _project_view(conn, fresh, set(), now)
     return {"data": data, "message": "Project updated."}
+
+
+@router.delete("/projects/{project_id}", summary="Delete a project and all its mail")
+def delete_project(request: Request, caller: Caller, project_id: str) -> dict[str, Any]:
+    projects.delete_project(services_of(request).db, caller, project_id)
+    return {"message": "Project deleted."}
+
+
+@router.post("/projects/{project_id}/rotate-token", summary="Replace the project's sending token")
+def rotate_token(request: Request, caller: Caller, project_id: str) -> dict[str, Any]:
+    """Lettermint's RotateProjectTokenResponse: the project and its new token, shown once;
+    mail sent with the old token is refused from now on (401)."""
+    services = services_of(request)
+    now = services.clock.now()
+    fresh, token = projects.rotate_token(services.db, caller, project_id, now)
+    with services.db.read() as conn:
+        data = _project_view(conn, fresh, set(), now)
+    return {"data": data, "new_token": token, "message": "Project token rotated."}
 
 
 # --- routes -----------------------------------------------------------------------------------

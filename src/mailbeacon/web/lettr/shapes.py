@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import formataddr
 from typing import Any
 
 from ...core.lettr.webhooks import rcpt, user_agent_parsed
+from ...core.timestamps import rfc3339 as timestamp  # the one form: core/timestamps.py
 from ...store.events import EventView
 from ...store.messages import Copy, MessageRecord
 
@@ -61,11 +62,6 @@ _SMTP_CODE = re.compile(r"\s*([245]\d\d)\b")
 
 def lettr_state(status: str) -> str:
     return _STATES.get(status, status)
-
-
-def timestamp(moment: datetime) -> str:
-    """SparkPost's form: UTC, milliseconds, ``Z``."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def email_detail(
