@@ -84,10 +84,12 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def make_services(clock: FixedClock) -> Iterator[Callable[..., Services]]:
+def make_services(clock: FixedClock, tmp_path: Path) -> Iterator[Callable[..., Services]]:
     made: list[Services] = []
 
     def make(database_url: str, **env: str) -> Services:
+        # each its own hit journal, never one a PostgreSQL test left in the working directory
+        env.setdefault("journal_dir", str(tmp_path / f"hits-{len(made)}"))
         services = build_services(make_settings(database_url, **env), clock=clock)
         made.append(services)
         return services

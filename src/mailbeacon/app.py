@@ -37,10 +37,12 @@ from .service.context import Services
 from .service.domains import DomainPolicy
 from .service.instrumenter import Instrumenter
 from .service.links import LinkCache
+from .service.shipper import Shipper
 from .service.tracking_hosts import TrackingHosts
 from .service.webhook_guard import AddressGuard
 from .store import secrets as instance_secrets
 from .store.db import Database
+from .store.journal import Journal, journal_path
 from .store.migrate import open_database
 from .store.observations import ObservationWriter
 from .web.asgi_bridge import serve_asgi
@@ -81,18 +83,30 @@ def build_services(
         sqlite_synchronous=settings.sqlite_synchronous,
         migrate=settings.auto_migrate,
         db=db,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
     )
     keyring = settings.keyring() or _development_keyring(db, clock)
     codec = TokenCodec(keyring, lifetime_days=settings.token_lifetime_days)
     hosts = TrackingHosts(db, settings.public_url, settings.tracking_base_domain)
+    # The redirect path writes to the journal, never to the central database (DESIGN.md,
+    # invariant 4); the shipper moves the hits on. Both only touch the disk once started.
+    journal = Journal(
+        journal_path(settings.journal_dir, settings.port),
+        synchronous=settings.sqlite_synchronous,
+    )
+    writer = ObservationWriter(journal.db, sql=journal.insert_sql)
+    links = LinkCache(db)
+    shipper = Shipper(journal, db, writer, cap=settings.journal_cap, before_each_pass=links.persist)
     return Services(
         settings=settings,
         db=db,
         codec=codec,
         instrumenter=Instrumenter(codec, settings.public_url, hosts),
         clock=clock,
-        writer=ObservationWriter(db),
-        links=LinkCache(db),
+        writer=writer,
+        shipper=shipper,
+        links=links,
         hosts=hosts,
         cnames=CnameResolver(settings.dns_resolvers, timeout=settings.dns_timeout_seconds),
     )
@@ -194,6 +208,7 @@ class MailbeaconApp:
             ip_privacy=services.settings.ip_privacy,
             trust_forwarded=services.settings.trust_forwarded_for,
             hosts=services.hosts,
+            shipper=services.shipper,
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -221,6 +236,9 @@ class MailbeaconApp:
             loop.run_until_complete(self.shutdown())
 
     async def startup(self) -> None:
+        shipper = self.services.shipper
+        shipper.start()  # opens the journal: what a previous run left is shipped first
+        self.services.links.back_with(shipper.journal)
         self.services.writer.start(asyncio.get_running_loop())
         if self.relay is not None:
             await self.relay.start()
@@ -243,6 +261,7 @@ class MailbeaconApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=10)
         self.services.writer.stop()
+        self.services.shipper.stop()  # after the writer: its last hits are shipped too
 
 
 def create_app(

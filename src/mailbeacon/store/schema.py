@@ -190,9 +190,15 @@ observations = Table(
     Column("user_agent", Text, nullable=False),
     Column("headers", Text, nullable=False),  # JSON object: the few headers classification uses
     Column("promoted", Boolean, nullable=False, default=False),
+    # The serve process's hit journal it came from and its number there (store/journal.py):
+    # the shipper's exactly-once key. Null for hits written here directly.
+    Column("journal", BigInteger, nullable=True),
+    Column("journal_seq", BigInteger, nullable=True),
     # Only indexes that grow at the end: hits arrive in time order, so (promoted, at_us) is
-    # appended to, where an index on copy_id would take a random page write per hit.
+    # appended to, where an index on copy_id would take a random page write per hit; each
+    # journal's numbers grow too.
     Index(None, "promoted", "at_us"),
+    Index(None, "journal", "journal_seq", unique=True),
 )
 
 events = Table(
