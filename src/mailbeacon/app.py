@@ -157,7 +157,7 @@ def _development_keyring(db: Database, clock: Clock) -> Keyring:
 
 
 def create_api(services: Services) -> FastAPI:
-    from .web import tracking_domains
+    from .web import health, tracking_domains
     from .web.lettermint import send as lettermint_send
     from .web.lettermint import stats, webhooks
     from .web.lettermint import team as lettermint_team
@@ -172,7 +172,9 @@ def create_api(services: Services) -> FastAPI:
     )
     api.router.redirect_slashes = False  # the SDKs never follow redirects
     api.state.services = services
+    api.state.database_errors = 0  # API requests that found the database away (/metrics)
     install_error_handlers(api)
+    api.include_router(health.router)
     api.include_router(lettermint_send.router, prefix="/v1")
     api.include_router(lettermint_team.router, prefix="/v1")
     api.include_router(stats.router, prefix="/v1")
@@ -210,6 +212,7 @@ class MailbeaconApp:
             hosts=services.hosts,
             shipper=services.shipper,
         )
+        self.api.state.tracking = self.tracking  # its counters, for /metrics
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -82,13 +82,15 @@ def install_error_handlers(app: FastAPI) -> None:
             message = "No such endpoint."
         return render(ApiError(exc.status_code, message, headers=exc.headers))
 
-    async def database_error(_: Request, exc: Exception) -> JSONResponse:
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
         # The database away (refused, dropped, locked, pool exhausted) is an outage the
         # client can wait out: 503 + Retry-After, never a 500 that looks like a bug.
         if is_unavailable(exc):
             log.warning("database unavailable: %s", exc.__class__.__name__)
+            state = request.app.state
+            state.database_errors = getattr(state, "database_errors", 0) + 1
             return render(DatabaseUnavailable(str(exc)))
-        return await unexpected(_, exc)
+        return await unexpected(request, exc)
 
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
