@@ -32,6 +32,7 @@ from .clock import Clock, SystemClock
 from .config import Settings
 from .core.instrumentation.tokens import Keyring, TokenCodec
 from .gc_tuning import GcTuning
+from .parent_death import PARENT_VARIABLE, die_with_parent
 from .service.cnames import CnameResolver
 from .service.context import Services
 from .service.domains import DomainPolicy
@@ -288,6 +289,9 @@ def app_from_environment() -> MailbeaconApp:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    parent = os.environ.get(PARENT_VARIABLE)
+    if parent:  # granian's worker of `mailbeacon serve`: it must not outlive serve
+        die_with_parent(int(parent))
     services = build_services(load_settings(os.environ))
     relay = None
     if services.settings.smtp_port:
