@@ -104,3 +104,16 @@ def set_postgres_available(url: str, available: bool) -> None:
                 "WHERE datname = %s AND pid <> pg_backend_pid()",
                 (name,),
             )
+
+
+def empty_postgres() -> Iterator[str]:
+    """The URL of a new PostgreSQL database with no schema at all, dropped afterwards."""
+    require_postgres()
+    name = f"mbtest_{uuid.uuid4().hex[:12]}"
+    with _admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _url_for(name)
+    finally:
+        with _admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
