@@ -3,6 +3,7 @@ logged; the behaviour of the issue's list, one test each."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -487,3 +488,25 @@ async def test_an_unexpected_error_is_a_failed_attempt_retried_later(
     detail: Any = site.lm.webhooks.deliveries.retrieve(hook.public_id, logged["id"])
     assert (detail["status"], detail["error_message"]) == ("failed", "KeyError: 'nowhere.test'")
     assert detail["next_retry_at"] is not None
+
+
+async def test_each_outcome_is_recorded_as_it_completes_not_after_the_pass(site: Site) -> None:
+    """A fast endpoint's delivery is in the log while a slow endpoint of the same pass is still
+    answering: a crash then would send again only the slow one."""
+    fast = site.create("/fast")
+    slow = site.create("/slow")
+    site.receiver.answer(Answer(200, delay=3), path="/slow")
+    site.lm.webhooks.test(slow["id"])
+    site.lm.webhooks.test(fast["id"])
+    passing = asyncio.ensure_future(site.deliver())
+    try:
+        for _ in range(100):  # until the fast one is logged, at most 2 s
+            if [d["status"] for d in log(site, fast)] == ["success"]:
+                break
+            await asyncio.sleep(0.02)
+        assert [d["status"] for d in log(site, fast)] == ["success"]
+        assert not passing.done()  # the slow one is still being answered
+        assert [d["status"] for d in log(site, slow)] == ["pending"]
+    finally:
+        assert await passing == 2
+    assert [d["status"] for d in log(site, slow)] == ["success"]

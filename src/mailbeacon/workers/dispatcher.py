@@ -2,8 +2,8 @@
 
 A pass claims due deliveries (store/webhook_deliveries.py), POSTs each with both signatures
 (core/webhooks/delivery.py) through its endpoint's aiohttp session (connections are kept alive and
-reused; a session idle for five minutes is closed), and records every attempt in one
-transaction. Per endpoint (webhook) at most
+reused; a session idle for five minutes is closed), and records each attempt as it completes
+(group-committed with the others that complete meanwhile). Per endpoint (webhook) at most
 MAILBEACON_WEBHOOK_CONCURRENCY_PER_ENDPOINT requests are in flight, and at most
 :data:`ROUNDS` times that many of its deliveries are claimed at once, across passes: a slow
 receiver ties up its own share, never the outbox. The worker runs up to
@@ -175,21 +175,39 @@ class Dispatcher:
         return any(n >= share and self._room(webhook_id) > 0 for webhook_id, n in taken.items())
 
     async def deliver(self, batch: list[outbox.Due]) -> int:
-        """Attempt every claimed delivery and record the outcomes; how many."""
+        """Attempt every claimed delivery, recording each outcome as it comes; how many.
+
+        Outcomes are group-committed: the first is written at once, and those that complete
+        while a write runs go together in the next. A pass's slow endpoint no longer holds
+        back the records of its fast ones, and a crash mid-pass sends again only the
+        deliveries whose outcome was not yet written (at most one transaction's worth beyond
+        those still in flight), not the whole pass."""
+        attempts = [asyncio.ensure_future(self._attempt(item)) for item in batch]
         try:
-            outcomes = await asyncio.gather(*(self._attempt(item) for item in batch))
-            now = self.clock.now()
-
-            def write() -> None:
-                with self.db.write() as conn:
-                    outbox.record(conn, outcomes, now)
-
-            await asyncio.to_thread(write)
+            waiting: list[outbox.Outcome] = []
+            writing: asyncio.Future[None] | None = None
+            for next_done in asyncio.as_completed(attempts):
+                waiting.append(await next_done)
+                if writing is None or writing.done():
+                    if writing is not None:
+                        await writing  # raises what the last write raised
+                    writing = asyncio.ensure_future(asyncio.to_thread(self._write, waiting))
+                    waiting = []
+            if writing is not None:
+                await writing
+            if waiting:
+                await asyncio.to_thread(self._write, waiting)
         finally:
+            for attempt in attempts:
+                attempt.cancel()  # only if a write failed: the rest are retried by lease
             self._in_flight.subtract(item.webhook_id for item in batch)
             self._in_flight += Counter()  # drop the endpoints with nothing in flight
         await self._close_idle()
         return len(batch)
+
+    def _write(self, outcomes: list[outbox.Outcome]) -> None:
+        with self.db.write() as conn:
+            outbox.record(conn, outcomes, self.clock.now())
 
     async def run_once(self, *, limit: int = BATCH) -> int:
         """One pass (what tests and tools call): how many deliveries were attempted."""
