@@ -2,10 +2,10 @@
 
 The redirect path answers a hit once it is durable in the journal (store/journal.py); this
 thread takes the oldest hits in batches, inserts them into ``observations`` in one central
-transaction (:func:`~mailbeacon.store.observations.insert_shipped`: a unique key makes a
-second insert of the same hit a no-op), and only then deletes them from the journal. A crash
-between the two steps ships the batch again, and the key drops the copies. At start-up the
-first batches are whatever a previous run left: the replay is the ordinary loop.
+transaction that also moves the journal's mark (store/shipping.py), and only then deletes
+them from the journal. A crash between the two steps ships the batch again, and the mark
+skips it. At start-up the first batches are whatever a previous run left: the replay is the
+ordinary loop.
 
 While the central database is away (refused connections, a dropped server, SQLite's lock
 held by another process) a batch fails and is retried with a growing pause (0.1 s doubling
@@ -26,7 +26,8 @@ from collections.abc import Callable
 
 from ..store.db import Database, is_unavailable
 from ..store.journal import Journal
-from ..store.observations import ObservationWriter, insert_shipped
+from ..store.observations import ObservationWriter
+from ..store.shipping import SqliteShipping, ship
 
 __all__ = ["Shipper"]
 
@@ -58,6 +59,8 @@ class Shipper:
         self._batch = batch
         self._interval = interval
         self._before_each_pass = before_each_pass  # the link cache's write-behind
+        # a SQLite database copies the rows itself, from the journal attached
+        self._sqlite = SqliteShipping(db, journal.path) if db.is_sqlite else None
         self._lock = threading.Lock()  # one pass at a time: the thread's or ship_now's
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -93,6 +96,8 @@ class Shipper:
         self._stop.set()
         self._thread.join()
         self._thread = None
+        if self._sqlite is not None:
+            self._sqlite.close()
         self.journal.close()
 
     def ship_now(self) -> int:
@@ -135,14 +140,20 @@ class Shipper:
         with self._lock:
             if self._before_each_pass is not None:
                 self._before_each_pass()
-            hits = self.journal.oldest(self._batch)
-            if not hits:
+            journal = self.journal
+            newest, done = journal.newest(), journal.shipped
+            if newest <= done:
                 return 0
-            with self._db.write() as conn:
-                insert_shipped(conn, self.journal.source, hits)
-            self.journal.forget(hits[-1][0])
-            self.shipped += len(hits)
-            return len(hits)
+            up_to = min(newest, done + self._batch)  # the numbers have no gaps
+            if self._sqlite is not None:
+                self._sqlite.ship(journal.source, up_to)
+            else:
+                hits = journal.after(done, up_to)
+                with self._db.write() as conn:
+                    ship(conn, journal.source, hits, up_to)
+            journal.forget(up_to)
+            self.shipped += up_to - done
+            return up_to - done
 
     def _update_full(self) -> None:
         depth = self.depth

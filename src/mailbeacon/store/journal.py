@@ -49,7 +49,7 @@ HIT_COLUMNS = (
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS hits (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "CREATE TABLE IF NOT EXISTS hits (seq INTEGER PRIMARY KEY, "
     "copy_id INTEGER NOT NULL, kind INTEGER NOT NULL, link_index INTEGER NOT NULL, "
     "at_us INTEGER NOT NULL, method TEXT NOT NULL, host TEXT NOT NULL, ip TEXT, "
     "user_agent TEXT NOT NULL, headers TEXT NOT NULL)",
@@ -57,6 +57,10 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS link_copies (copy_id INTEGER PRIMARY KEY, "
     "message_id INTEGER NOT NULL)",
 )
+
+# A commit that checkpoints waits for an fsync while holding the journal's write lock, which
+# clicks would wait for: the observation writer's WalCheckpointer checkpoints instead.
+_NO_AUTOCHECKPOINT = "PRAGMA wal_autocheckpoint=0"
 
 
 def journal_path(directory: str, port: int) -> Path:
@@ -75,11 +79,13 @@ class Journal:
             f"VALUES ({', '.join('?' * len(HIT_COLUMNS))})"
         )
         self.source = 0  # set by open()
+        self.shipped = 0  # its hits up to this seq are in the central database (locally known)
         self._lock_file: TextIO | None = None
 
     def open(self) -> int:
-        """Lock the file for this process, create its tables, and return how many hits wait
-        in it (left by a previous run: the shipper replays them first)."""
+        """Lock the file for this process, create its tables, and return how many hits may
+        wait in it (left by a previous run: the shipper replays them first; some of them may
+        have reached the central database just before a crash, which its mark says)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock = self.path.with_suffix(".lock").open("a")
         try:
@@ -92,17 +98,25 @@ class Journal:
                 variable="MAILBEACON_JOURNAL_DIR",
             ) from None
         self._lock_file = lock
-        with self.db.write() as conn:
-            for statement in _SCHEMA:
-                conn.exec_driver_sql(statement)
-            found = conn.exec_driver_sql("SELECT value FROM meta WHERE name = 'source'").scalar()
-            if found is None:
-                found = str(secrets.randbits(62) + 1)  # positive, fits a BIGINT
-                conn.exec_driver_sql(
-                    "INSERT INTO meta (name, value) VALUES ('source', ?)", (found,)
-                )
+        try:
+            with self.db.write() as conn:
+                for statement in _SCHEMA:
+                    conn.exec_driver_sql(statement)
+                found = conn.exec_driver_sql(
+                    "SELECT value FROM meta WHERE name = 'source'"
+                ).scalar()
+                if found is None:
+                    found = str(secrets.randbits(62) + 1)  # positive, fits a BIGINT
+                    conn.exec_driver_sql(
+                        "INSERT INTO meta (name, value) VALUES ('source', ?)", (found,)
+                    )
+                shipped = conn.exec_driver_sql("SELECT value FROM meta WHERE name = 'shipped'")
+                self.shipped = int(shipped.scalar() or 0)
             self.source = int(found)
-            return int(conn.exec_driver_sql("SELECT count(*) FROM hits").scalar_one())
+            return self.newest() - self.shipped
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         self.db.dispose()
@@ -113,22 +127,33 @@ class Journal:
 
     # --- the shipper ------------------------------------------------------------------------
 
-    def oldest(self, limit: int) -> list[tuple[Any, ...]]:
-        """Up to ``limit`` hits, oldest first: ``(seq, *HIT_COLUMNS)``."""
+    def newest(self) -> int:
+        """The ``seq`` of the last hit journalled (0: none ever)."""
+        with self._raw() as conn:
+            return int(conn.execute("SELECT max(seq) FROM hits").fetchone()[0] or 0)
+
+    def after(self, seq: int, up_to: int) -> list[tuple[Any, ...]]:
+        """The hits after ``seq`` up to ``up_to``, oldest first: ``(seq, *HIT_COLUMNS)``."""
         with self._raw() as conn:
             found: list[tuple[Any, ...]] = conn.execute(
-                f"SELECT seq, {', '.join(HIT_COLUMNS)} FROM hits ORDER BY seq LIMIT ?", (limit,)
+                f"SELECT seq, {', '.join(HIT_COLUMNS)} FROM hits WHERE seq > ? AND seq <= ? "
+                "ORDER BY seq",
+                (seq, up_to),
             ).fetchall()
         return found
 
     def forget(self, up_to: int) -> None:
-        """Delete the hits up to ``seq`` ``up_to``: they are in the central database."""
+        """The hits up to ``seq`` ``up_to`` are in the central database: delete them, but the
+        last (see the module docstring), and remember how far."""
         with self.db.write() as conn:
-            conn.exec_driver_sql("DELETE FROM hits WHERE seq <= ?", (up_to,))
-
-    def depth(self) -> int:
-        with self._raw() as conn:
-            return int(conn.execute("SELECT count(*) FROM hits").fetchone()[0])
+            conn.exec_driver_sql(_NO_AUTOCHECKPOINT)
+            conn.exec_driver_sql("DELETE FROM hits WHERE seq < ?", (up_to,))
+            conn.exec_driver_sql(
+                "INSERT INTO meta (name, value) VALUES ('shipped', ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (str(up_to),),
+            )
+        self.shipped = up_to
 
     # --- links ------------------------------------------------------------------------------
 
@@ -142,6 +167,7 @@ class Journal:
         if not messages:
             return
         with self.db.write() as conn:
+            conn.exec_driver_sql(_NO_AUTOCHECKPOINT)
             conn.exec_driver_sql("INSERT OR IGNORE INTO links VALUES (?, ?)", messages)
             if copies:
                 conn.exec_driver_sql("INSERT OR IGNORE INTO link_copies VALUES (?, ?)", copies)

@@ -2,7 +2,7 @@
 
 `mailbeacon serve` points the writer at its hit journal (store/journal.py, a SQLite file of
 the process's own), from which service/shipper.py moves the hits to the central
-``observations`` table (:func:`insert_shipped`); the writer can also write ``observations``
+``observations`` table (store/shipping.py); the writer can also write ``observations``
 directly (its tests, and the benchmark's reference).
 
 :class:`ObservationWriter` batches every hit that arrives during one turn of the event loop
@@ -44,7 +44,6 @@ __all__ = [
     "ObservationWriter",
     "Row",
     "count",
-    "insert_shipped",
 ]
 
 log = logging.getLogger(__name__)
@@ -251,20 +250,6 @@ def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) ->
             future.set_result(None)
         else:
             future.set_exception(error)
-
-
-def insert_shipped(conn: Connection, source: int, hits: list[tuple[Any, ...]]) -> None:
-    """Insert hits shipped from journal ``source`` (each ``(seq, *Row)``), each at most once:
-    a hit already here (shipped before a crash let the journal forget it) is skipped by the
-    unique index on ``(journal, journal_seq)``."""
-    marker = "%s" if conn.dialect.name == "postgresql" else "?"
-    false = "false" if conn.dialect.name == "postgresql" else "0"
-    sql = (
-        f"INSERT INTO observations ({', '.join(_COLUMNS)}, journal, journal_seq) "
-        f"VALUES ({', '.join([marker] * (len(_COLUMNS) - 1))}, {false}, {int(source)}, "
-        f"{marker}) ON CONFLICT (journal, journal_seq) DO NOTHING"
-    )
-    conn.exec_driver_sql(sql, [(*hit[1:], hit[0]) for hit in hits])
 
 
 def count(conn: Connection) -> int:

@@ -31,6 +31,7 @@ __all__ = [
     "events",
     "idempotency_keys",
     "instance_secrets",
+    "journal_marks",
     "links",
     "messages",
     "metadata",
@@ -190,15 +191,19 @@ observations = Table(
     Column("user_agent", Text, nullable=False),
     Column("headers", Text, nullable=False),  # JSON object: the few headers classification uses
     Column("promoted", Boolean, nullable=False, default=False),
-    # The serve process's hit journal it came from and its number there (store/journal.py):
-    # the shipper's exactly-once key. Null for hits written here directly.
-    Column("journal", BigInteger, nullable=True),
-    Column("journal_seq", BigInteger, nullable=True),
     # Only indexes that grow at the end: hits arrive in time order, so (promoted, at_us) is
-    # appended to, where an index on copy_id would take a random page write per hit; each
-    # journal's numbers grow too.
+    # appended to, where an index on copy_id would take a random page write per hit.
     Index(None, "promoted", "at_us"),
-    Index(None, "journal", "journal_seq", unique=True),
+)
+
+# How far each serve process's hit journal (store/journal.py) has been shipped into
+# observations: written in the same transaction as the hits it covers, so a batch shipped
+# again after a crash is skipped as a whole (exactly once, without a key per hit to index).
+journal_marks = Table(
+    "journal_marks",
+    metadata,
+    Column("journal", BigInteger, primary_key=True, autoincrement=False),  # its random id
+    Column("shipped_seq", BigInteger, nullable=False),  # its hits up to here are shipped
 )
 
 events = Table(

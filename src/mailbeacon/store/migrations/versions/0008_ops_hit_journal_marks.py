@@ -1,0 +1,29 @@
+"""journal_marks: how far each serve process's hit journal is shipped into observations
+
+Revision ID: 0008_ops
+Revises: 0007
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008_ops"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "journal_marks",
+        sa.Column("journal", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("shipped_seq", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("journal", name=op.f("pk_journal_marks")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("journal_marks")
