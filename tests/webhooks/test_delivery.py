@@ -20,7 +20,9 @@ from mailbeacon.service import events as recorded
 from mailbeacon.service.webhook_guard import AddressGuard
 from mailbeacon.store import webhooks
 from mailbeacon.store.ids import new_id
-from mailbeacon.store.schema import messages
+from mailbeacon.store.schema import messages, webhook_deliveries
+from mailbeacon.workers.dispatcher import Dispatcher
+from mailbeacon.workers.leases import LEASE
 from tests.support.receiver import Answer, Received
 from tests.webhooks.conftest import Site
 
@@ -510,3 +512,40 @@ async def test_each_outcome_is_recorded_as_it_completes_not_after_the_pass(site:
     finally:
         assert await passing == 2
     assert [d["status"] for d in log(site, slow)] == ["success"]
+
+
+async def test_a_claim_holds_a_short_lease_renewed_while_the_delivery_runs(site: Site) -> None:
+    """A live dispatcher keeps a slow delivery past its first minute; a crashed one's would be
+    due again after that minute, not after six."""
+    hook = site.create("/slow")
+    site.receiver.answer(Answer(200, delay=2), path="/slow")
+    site.lm.webhooks.test(hook["id"])
+    guard = AddressGuard(allow_private=True)
+    dispatcher = Dispatcher(
+        site.services.db, site.clock, guard, timeout=15, per_endpoint=10, renew_every=0.05
+    )
+
+    def lease() -> Any:
+        with site.services.db.read() as conn:
+            return conn.execute(select(webhook_deliveries.c.lease_until)).scalar_one()
+
+    passing = asyncio.ensure_future(dispatcher.run_once())
+    try:
+        for _ in range(100):
+            if lease() is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert lease() == site.clock.now() + LEASE
+        site.clock.advance(seconds=50)
+        for _ in range(100):
+            if lease() == site.clock.now() + LEASE:
+                break
+            await asyncio.sleep(0.02)
+        assert lease() == site.clock.now() + LEASE  # renewed
+        site.clock.advance(seconds=30)  # past the first lease, within the renewed one
+        assert await site.deliver() == 0  # another dispatcher finds nothing to take
+    finally:
+        assert await passing == 1
+        await dispatcher.aclose()
+    assert [d["status"] for d in log(site, hook)] == ["success"]
+    assert lease() is None

@@ -191,6 +191,20 @@ class Outcome:
     response_headers: list[str] | None
 
 
+def renew_leases(
+    conn: Connection, delivery_ids: Sequence[int], held: datetime, lease_until: datetime
+) -> set[int]:
+    """Move the lease of the deliveries still leased as ``held`` to ``lease_until``; the ids
+    moved (one recorded, or taken over after its lease ran out, is not)."""
+    moved = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.lease_until == held)
+        .values(lease_until=lease_until)
+        .returning(deliveries.c.id)
+    )
+    return {int(row.id) for row in moved}
+
+
 def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
     """Record a pass's attempts in one transaction (see the module docs)."""
     if not outcomes:
