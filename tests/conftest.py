@@ -56,6 +56,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database (for what only PostgreSQL can show)."""
+    yield from databases.fresh_postgres()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return databases.fresh_sqlite(tmp_path)
 

@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
 from mailbeacon.clock import FixedClock
-from tests.support import databases
 from tests.support.tenants import new_tenant
 from tests.support.workers import ship
 from tests.web.test_outage import postgres_away
 from tests.web.test_tracking import send, tracking_urls
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    yield from databases.fresh_postgres()
 
 
 def metric(text: str, name: str, labels: str = "") -> float:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from mailbeacon.app import Services
@@ -27,11 +26,6 @@ from mailbeacon.store.schema import copies
 from tests.support import databases
 from tests.support.tenants import new_tenant
 from tests.web.test_tracking import send, tokens_in, tracking_urls
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    yield from databases.fresh_postgres()
 
 
 @contextlib.contextmanager

@@ -368,6 +368,7 @@ webhook_deliveries = Table(
     Index(None, "next_retry_at"),  # what is due
     Index(None, "webhook_id", "id"),  # a webhook's log
     Index(None, "webhook_id", "next_retry_at"),  # a webhook's pending deliveries
+    Index(None, "webhook_id", "lease_until"),  # a webhook's deliveries held now (claims count)
 )
 
 # Every attempt of a delivery, as it went.

@@ -4,9 +4,11 @@ A pass claims due deliveries (store/webhook_deliveries.py), POSTs each with both
 (core/webhooks/delivery.py) through its endpoint's aiohttp session (connections are kept alive and
 reused; a session idle for five minutes is closed), and records each attempt as it completes
 (group-committed with the others that complete meanwhile). Per endpoint (webhook) at most
-MAILBEACON_WEBHOOK_CONCURRENCY_PER_ENDPOINT requests are in flight, and at most
-:data:`ROUNDS` times that many of its deliveries are claimed at once, across passes: a slow
-receiver ties up its own share, never the outbox. The worker runs up to
+MAILBEACON_WEBHOOK_CONCURRENCY_PER_ENDPOINT requests are in flight, in this process and in
+the whole deployment: a claim takes no more of an endpoint's deliveries than that many minus
+those other dispatchers hold (store/webhook_deliveries.py counts the leases under a lock of
+the webhook's row), and every delivery claimed is sent at once. A slow receiver ties up its
+own share, never the outbox. The worker runs up to
 :data:`PARALLEL_PASSES` passes at once for the same reason, and claims the next pass while
 others are still delivering as long as due deliveries were left behind for lack of room in a
 pass (:meth:`Dispatcher.may_claim_more`): the claims and records of one pass, in a thread,
@@ -161,6 +163,7 @@ class Dispatcher:
                     limit,
                     room=self._room,
                     skip_locked=not db.is_sqlite,
+                    per_webhook=self.per_endpoint,  # for the whole deployment
                 )
 
         batch = await asyncio.to_thread(claim)

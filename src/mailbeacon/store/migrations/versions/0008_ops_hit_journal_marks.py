@@ -1,4 +1,5 @@
-"""journal_marks: how far each serve process's hit journal is shipped into observations
+"""journal_marks: how far each serve process's hit journal is shipped into observations;
+webhook deliveries held now, counted per webhook by claims
 
 Revision ID: 0008_ops
 Revises: 0007
@@ -23,7 +24,15 @@ def upgrade() -> None:
         sa.Column("shipped_seq", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("journal", name=op.f("pk_journal_marks")),
     )
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webhook_deliveries_webhook_id_lease_until"),
+            ["webhook_id", "lease_until"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_webhook_id_lease_until"))
     op.drop_table("journal_marks")
