@@ -80,3 +80,30 @@ def test_the_shipper_replays_what_a_killed_run_left_exactly_once(
         journal.close()
     with db.read() as conn:
         assert observations.count(conn) == 5  # the stop's last pass shipped the two
+
+
+def test_journals_of_dead_processes_are_adopted_and_deleted_live_ones_are_not(
+    db: Database, tmp_path: Path
+) -> None:
+    """A serve killed, then restarted on another port: its journal is shipped by whichever
+    process starts next in the directory; a running process's journal is left alone."""
+    dead = Journal(tmp_path / "hits-1111.sqlite3")
+    dead.open()
+    journalled(dead, 3)
+    dead.close()
+    live = Journal(tmp_path / "hits-3333.sqlite3")
+    live.open()
+    journalled(live, 2, first=100)
+    journal = Journal(tmp_path / "hits-2222.sqlite3")
+    shipper = Shipper(journal, db, ObservationWriter(journal.db, sql=journal.insert_sql), cap=100)
+    shipper.start()
+    try:
+        assert shipper.depth == 3
+        assert shipper.ship_now() == 3
+        assert shipper.depth == 0
+    finally:
+        shipper.stop()
+        live.close()
+    assert recorded(db) == [0, 1, 2]
+    assert not (tmp_path / "hits-1111.sqlite3").exists()
+    assert (tmp_path / "hits-3333.sqlite3").exists()

@@ -5,7 +5,8 @@ thread takes the oldest hits in batches, inserts them into ``observations`` in o
 transaction that also moves the journal's mark (store/shipping.py), and only then deletes
 them from the journal. A crash between the two steps ships the batch again, and the mark
 skips it. At start-up the first batches are whatever a previous run left: the replay is the
-ordinary loop.
+ordinary loop. Journals in the same directory that no live process holds (a serve killed and
+restarted on another port) are adopted at start: shipped first, then deleted.
 
 While the central database is away (refused connections, a dropped server, SQLite's lock
 held by another process) a batch fails and is retried with a growing pause (0.1 s doubling
@@ -24,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..core.errors import ConfigError
 from ..store.db import Database, is_unavailable
 from ..store.journal import Journal
 from ..store.observations import ObservationWriter
@@ -65,6 +67,8 @@ class Shipper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._left_at_start = 0
+        # journals of dead processes found at start, shipped before this one's, then deleted
+        self._orphans: list[tuple[Journal, SqliteShipping | None]] = []
         self._warned_at = 0.0
         self.shipped = 0  # hits moved to the central database by this process
         self.failures = 0  # passes that could not reach the central database
@@ -84,6 +88,7 @@ class Shipper:
                 self.journal.path,
                 self._left_at_start,
             )
+        self._adopt_orphans()
         self._update_full()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="hit-shipper", daemon=True)
@@ -99,6 +104,28 @@ class Shipper:
         if self._sqlite is not None:
             self._sqlite.close()
         self.journal.close()
+        for orphan, shipping in self._orphans:
+            if shipping is not None:
+                shipping.close()
+            orphan.close()
+        self._orphans = []
+
+    def _adopt_orphans(self) -> None:
+        """Take the journals beside this one that no process holds (their file lock is free):
+        a serve that died and came back on another port, or never came back."""
+        own = self.journal.path
+        for path in sorted(own.parent.glob("hits-*.sqlite3")):
+            if path == own:
+                continue
+            orphan = Journal(path, synchronous=self.journal.db.sqlite_synchronous)
+            try:
+                left = orphan.open()
+            except ConfigError:
+                continue  # a live process's
+            log.warning("adopting hit journal %s of a dead process: %d hits to ship", path, left)
+            self._left_at_start += left
+            shipping = SqliteShipping(self._db, path) if self._db.is_sqlite else None
+            self._orphans.append((orphan, shipping))
 
     def ship_now(self) -> int:
         """Ship everything journalled so far (raises if the database is away); how many."""
@@ -140,20 +167,32 @@ class Shipper:
         with self._lock:
             if self._before_each_pass is not None:
                 self._before_each_pass()
-            journal = self.journal
-            newest, done = journal.newest(), journal.shipped
-            if newest <= done:
-                return 0
-            up_to = min(newest, done + self._batch)  # the numbers have no gaps
-            if self._sqlite is not None:
-                self._sqlite.ship(journal.source, up_to)
-            else:
-                hits = journal.after(done, up_to)
-                with self._db.write() as conn:
-                    ship(conn, journal.source, hits, up_to)
-            journal.forget(up_to)
-            self.shipped += up_to - done
-            return up_to - done
+            while self._orphans:  # the dead processes' hits first: they are the oldest
+                orphan, shipping = self._orphans[0]
+                count = self._batch_of(orphan, shipping)
+                if count:
+                    return count
+                self._orphans.pop(0)
+                if shipping is not None:
+                    shipping.close()
+                orphan.delete()
+            return self._batch_of(self.journal, self._sqlite)
+
+    def _batch_of(self, journal: Journal, shipping: SqliteShipping | None) -> int:
+        """Ship the next batch of ``journal``; how many hits (0: it is all shipped)."""
+        newest, done = journal.newest(), journal.shipped
+        if newest <= done:
+            return 0
+        up_to = min(newest, done + self._batch)  # the numbers have no gaps
+        if shipping is not None:
+            shipping.ship(journal.source, up_to)
+        else:
+            hits = journal.after(done, up_to)
+            with self._db.write() as conn:
+                ship(conn, journal.source, hits, up_to)
+        journal.forget(up_to)
+        self.shipped += up_to - done
+        return up_to - done
 
     def _update_full(self) -> None:
         depth = self.depth

@@ -125,6 +125,15 @@ class Journal:
             self._lock_file.close()
             self._lock_file = None
 
+    def delete(self) -> None:
+        """Remove a journal that is all shipped (another process's, adopted): its files go
+        while this process still holds the lock, then the lock."""
+        self.db.dispose()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self.path.with_suffix(".lock").unlink(missing_ok=True)
+        self.close()
+
     # --- the shipper ------------------------------------------------------------------------
 
     def newest(self) -> int:
