@@ -56,6 +56,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database (for what only PostgreSQL can show)."""
+    yield from databases.fresh_postgres()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return databases.fresh_sqlite(tmp_path)
 
@@ -84,10 +90,12 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def make_services(clock: FixedClock) -> Iterator[Callable[..., Services]]:
+def make_services(clock: FixedClock, tmp_path: Path) -> Iterator[Callable[..., Services]]:
     made: list[Services] = []
 
     def make(database_url: str, **env: str) -> Services:
+        # each its own hit journal, never one a PostgreSQL test left in the working directory
+        env.setdefault("journal_dir", str(tmp_path / f"hits-{len(made)}"))
         services = build_services(make_settings(database_url, **env), clock=clock)
         made.append(services)
         return services

@@ -24,13 +24,15 @@ ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "clock": set(),
     "gc_tuning": set(),
+    "parent_death": set(),
     "config": BASE,
     "store": BASE,
     "service": FOUNDATIONS | {"store"},
     "web": FOUNDATIONS | {"store", "service"},
     "smtp": FOUNDATIONS | {"store", "service"},
     "workers": FOUNDATIONS | {"store", "service", "smtp"},
-    "app": FOUNDATIONS | {"store", "service", "web", "smtp", "workers", "gc_tuning"},
+    "app": FOUNDATIONS
+    | {"store", "service", "web", "smtp", "workers", "gc_tuning", "parent_death"},
     "__init__": BASE,
 }
 ENTRY_POINTS = {"cli", "__main__"}

@@ -32,15 +32,18 @@ from .clock import Clock, SystemClock
 from .config import Settings
 from .core.instrumentation.tokens import Keyring, TokenCodec
 from .gc_tuning import GcTuning
+from .parent_death import PARENT_VARIABLE, die_with_parent
 from .service.cnames import CnameResolver
 from .service.context import Services
 from .service.domains import DomainPolicy
 from .service.instrumenter import Instrumenter
 from .service.links import LinkCache
+from .service.shipper import Shipper
 from .service.tracking_hosts import TrackingHosts
 from .service.webhook_guard import AddressGuard
 from .store import secrets as instance_secrets
 from .store.db import Database
+from .store.journal import Journal, journal_path
 from .store.migrate import open_database
 from .store.observations import ObservationWriter
 from .web.asgi_bridge import serve_asgi
@@ -82,18 +85,30 @@ def build_services(
         sqlite_synchronous=settings.sqlite_synchronous,
         migrate=settings.auto_migrate,
         db=db,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
     )
     keyring = settings.keyring() or _development_keyring(db, clock)
     codec = TokenCodec(keyring, lifetime_days=settings.token_lifetime_days)
     hosts = TrackingHosts(db, settings.public_url, settings.tracking_base_domain)
+    # The redirect path writes to the journal, never to the central database (DESIGN.md,
+    # invariant 4); the shipper moves the hits on. Both only touch the disk once started.
+    journal = Journal(
+        journal_path(settings.journal_dir, settings.port),
+        synchronous=settings.sqlite_synchronous,
+    )
+    writer = ObservationWriter(journal.db, sql=journal.insert_sql)
+    links = LinkCache(db)
+    shipper = Shipper(journal, db, writer, cap=settings.journal_cap, before_each_pass=links.persist)
     return Services(
         settings=settings,
         db=db,
         codec=codec,
         instrumenter=Instrumenter(codec, settings.public_url, hosts),
         clock=clock,
-        writer=ObservationWriter(db),
-        links=LinkCache(db),
+        writer=writer,
+        shipper=shipper,
+        links=links,
         hosts=hosts,
         cnames=CnameResolver(settings.dns_resolvers, timeout=settings.dns_timeout_seconds),
     )
@@ -144,7 +159,7 @@ def _development_keyring(db: Database, clock: Clock) -> Keyring:
 
 
 def create_api(services: Services) -> FastAPI:
-    from .web import tracking_domains
+    from .web import health, tracking_domains
     from .web.lettermint import send as lettermint_send
     from .web.lettermint import stats, webhooks
     from .web.lettermint import team as lettermint_team
@@ -159,8 +174,10 @@ def create_api(services: Services) -> FastAPI:
     )
     api.router.redirect_slashes = False  # the SDKs never follow redirects
     api.state.services = services
+    api.state.database_errors = 0  # API requests that found the database away (/metrics)
     install_error_handlers(api)
     api.add_middleware(RequestLimits, max_body=services.settings.max_request_bytes)
+    api.include_router(health.router)
     api.include_router(lettermint_send.router, prefix="/v1")
     api.include_router(lettermint_team.router, prefix="/v1")
     api.include_router(stats.router, prefix="/v1")
@@ -196,7 +213,9 @@ class MailbeaconApp:
             ip_privacy=services.settings.ip_privacy,
             trust_forwarded=services.settings.trust_forwarded_for,
             hosts=services.hosts,
+            shipper=services.shipper,
         )
+        self.api.state.tracking = self.tracking  # its counters, for /metrics
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -223,6 +242,9 @@ class MailbeaconApp:
             loop.run_until_complete(self.shutdown())
 
     async def startup(self) -> None:
+        shipper = self.services.shipper
+        shipper.start()  # opens the journal: what a previous run left is shipped first
+        self.services.links.back_with(shipper.journal)
         self.services.writer.start(asyncio.get_running_loop())
         if self.relay is not None:
             await self.relay.start()
@@ -245,6 +267,7 @@ class MailbeaconApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=10)
         self.services.writer.stop()
+        self.services.shipper.stop()  # after the writer: its last hits are shipped too
 
 
 def create_app(
@@ -268,6 +291,9 @@ def app_from_environment() -> MailbeaconApp:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    parent = os.environ.get(PARENT_VARIABLE)
+    if parent:  # granian's worker of `mailbeacon serve`: it must not outlive serve
+        die_with_parent(int(parent))
     services = build_services(load_settings(os.environ))
     relay = None
     if services.settings.smtp_port:

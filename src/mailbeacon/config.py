@@ -82,6 +82,10 @@ class Settings:
     dns_timeout_seconds: float
     domain_verify_deadline_hours: float
     domain_recheck_seconds: float
+    journal_dir: str  # serve's hit journal lives here (store/journal.py)
+    journal_cap: int  # hits the journal may hold before the redirect path stops keeping them
+    database_pool_size: int  # PostgreSQL connections each process keeps
+    database_max_overflow: int  # and may open beyond them at a peak
 
     @property
     def development(self) -> bool:
@@ -436,7 +440,44 @@ SETTINGS: tuple[Setting, ...] = (
         "how often the CNAME of a pending custom tracking domain is looked up again",
         _seconds,
     ),
+    Setting(
+        "journal_dir",
+        None,
+        "directory of serve's hit journals: a hit is answered once it is durable here "
+        "(hits-PORT.sqlite3, one per serve process), then shipped to the database; keep it on "
+        "a local disk that survives restarts (default: next to a SQLite database as "
+        "FILE.hits, else ./mailbeacon-hits)",
+        _path,
+    ),
+    Setting(
+        "journal_cap",
+        "2000000",
+        "hits a journal may hold while the database is away (about 400 bytes each); above it "
+        "clicks still redirect but are not kept, and the log says so every 10 s",
+        _int(1),
+    ),
+    Setting(
+        "database_pool_size",
+        "5",
+        "PostgreSQL connections each process keeps open; mind PostgreSQL's max_connections "
+        "(100 by default) across all serve and worker processes",
+        _int(1),
+    ),
+    Setting(
+        "database_max_overflow",
+        "5",
+        "PostgreSQL connections a process may open beyond DATABASE_POOL_SIZE at a peak",
+        _int(0),
+    ),
 )
+
+
+def _default_journal_dir(database_url: str) -> str:
+    """Next to a SQLite database file (``x.sqlite3.hits``); else ``mailbeacon-hits`` in the
+    working directory."""
+    if database_url.startswith("sqlite:///") and len(database_url) > len("sqlite:///"):
+        return database_url.removeprefix("sqlite:///") + ".hits"
+    return "mailbeacon-hits"
 
 
 def load_settings(environ: Mapping[str, str], **overrides: str) -> Settings:
@@ -470,6 +511,8 @@ def load_settings(environ: Mapping[str, str], **overrides: str) -> Settings:
         values["smtp_host"] = values["host"]
     if values["max_request_bytes"] is None:
         values["max_request_bytes"] = values["max_message_bytes"] * 4 // 3 + 1024 * 1024
+    if values["journal_dir"] is None:
+        values["journal_dir"] = _default_journal_dir(values["database_url"])
     if values["dns_resolvers"] is None:
         values["dns_resolvers"] = ()  # the system's
     if values["tracking_cname_target"] is None and values["tracking_base_domain"] is None:

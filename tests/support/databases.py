@@ -90,3 +90,30 @@ def drop_template() -> None:
         with _admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{_template}" WITH (FORCE)')
         _template = None
+
+
+def set_postgres_available(url: str, available: bool) -> None:
+    """Make the test's own database refuse (or accept again) connections, dropping those it
+    has: an outage of one database, without stopping the server others use."""
+    name = make_url(url).database
+    with _admin() as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(available).lower()}')
+        if not available:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+
+
+def empty_postgres() -> Iterator[str]:
+    """The URL of a new PostgreSQL database with no schema at all, dropped afterwards."""
+    require_postgres()
+    name = f"mbtest_{uuid.uuid4().hex[:12]}"
+    with _admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _url_for(name)
+    finally:
+        with _admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

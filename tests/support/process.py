@@ -35,9 +35,12 @@ def run_cli(
 
 
 @contextlib.contextmanager
-def serve_process(env: dict[str, str], cwd: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """Start `mailbeacon serve` on a free port; yield (base URL, process)."""
-    port = free_port()
+def serve_process(
+    env: dict[str, str], cwd: Path, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Start `mailbeacon serve` on ``port`` (a free one by default); yield (base URL,
+    process)."""
+    port = port or free_port()
     process = subprocess.Popen(
         [MAILBEACON, "serve", "--port", str(port)],
         # No SMTP relay unless the test asks: its default port may be taken by a parallel run.

@@ -29,6 +29,7 @@ class Answer:
     status: int = 200
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b"ok"
+    delay: float = 0.0  # seconds before answering: a slow receiver
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ class Receiver:
             with self._arrived:
                 self.requests.append(Received(scope["path"], headers, body, (host, int(port))))
                 self._arrived.notify_all()
+            if answer.delay:
+                await asyncio.sleep(answer.delay)  # the receiver's own slowness, on its loop
             await _respond(send, answer)
         finally:
             with self._arrived:

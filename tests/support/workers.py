@@ -19,6 +19,16 @@ async def deliver(services: Services, sender: Sender, *, limit: int | None = Non
     )
 
 
+def ship(services: Services) -> int:
+    """Move what the server's hit journal holds to the database now (the shipper's thread
+    would within a tenth of a second); how many hits."""
+    if services.shipper.journal.source == 0:  # no server started: nothing journalled
+        return 0
+    return services.shipper.ship_now()
+
+
 def promote(services: Services) -> int:
-    """One promoter pass over the settled observations; how many were promoted."""
+    """One promoter pass over the settled observations (after shipping the journal); how many
+    were promoted."""
+    ship(services)
     return promote_settled(services.db, services.clock, services.settings.settle_seconds)

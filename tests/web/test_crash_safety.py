@@ -1,4 +1,5 @@
-"""A hit that was answered is recorded, even if the server is killed right after (SIGKILL)."""
+"""A hit that was answered is recorded, even if the server is killed right after (SIGKILL): it
+is in the process's hit journal, which the restarted server ships."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import asyncio
 import os
 import re
 import signal
+import socket
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,6 +25,9 @@ LINKS = "".join(f'<a href="https://shop.example/{i}">{i}</a>' for i in range(20)
 
 
 def test_no_answered_hit_is_lost_when_the_process_is_killed(tmp_path: Path) -> None:
+    """kill -9 of the pid an operator knows (not its process group), under load: granian's
+    worker dies with it (parent_death.py), the port is free at once, the restarted server
+    ships the journal, and every answered click is in the database."""
     database = tmp_path / "mb.sqlite3"
     env = {
         "MAILBEACON_DATABASE_URL": f"sqlite:///{database}",
@@ -52,8 +58,16 @@ def test_no_answered_hit_is_lost_when_the_process_is_killed(tmp_path: Path) -> N
         urls = re.findall(r"http://127\.0\.0\.1:\d+/c/[A-Za-z0-9_-]{32}", raw)
         assert len(urls) == 21  # 20 links and the honeypot
         answered = asyncio.run(_hammer_then_kill(urls, process.pid))
-    with db.read() as conn:
-        stored = observations.count(conn)
+    port = int(urlsplit(base).port or 0)
+    assert _closed_within(port, seconds=3), "something still listens after kill -9 of serve"
+    with serve_process(env, tmp_path, port=port):  # the same port: its journal is replayed
+        deadline = time.monotonic() + 30
+        while True:
+            with db.read() as conn:
+                stored = observations.count(conn)
+            if stored >= answered or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
     db.dispose()
     assert answered > 1000  # the load really ran before the kill
     assert stored >= answered, f"{answered} clicks answered, only {stored} recorded"
@@ -92,7 +106,19 @@ async def _hammer_then_kill(urls: list[str], pid: int) -> int:
 
     tasks = [asyncio.create_task(clicker(i)) for i in range(32)]
     await asyncio.sleep(1.5)
-    os.killpg(pid, signal.SIGKILL)  # mid-flight: some requests are being processed
+    os.kill(pid, signal.SIGKILL)  # mid-flight; only the serve process, as an operator would
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     return answered
+
+
+def _closed_within(port: int, seconds: float) -> bool:
+    """Whether connections to ``port`` are refused within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except ConnectionRefusedError:
+            return True
+        time.sleep(0.05)
+    return False

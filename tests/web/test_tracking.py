@@ -18,7 +18,7 @@ from mailbeacon.store import observations
 from mailbeacon.store.schema import copies, events
 from mailbeacon.web.tracking import PIXEL
 from tests.support.tenants import new_tenant
-from tests.support.workers import promote
+from tests.support.workers import promote, ship
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -51,6 +51,11 @@ def tracking_urls(services: Services) -> dict[str, list[str]]:
     """The /o/ and /c/ URLs of the (only) copy, in document order."""
     with services.db.read() as conn:
         raw = conn.execute(select(copies.c.raw)).scalar_one()
+    return tokens_in(raw)
+
+
+def tokens_in(raw: bytes) -> dict[str, list[str]]:
+    """The /o/ and /c/ tokens of one copy's message, in document order."""
     message = email.message_from_bytes(raw, policy=policy.default)
     html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
     found: dict[str, list[str]] = {"o": [], "c": []}
@@ -68,6 +73,7 @@ def site(running: Callable[..., Any], sqlite_url: str) -> Any:
 
 
 def recorded(services: Services) -> int:
+    ship(services)
     with services.db.read() as conn:
         return observations.count(conn)
 
@@ -132,6 +138,7 @@ def test_head_requests_answer_like_get_without_a_body(site: Any) -> None:
     answer = httpx.head(f"{base}/c/{urls['c'][1]}")
     assert answer.status_code == 302
     assert answer.headers["location"] == "https://shop.example/a?x=1&y=2"
+    ship(services)
     with services.db.read() as conn:
         row = conn.execute(select(observations.observations)).one()  # type: ignore[attr-defined]
     assert row.method == "HEAD"
@@ -162,6 +169,7 @@ def test_a_user_agent_that_is_not_ascii_is_kept_as_unreadable_not_as_absent(site
     raw_agent = "Mozilla/5.0 (Macintosh) Ünïcode/1.0".encode()
     answer = httpx.get(f"{base}/c/{urls['c'][1]}", headers=[(b"user-agent", raw_agent)])
     assert answer.status_code == 302
+    ship(services)
     with services.db.read() as conn:
         row = conn.execute(select(observations.observations)).one()  # type: ignore[attr-defined]
     assert row.user_agent == "\ufffd"
@@ -204,6 +212,7 @@ def test_what_is_recorded_of_a_hit(site: Any) -> None:
             "cookie": "secret=1",
         },
     )
+    ship(services)
     with services.db.read() as conn:
         row = conn.execute(select(observations.observations)).one()  # type: ignore[attr-defined]
     assert row.user_agent == CHROME

@@ -3,6 +3,7 @@ logged; the behaviour of the issue's list, one test each."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -19,7 +20,9 @@ from mailbeacon.service import events as recorded
 from mailbeacon.service.webhook_guard import AddressGuard
 from mailbeacon.store import webhooks
 from mailbeacon.store.ids import new_id
-from mailbeacon.store.schema import messages
+from mailbeacon.store.schema import messages, webhook_deliveries
+from mailbeacon.workers.dispatcher import Dispatcher
+from mailbeacon.workers.leases import LEASE
 from tests.support.receiver import Answer, Received
 from tests.webhooks.conftest import Site
 
@@ -335,13 +338,14 @@ async def test_concurrency_per_endpoint_is_bounded_and_connections_are_reused(
         for _ in range(6):
             site.lm.webhooks.test(hook["id"])
         site.receiver.hold_until(2)
-        assert await site.deliver() == 6
+        # a claim takes no more than the endpoint's concurrency, whoever holds the rest
+        assert [await site.deliver() for _ in range(4)] == [2, 2, 2, 0]
         assert site.receiver.peak == 2
         assert site.receiver.connections == 2
         site.receiver.hold_until(0)
         for _ in range(3):
             site.lm.webhooks.test(hook["id"])
-        assert await site.deliver() == 3
+        assert [await site.deliver() for _ in range(3)] == [2, 1, 0]
         assert site.receiver.connections == 2  # the same two, kept alive between passes
 
 
@@ -355,12 +359,37 @@ async def test_a_failing_endpoint_waits_without_holding_up_others(
         for _ in range(8):
             site.lm.webhooks.test(down["id"])
         site.lm.webhooks.test(up["id"])
-        # One endpoint's share of a pass: 5 (its concurrency, 1, times PASS_ROUNDS).
-        assert await site.deliver() == 6
-        assert sorted(r.path for r in site.receiver.requests) == ["/down"] * 5 + ["/up"]
-        assert await site.deliver() == 0  # the other 3 wait for the failed ones' retry
+        assert await site.deliver() == 2  # one of each endpoint: its concurrency, 1
+        assert sorted(r.path for r in site.receiver.requests) == ["/down", "/up"]
+        assert await site.deliver() == 0  # the other 7 wait for the failed one's retry
         site.clock.advance(seconds=5)
-        assert await site.deliver() == 5
+        assert await site.deliver() == 1
+
+
+async def test_the_concurrency_per_endpoint_holds_across_dispatchers(
+    open_site: Any, postgres_url: str
+) -> None:
+    """Four dispatchers (four processes, as far as the database can tell) on one PostgreSQL
+    database, passes running at once: the endpoint never sees more than its limit."""
+    async with open_site(postgres_url, webhook_concurrency_per_endpoint="2") as site:
+        hook = site.create("/slow")
+        site.receiver.answer(*[Answer(200, delay=0.2)] * 16, path="/slow")
+        for _ in range(16):
+            site.lm.webhooks.test(hook["id"])
+        dispatchers = [build_dispatcher(site.services) for _ in range(4)]
+        try:
+            delivered = 0
+            for _ in range(20):
+                passes = await asyncio.gather(*(d.run_once() for d in dispatchers))
+                delivered += sum(passes)
+                if delivered == 16:
+                    break
+        finally:
+            for dispatcher in dispatchers:
+                await dispatcher.aclose()
+        assert delivered == 16
+        assert len(site.receiver.requests) == 16
+        assert site.receiver.peak == 2
 
 
 async def test_a_manual_retry_sends_the_same_delivery_again(site: Site) -> None:
@@ -487,3 +516,62 @@ async def test_an_unexpected_error_is_a_failed_attempt_retried_later(
     detail: Any = site.lm.webhooks.deliveries.retrieve(hook.public_id, logged["id"])
     assert (detail["status"], detail["error_message"]) == ("failed", "KeyError: 'nowhere.test'")
     assert detail["next_retry_at"] is not None
+
+
+async def test_each_outcome_is_recorded_as_it_completes_not_after_the_pass(site: Site) -> None:
+    """A fast endpoint's delivery is in the log while a slow endpoint of the same pass is still
+    answering: a crash then would send again only the slow one."""
+    fast = site.create("/fast")
+    slow = site.create("/slow")
+    site.receiver.answer(Answer(200, delay=3), path="/slow")
+    site.lm.webhooks.test(slow["id"])
+    site.lm.webhooks.test(fast["id"])
+    passing = asyncio.ensure_future(site.deliver())
+    try:
+        for _ in range(100):  # until the fast one is logged, at most 2 s
+            if [d["status"] for d in log(site, fast)] == ["success"]:
+                break
+            await asyncio.sleep(0.02)
+        assert [d["status"] for d in log(site, fast)] == ["success"]
+        assert not passing.done()  # the slow one is still being answered
+        assert [d["status"] for d in log(site, slow)] == ["pending"]
+    finally:
+        assert await passing == 2
+    assert [d["status"] for d in log(site, slow)] == ["success"]
+
+
+async def test_a_claim_holds_a_short_lease_renewed_while_the_delivery_runs(site: Site) -> None:
+    """A live dispatcher keeps a slow delivery past its first minute; a crashed one's would be
+    due again after that minute, not after six."""
+    hook = site.create("/slow")
+    site.receiver.answer(Answer(200, delay=2), path="/slow")
+    site.lm.webhooks.test(hook["id"])
+    guard = AddressGuard(allow_private=True)
+    dispatcher = Dispatcher(
+        site.services.db, site.clock, guard, timeout=15, per_endpoint=10, renew_every=0.05
+    )
+
+    def lease() -> Any:
+        with site.services.db.read() as conn:
+            return conn.execute(select(webhook_deliveries.c.lease_until)).scalar_one()
+
+    passing = asyncio.ensure_future(dispatcher.run_once())
+    try:
+        for _ in range(100):
+            if lease() is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert lease() == site.clock.now() + LEASE
+        site.clock.advance(seconds=50)
+        for _ in range(100):
+            if lease() == site.clock.now() + LEASE:
+                break
+            await asyncio.sleep(0.02)
+        assert lease() == site.clock.now() + LEASE  # renewed
+        site.clock.advance(seconds=30)  # past the first lease, within the renewed one
+        assert await site.deliver() == 0  # another dispatcher finds nothing to take
+    finally:
+        assert await passing == 1
+        await dispatcher.aclose()
+    assert [d["status"] for d in log(site, hook)] == ["success"]
+    assert lease() is None

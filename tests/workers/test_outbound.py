@@ -29,7 +29,7 @@ from mailbeacon.smtp.upstream import Capture, Outcome, Result, Sender, SmtpSende
 from mailbeacon.store import messages
 from mailbeacon.store.schema import copies, events
 from mailbeacon.store.schema import messages as messages_table
-from mailbeacon.workers.outbound import lease_length
+from mailbeacon.workers.outbound import deliver_due, lease_length
 from tests.support.server import free_port
 from tests.support.smtp_server import (
     Certificates,
@@ -371,7 +371,7 @@ async def test_an_expired_lease_makes_the_copy_due_again_and_it_is_sent_once(
     """A worker claimed the copy and died mid-send."""
     clock: FixedClock = services.clock  # type: ignore[assignment]
     accepted = queue(services, tenant)
-    lease = lease_length(6, 3)
+    lease = lease_length()
     with services.db.write() as conn:
         (claimed,) = messages.claim_due(
             conn, clock.now(), clock.now() + lease, 6, skip_locked=not services.db.is_sqlite
@@ -389,6 +389,55 @@ async def test_an_expired_lease_makes_the_copy_due_again_and_it_is_sent_once(
     (copy,) = copy_rows(services, accepted.message_id)
     # two attempts: the one that died with its worker counts (claims count as attempts)
     assert (copy.status, copy.attempts, copy.lease_until) == ("delivered", 2, None)
+
+
+class _Held:
+    """A sender whose every send waits until the test lets it go (a slow upstream)."""
+
+    name = "held"
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.go = asyncio.Event()
+        self.sent = 0
+
+    async def send(self, sender: str, recipient: str, raw: bytes) -> Result:
+        self.started.set()
+        await self.go.wait()
+        self.sent += 1
+        return Result(Outcome.CAPTURED)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_lease_is_short_and_renewed_while_the_send_runs(
+    services: Services, tenant: Tenant
+) -> None:
+    """A live worker keeps its copy past the first lease; a dead one would have lost it
+    after a minute (the test above)."""
+    clock: FixedClock = services.clock  # type: ignore[assignment]
+    accepted = queue(services, tenant)
+    assert lease_length() == timedelta(minutes=1)
+    slow = _Held()
+    passing = asyncio.ensure_future(
+        deliver_due(services.db, clock, slow, concurrency=1, renew_every=0.05)
+    )
+    await asyncio.wait_for(slow.started.wait(), 10)
+    clock.advance(seconds=50)  # the send has run 50 s: the next renewal moves the lease
+    for _ in range(200):
+        (copy,) = copy_rows(services, accepted.message_id)
+        if copy.lease_until == clock.now() + lease_length():
+            break
+        await asyncio.sleep(0.02)
+    assert copy.lease_until == clock.now() + lease_length()
+    clock.advance(seconds=30)  # past the first lease, within the renewed one
+    other = _Held()
+    assert await deliver_due(services.db, clock, other, concurrency=1) == 0
+    slow.go.set()
+    assert await passing == 1
+    (copy,) = copy_rows(services, accepted.message_id)
+    assert (copy.status, copy.lease_until, slow.sent, other.sent) == ("captured", None, 1, 0)
 
 
 # --- 7 and 8. concurrency, connection reuse ---------------------------------------------------

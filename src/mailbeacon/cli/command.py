@@ -23,7 +23,11 @@ def settings_and_database(*, migrate: bool = False) -> tuple[Settings, Database]
     (:class:`~mailbeacon.core.errors.NotMigrated` says what to run)."""
     settings = load_settings(os.environ)
     db = open_database(
-        settings.database_url, sqlite_synchronous=settings.sqlite_synchronous, migrate=migrate
+        settings.database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        migrate=migrate,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
     )
     return settings, db
 

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from ..config import load_settings
+from ..parent_death import PARENT_VARIABLE
 from ..store.migrate import open_database
 from .command import add_listener_options, listener_overrides
 
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     # The worker process reads its settings from the environment: hand it the flags too.
     for name, value in overrides.items():
         os.environ[f"MAILBEACON_{name.upper()}"] = value
+    os.environ[PARENT_VARIABLE] = str(os.getpid())  # the worker dies with this process
     smtp = (
         f"SMTP relay on smtp://{settings.smtp_host}:{settings.smtp_port}"
         if settings.smtp_port

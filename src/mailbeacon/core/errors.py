@@ -31,9 +31,11 @@ as attributes, not only in its message::
         │   └── IdempotencyInFlight     409 idempotency_in_progress, Retry-After: 1
         ├── DomainError         422 on "domain", a name that cannot be a custom domain
         │   └── DomainClaimed   409 conflict, it is a tracking domain already
-        └── Refused             a use case (service/) turns a request down (.status, .code,
-            │                   .errors), whoever made it: the APIs, the command line
-            └── NotFound        404, what it names does not exist (or is another team's)
+        ├── Refused             a use case (service/) turns a request down (.status, .code,
+        │   │                   .errors), whoever made it: the APIs, the command line
+        │   └── NotFound        404, what it names does not exist (or is another team's)
+        └── DatabaseUnavailable 503 database_unavailable, Retry-After: the central database
+                                cannot be reached (web/errors.py maps the driver's errors)
 
 Why this shape:
 
@@ -71,6 +73,7 @@ __all__ = [
     "BatchInterrupted",
     "CommandError",
     "ConfigError",
+    "DatabaseUnavailable",
     "DomainClaimed",
     "DomainError",
     "ForgedToken",
@@ -377,6 +380,25 @@ class NotFound(Refused):
     def __init__(self, what: str) -> None:
         super().__init__(f"No such {what}.", status=404)
         self.what = what
+
+
+class DatabaseUnavailable(ApiError):
+    """The central database cannot be reached (refused, dropped, timed out, locked): not the
+    client's fault and not a bug, so the answer is a retryable 503 with ``Retry-After``.
+    ``.retry_after`` is in seconds; ``.cause`` names the driver's complaint, for the logs."""
+
+    status = 503
+    code = "database_unavailable"
+
+    def __init__(self, cause: str = "", *, retry_after: int = 5) -> None:
+        super().__init__(
+            503,
+            "The database is unavailable; retry shortly.",
+            code=self.code,
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.cause = cause
+        self.retry_after = retry_after
 
 
 class BatchInterrupted(MailbeaconError):

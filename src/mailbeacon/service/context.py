@@ -18,6 +18,7 @@ from .accept import Accepted
 from .cnames import CnameLookup
 from .instrumenter import Instrumenter
 from .links import LinkCache
+from .shipper import Shipper
 from .tracking_hosts import TrackingHosts
 
 __all__ = ["Services"]
@@ -30,7 +31,8 @@ class Services:
     codec: TokenCodec
     instrumenter: Instrumenter
     clock: Clock
-    writer: ObservationWriter
+    writer: ObservationWriter  # into the hit journal (store/journal.py)
+    shipper: Shipper  # from the journal to the central database
     links: LinkCache
     hosts: TrackingHosts  # tracking hosts and custom domains, in memory
     cnames: CnameLookup  # DNS, for custom domains' CNAME records

@@ -2,6 +2,11 @@
 
 It lives in the service layer because two sides use it: accepting a message primes it (the
 message's first clicks need not wait for the database), and the tracking endpoint reads it.
+
+Backed by the serve process's hit journal (store/journal.py): what the cache learns is written
+there behind it (:meth:`LinkCache.persist`, called by the shipper's thread), and a miss asks
+the journal before the central database, so a link this process served or sent before a
+restart still redirects while the central database is away.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 
 from ..store.db import Database
+from ..store.journal import Journal
 from ..store.messages import message_links
 
 __all__ = ["LinkCache"]
@@ -27,8 +33,12 @@ class LinkCache:
     def __init__(self, db: Database, capacity: int = 500_000) -> None:
         self._db = db
         self._capacity = capacity
+        self._journal: Journal | None = None  # `mailbeacon serve`'s, once open (back_with)
         self._message_of: dict[int, int] = {}
         self._links: dict[int, tuple[str, ...]] = {}
+        # learnt but not yet in the journal: (message id, copy ids, urls); list.append and
+        # swapping the list are atomic under the GIL, so the loop and the threads share it
+        self._unsaved: list[tuple[int, tuple[int, ...], tuple[str, ...]]] = []
 
     def get_cached(self, copy_id: int, link_index: int) -> str | None:
         message = self._message_of.get(copy_id)
@@ -44,9 +54,24 @@ class LinkCache:
             self._message_of = dict(list(self._message_of.items())[self._capacity // 2 :])
             kept = set(self._message_of.values())
             self._links = {m: u for m, u in self._links.items() if m in kept}
-        self._links[message_id] = tuple(urls)
-        for copy_id in copy_ids:
+        destinations = self._links[message_id] = tuple(urls)
+        copies = tuple(copy_ids)
+        for copy_id in copies:
             self._message_of[copy_id] = message_id
+        if self._journal is not None:
+            self._unsaved.append((message_id, copies, destinations))
+
+    def back_with(self, journal: Journal) -> None:
+        """From now on, keep what the cache learns in ``journal`` (an open one), and ask it
+        on a miss before the central database."""
+        self._journal = journal
+
+    def persist(self) -> None:
+        """Write what the cache learnt since the last call to the journal (the shipper's
+        thread calls it before each pass)."""
+        if self._journal is not None and self._unsaved:
+            unsaved, self._unsaved = self._unsaved, []
+            self._journal.keep_links(unsaved)
 
     async def get(self, copy_id: int, link_index: int) -> str | None:
         url = self.get_cached(copy_id, link_index)
@@ -60,5 +85,9 @@ class LinkCache:
         return urls[link_index] if link_index < len(urls) else None
 
     def _load(self, copy_id: int) -> tuple[int, list[str]] | None:
+        if self._journal is not None:
+            known = self._journal.links_of(copy_id)
+            if known is not None:
+                return known
         with self._db.read() as conn:
             return message_links(conn, copy_id)

@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-__all__ = ["Database"]
+__all__ = ["Database", "is_unavailable"]
 
 # SQLite's page cache per connection, in KiB when negative (SQLite's default is 2 MiB). A
 # promotion pass (workers/promoter.py) dirties some 5,000 pages (20 MiB: events, their
@@ -32,8 +33,30 @@ __all__ = ["Database"]
 SQLITE_CACHE_SIZE = -64 * 1024
 
 
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot be reached now (refused or dropped
+    connections, a pool timeout, SQLite's lock held too long, a full disk), as opposed to a
+    bug in a query: the driver's OperationalError and InterfaceError, SQLAlchemy's pool
+    timeout, and any error that invalidated its connection. The one place that knows the
+    drivers' vocabulary (web/errors.py, the tracking path and /readyz ask it)."""
+    if isinstance(error, sa_exc.DBAPIError):
+        return error.connection_invalidated or isinstance(
+            error, (sa_exc.OperationalError, sa_exc.InterfaceError)
+        )
+    return isinstance(error, sa_exc.TimeoutError)
+
+
 class Database:
-    def __init__(self, url: str, *, sqlite_synchronous: str = "normal") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        sqlite_synchronous: str = "normal",
+        pool_size: int = 5,
+        max_overflow: int = 5,
+    ) -> None:
+        """``pool_size`` and ``max_overflow``: PostgreSQL's connections per process (the
+        settings DATABASE_POOL_SIZE and DATABASE_MAX_OVERFLOW; their defaults are these)."""
         parsed = make_url(url)
         if parsed.drivername in ("postgresql", "postgres"):
             parsed = parsed.set(drivername="postgresql+psycopg")
@@ -46,7 +69,14 @@ class Database:
             )
             self._write_lock: contextlib.AbstractContextManager[Any] = threading.Lock()
         elif self.dialect == "postgresql":
-            self.engine = create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.engine = create_engine(
+                parsed,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_pre_ping=True,
+                # a dead server answers nothing: fail (and answer 503) instead of hanging
+                connect_args={"connect_timeout": 5},
+            )
             self._write_lock = contextlib.nullcontext()
         else:
             raise ValueError(f"unsupported database {parsed.drivername!r}")

@@ -435,6 +435,24 @@ def finish_copy(
     return bool(conn.execute(statement.values(**values)).rowcount)
 
 
+def renew_leases(
+    conn: Connection, copy_ids: Sequence[int], held: datetime, lease_until: datetime
+) -> set[int]:
+    """Move the lease of the copies still processed under lease ``held`` to ``lease_until``;
+    the ids moved (a copy whose lease ran out and was taken over is not)."""
+    moved = conn.execute(
+        update(copies)
+        .where(
+            copies.c.id.in_(list(copy_ids)),
+            copies.c.status == "processed",
+            copies.c.lease_until == held,
+        )
+        .values(lease_until=lease_until)
+        .returning(copies.c.id)
+    )
+    return {int(row.id) for row in moved}
+
+
 def refresh_message_status(conn: Connection, message_id: int, now: datetime) -> str:
     """The message's status from its copies': queued until one is attempted, then processed
     until all are settled; then delivered (or captured) unless a copy failed.

@@ -38,12 +38,20 @@ def upgrade(db: Database, revision: str = "head") -> None:
 
 
 def open_database(
-    url: str, *, sqlite_synchronous: str, migrate: bool = False, db: Database | None = None
+    url: str,
+    *,
+    sqlite_synchronous: str,
+    migrate: bool = False,
+    db: Database | None = None,
+    pool_size: int = 5,
+    max_overflow: int = 5,
 ) -> Database:
     """The database at ``url`` (or ``db``), its schema checked: every entry point opens it
     here. With ``migrate``, pending migrations are applied; without, a schema that is not this
     version's raises :class:`NotMigrated` saying what to run."""
-    opened = db or Database(url, sqlite_synchronous=sqlite_synchronous)
+    opened = db or Database(
+        url, sqlite_synchronous=sqlite_synchronous, pool_size=pool_size, max_overflow=max_overflow
+    )
     if is_up_to_date(opened):
         return opened
     if migrate:

@@ -1,5 +1,10 @@
 """Observations: raw hits on tracking URLs, written on the redirect path by group commit.
 
+`mailbeacon serve` points the writer at its hit journal (store/journal.py, a SQLite file of
+the process's own), from which service/shipper.py moves the hits to the central
+``observations`` table (store/shipping.py); the writer can also write ``observations``
+directly (its tests, and the benchmark's reference).
+
 :class:`ObservationWriter` batches every hit that arrives during one turn of the event loop
 and hands the batch to a writer thread, which commits it in one transaction while the next
 batch gathers. Each request awaits its batch's commit before answering, so an answered hit is
@@ -32,7 +37,14 @@ from .checkpoints import WalCheckpointer
 from .db import Database
 from .schema import observations
 
-__all__ = ["KIND_CLICK", "KIND_HONEYPOT", "KIND_OPEN", "ObservationWriter", "Row", "count"]
+__all__ = [
+    "KIND_CLICK",
+    "KIND_HONEYPOT",
+    "KIND_OPEN",
+    "ObservationWriter",
+    "Row",
+    "count",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +70,14 @@ _COLUMNS = (
 class ObservationWriter:
     """Group commit of observation rows (see the module docstring)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, sql: str | None = None) -> None:
+        """``sql`` inserts one :data:`Row` (the journal's, store/journal.py); by default the
+        writer inserts into ``observations``."""
         self._db = db
         marker = "?" if db.is_sqlite else "%s"
         # ``promoted`` is written as a literal: a hit's row goes to the driver as the endpoint
         # built it, not copied into a longer tuple
-        self._sql = (
+        self._sql = sql or (
             f"INSERT INTO observations ({', '.join(_COLUMNS)}) "
             f"VALUES ({', '.join([marker] * (len(_COLUMNS) - 1))}, "
             f"{'0' if db.is_sqlite else 'false'})"

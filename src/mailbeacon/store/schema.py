@@ -33,6 +33,7 @@ __all__ = [
     "events",
     "idempotency_keys",
     "instance_secrets",
+    "journal_marks",
     "links",
     "messages",
     "metadata",
@@ -197,6 +198,16 @@ observations = Table(
     # Only indexes that grow at the end: hits arrive in time order, so (promoted, at_us) is
     # appended to, where an index on copy_id would take a random page write per hit.
     Index(None, "promoted", "at_us"),
+)
+
+# How far each serve process's hit journal (store/journal.py) has been shipped into
+# observations: written in the same transaction as the hits it covers, so a batch shipped
+# again after a crash is skipped as a whole (exactly once, without a key per hit to index).
+journal_marks = Table(
+    "journal_marks",
+    metadata,
+    Column("journal", BigInteger, primary_key=True, autoincrement=False),  # its random id
+    Column("shipped_seq", BigInteger, nullable=False),  # its hits up to here are shipped
 )
 
 events = Table(
@@ -384,6 +395,7 @@ webhook_deliveries = Table(
     Index(None, "next_retry_at"),  # what is due
     Index(None, "webhook_id", "id"),  # a webhook's log
     Index(None, "webhook_id", "next_retry_at"),  # a webhook's pending deliveries
+    Index(None, "webhook_id", "lease_until"),  # a webhook's deliveries held now (claims count)
 )
 
 # Every attempt of a delivery, as it went.

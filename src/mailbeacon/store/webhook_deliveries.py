@@ -94,15 +94,21 @@ def claim_due(
     *,
     room: Callable[[int], int],
     skip_locked: bool,
+    per_webhook: int | None = None,
 ) -> list[Due]:
     """Lease up to ``limit`` due deliveries, oldest first, at most ``room(webhook_id)`` of
-    each webhook (the dispatcher's bound on one endpoint's deliveries in flight).
+    each webhook (the dispatcher's bound on one endpoint's deliveries in flight), and with
+    ``per_webhook``, no more than that many of one webhook leased at once by all dispatchers
+    together (the deployment's bound: MAILBEACON_WEBHOOK_CONCURRENCY_PER_ENDPOINT). For that
+    the claim locks the webhooks' rows (PostgreSQL; SQLite's writers are one at a time),
+    in id order, and counts their deliveries leased now: two dispatchers claiming for one
+    endpoint take turns, and the second sees what the first leased.
 
     The oldest due rows are read without locks and chosen; only the chosen ones are then
     leased, in one statement that also returns them, if they are still due and (``SKIP
     LOCKED`` on PostgreSQL) no other worker holds them: another worker's are passed over,
     not waited for, and a claim never holds rows it does not take."""
-    chosen = _choose(conn, now, limit, room)
+    chosen = _choose(conn, now, limit, room, per_webhook, lock=skip_locked)
     if not chosen:
         return []
     ids: BindParameter[Any] = bindparam("ids", expanding=True)
@@ -140,7 +146,15 @@ def claim_due(
     return [_claimed(r, hooks[r.webhook_id]) for r in leased if r.id not in stale]
 
 
-def _choose(conn: Connection, now: datetime, limit: int, room: Callable[[int], int]) -> list[int]:
+def _choose(
+    conn: Connection,
+    now: datetime,
+    limit: int,
+    room: Callable[[int], int],
+    per_webhook: int | None,
+    *,
+    lock: bool,
+) -> list[int]:
     """Of the ``limit * SCAN`` oldest due deliveries, the ones a claim takes, oldest first."""
     scan = (
         select(deliveries.c.id, deliveries.c.webhook_id)
@@ -148,19 +162,41 @@ def _choose(conn: Connection, now: datetime, limit: int, room: Callable[[int], i
         .order_by(deliveries.c.next_retry_at)
         .limit(limit * SCAN)
     )
+    candidates = [(int(r[0]), int(r[1])) for r in conn.execute(scan)]
     left: dict[int, int] = {}
+    if per_webhook is not None and candidates:
+        leased = _leased(conn, now, sorted({w for _, w in candidates}), lock=lock)
+        left = {w: min(room(w), per_webhook - leased.get(w, 0)) for _, w in candidates}
     chosen: list[int] = []
-    with conn.execute(scan) as found:
-        for part in found.partitions(limit):  # read in slices: most claims fill up early
-            for delivery_id, webhook_id in part:
-                if webhook_id not in left:
-                    left[webhook_id] = room(webhook_id)
-                if left[webhook_id] > 0:
-                    left[webhook_id] -= 1
-                    chosen.append(delivery_id)
-                    if len(chosen) == limit:
-                        return chosen
+    for delivery_id, webhook_id in candidates:
+        if webhook_id not in left:
+            left[webhook_id] = room(webhook_id)
+        if left[webhook_id] > 0:
+            left[webhook_id] -= 1
+            chosen.append(delivery_id)
+            if len(chosen) == limit:
+                break
     return chosen
+
+
+def _leased(
+    conn: Connection, now: datetime, webhook_ids: list[int], *, lock: bool
+) -> dict[int, int]:
+    """How many deliveries of each webhook some dispatcher holds now; with ``lock``, the
+    webhooks' rows stay locked to the end of the claim (in id order: no deadlock)."""
+    if lock:
+        conn.execute(
+            select(webhooks.c.id)
+            .where(webhooks.c.id.in_(webhook_ids))
+            .order_by(webhooks.c.id)
+            .with_for_update()
+        ).all()
+    counted = conn.execute(
+        select(deliveries.c.webhook_id, func.count())
+        .where(deliveries.c.webhook_id.in_(webhook_ids), deliveries.c.lease_until > now)
+        .group_by(deliveries.c.webhook_id)
+    )
+    return {int(webhook_id): int(n) for webhook_id, n in counted}
 
 
 def _claimed(row: Row[Any], hook: Row[Any]) -> Due:
@@ -191,6 +227,20 @@ class Outcome:
     duration_ms: int
     response_body: str | None
     response_headers: list[str] | None
+
+
+def renew_leases(
+    conn: Connection, delivery_ids: Sequence[int], held: datetime, lease_until: datetime
+) -> set[int]:
+    """Move the lease of the deliveries still leased as ``held`` to ``lease_until``; the ids
+    moved (one recorded, or taken over after its lease ran out, is not)."""
+    moved = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.lease_until == held)
+        .values(lease_until=lease_until)
+        .returning(deliveries.c.id)
+    )
+    return {int(row.id) for row in moved}
 
 
 def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:

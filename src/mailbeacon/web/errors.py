@@ -20,9 +20,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..core.errors import STATUS_CODES, ApiError
+from ..core.errors import STATUS_CODES, ApiError, DatabaseUnavailable
+from ..store.db import is_unavailable
 
 __all__ = ["error_body", "install_error_handlers"]
 
@@ -80,6 +82,16 @@ def install_error_handlers(app: FastAPI) -> None:
             message = "No such endpoint."
         return render(ApiError(exc.status_code, message, headers=exc.headers))
 
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        # The database away (refused, dropped, locked, pool exhausted) is an outage the
+        # client can wait out: 503 + Retry-After, never a 500 that looks like a bug.
+        if is_unavailable(exc):
+            log.warning("database unavailable: %s", exc.__class__.__name__)
+            state = request.app.state
+            state.database_errors = getattr(state, "database_errors", 0) + 1
+            return render(DatabaseUnavailable(str(exc)))
+        return await unexpected(request, exc)
+
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return render(ApiError(500, "Internal server error."))
@@ -87,4 +99,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(SQLAlchemyError, database_error)
     app.add_exception_handler(Exception, unexpected)

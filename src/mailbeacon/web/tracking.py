@@ -9,14 +9,18 @@ messages (web/asgi_bridge.py serves the rest of the application). For each hit:
    on another project's host, costs no database work and gets a small 404 page, never a
    redirect, so there is no open redirect;
 2. for a click, find the destination (an in-memory cache in front of the database);
-3. record the observation and wait for its group commit (store/observations.py), unless the
-   token is past its lifetime: then the click still redirects and the open still gets its
-   pixel, unrecorded;
+3. record the observation in this process's hit journal and wait for its group commit
+   (store/observations.py into store/journal.py; service/shipper.py moves it to the central
+   database later), unless the token is past its lifetime: then the click still redirects
+   and the open still gets its pixel, unrecorded;
 4. answer: 302 to the destination, or a 43-byte transparent GIF, both ``no-store``.
 
-Classification, webhooks and analytics never run here (DESIGN.md, invariant 4). If the
-database cannot record the hit, the recipient still gets where they were going: a broken link
-would be worse than a lost count, and the failure is logged and counted.
+Classification, webhooks, analytics and the central database never run here (DESIGN.md,
+invariant 4). If the journal cannot keep the hit (its disk failing, or full at its cap while
+the database is away), the recipient still gets where they were going: a broken link would be
+worse than a lost count; the failure is logged and counted. A link known neither in memory
+nor in the journal while the central database is away is answered 503 with ``Retry-After``
+and a small page (the mail client or the person tries again), never a 500.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from granian.rsgi import Scope
 from ..clock import Clock
 from ..core.instrumentation.tokens import EPOCH, Purpose, TokenCodec
 from ..service.links import LinkCache
+from ..service.shipper import Shipper
 from ..service.tracking_hosts import TrackingHosts
 from ..store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN, ObservationWriter, Row
 
@@ -56,6 +61,12 @@ _NOT_FOUND_PAGE = (
     b"<body><p>This link is not valid. Please use the link in your email.</p></body></html>"
 )
 _NOT_FOUND_HEADERS = [("content-type", "text/html; charset=utf-8"), _NO_STORE]
+_UNAVAILABLE_PAGE = (
+    b"<!DOCTYPE html><html><head><meta charset=utf-8><title>Try again shortly</title></head>"
+    b"<body><p>This link cannot be opened right now. Please try again in a minute.</p>"
+    b"</body></html>"
+)
+_UNAVAILABLE_HEADERS = [*_NOT_FOUND_HEADERS, ("retry-after", "30")]
 _METHOD_HEADERS = [("allow", "GET, HEAD")]
 # Request headers that tell a prefetch or a machine from a person (issue 4 reads them), each
 # with the start of its member in the JSON object stored with the hit.
@@ -121,6 +132,7 @@ class TrackingEndpoints:
         ip_privacy: str = "truncated",
         trust_forwarded: bool = False,
         hosts: TrackingHosts | None = None,
+        shipper: Shipper | None = None,
     ) -> None:
         self._codec = codec
         self._hosts = hosts
@@ -130,7 +142,10 @@ class TrackingEndpoints:
         self._lifetime = codec.lifetime_days
         self._ip_privacy = ip_privacy
         self._trust_forwarded = trust_forwarded
-        self.lost = 0  # hits answered but not recorded (database unavailable)
+        self._shipper = shipper  # its ``full``: the journal is at its cap
+        self.lost = 0  # hits answered but not journalled (the journal's disk failed, or full)
+        self.answered = 0  # hits answered with a redirect or a pixel
+        self.unavailable = 0  # answered 503: a link unknown here while the database is away
 
     async def __call__(self, scope: Scope, proto: HTTPProtocol) -> None:
         # One coroutine, whose only await on the common path is the commit: each further
@@ -153,7 +168,15 @@ class TrackingEndpoints:
             host = scope.authority or ""  # HTTP/2: :authority
         if hosts is not None:
             known = hosts.known_audience(host)
-            audience = known if known is not None else await hosts.audience(host)
+            if known is None:
+                try:
+                    known = await hosts.audience(host)
+                except Exception:  # a host not in memory, the database away
+                    log.warning("tracking host %r unknown here; database unavailable", host)
+                    self.unavailable += 1
+                    proto.response_bytes(503, _UNAVAILABLE_HEADERS, _UNAVAILABLE_PAGE)
+                    return
+            audience = known
         codec = self._codec
         url = None
         if path[1] == "o":
@@ -175,7 +198,13 @@ class TrackingEndpoints:
             target_index = link_index if kind == KIND_CLICK else 0
             url = self._links.get_cached(copy_id, target_index)
             if url is None:
-                url = await self._links.get(copy_id, target_index)
+                try:
+                    url = await self._links.get(copy_id, target_index)
+                except Exception:  # in neither memory nor the journal, the database away
+                    log.warning("link of copy %d unknown here; database unavailable", copy_id)
+                    self.unavailable += 1
+                    proto.response_bytes(503, _UNAVAILABLE_HEADERS, _UNAVAILABLE_PAGE)
+                    return
             if url is None:
                 proto.response_bytes(404, _NOT_FOUND_HEADERS, _NOT_FOUND_PAGE)
                 return
@@ -185,11 +214,17 @@ class TrackingEndpoints:
         # the token calendar's day (core/instrumentation/tokens.py) from the time, without a
         # date object
         if at_us // _DAY_US - _EPOCH_DAYS - issued <= self._lifetime:
-            row = self._row(scope, headers, host, copy_id, kind, link_index, method, at_us)
-            try:
-                await self._writer.record(row)
-            except Exception:
-                self.lost += 1  # logged by the writer; the recipient still gets their answer
+            shipper = self._shipper
+            if shipper is not None and shipper.full:
+                self.lost += 1  # the shipper says so loudly; the recipient gets their answer
+                shipper.unkept += 1
+            else:
+                row = self._row(scope, headers, host, copy_id, kind, link_index, method, at_us)
+                try:
+                    await self._writer.record(row)
+                except Exception:
+                    self.lost += 1  # logged by the writer; the recipient gets their answer
+        self.answered += 1
         if url is None:
             proto.response_bytes(200, _PIXEL_HEADERS, PIXEL)
         else:

@@ -2,18 +2,22 @@
 
 A pass claims due deliveries (store/webhook_deliveries.py), POSTs each with both signatures
 (core/webhooks/delivery.py) through its endpoint's aiohttp session (connections are kept alive and
-reused; a session idle for five minutes is closed), and records every attempt in one
-transaction. Per endpoint (webhook) at most
-MAILBEACON_WEBHOOK_CONCURRENCY_PER_ENDPOINT requests are in flight, and at most
-:data:`ROUNDS` times that many of its deliveries are claimed at once, across passes: a slow
-receiver ties up its own share, never the outbox. The worker runs up to
+reused; a session idle for five minutes is closed), and records each attempt as it completes
+(group-committed with the others that complete meanwhile). Per endpoint (webhook) at most
+MAILBEACON_WEBHOOK_CONCURRENCY_PER_ENDPOINT requests are in flight, in this process and in
+the whole deployment: a claim takes no more of an endpoint's deliveries than that many minus
+those other dispatchers hold (store/webhook_deliveries.py counts the leases under a lock of
+the webhook's row), and every delivery claimed is sent at once. A slow receiver ties up its
+own share, never the outbox. The worker runs up to
 :data:`PARALLEL_PASSES` passes at once for the same reason, and claims the next pass while
 others are still delivering as long as due deliveries were left behind for lack of room in a
 pass (:meth:`Dispatcher.may_claim_more`): the claims and records of one pass, in a thread,
 overlap the requests of others.
 
-Each attempt has a deadline (MAILBEACON_WEBHOOK_TIMEOUT_SECONDS, connection included); a
-lease covers the longest a claimed delivery can wait for its endpoint plus its own deadline.
+Each attempt has a deadline (MAILBEACON_WEBHOOK_TIMEOUT_SECONDS, connection included). A
+claim's lease is short (a minute) and renewed while its deliveries wait for their endpoint
+or are in flight (workers/leases.py): a crashed dispatcher's deliveries resume within a
+minute, a live one's are never taken over.
 Redirects are never followed; a response's first :data:`RESPONSE_BYTES` are kept, as
 received (nothing is decompressed, and ``Accept-Encoding: identity`` asks for nothing to be
 compressed). No cookies are kept and no proxy is taken from the environment. Addresses are
@@ -31,7 +35,7 @@ import logging
 import ssl
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import metadata
@@ -45,6 +49,7 @@ from ..service.webhook_guard import AddressGuard, guarded_connector
 from ..store import webhook_deliveries as outbox
 from ..store.db import Database
 from . import pause
+from .leases import LEASE, RENEW_EVERY, Leases
 
 __all__ = ["Dispatcher", "dispatcher_worker"]
 
@@ -54,7 +59,6 @@ BATCH = 256  # deliveries claimed per pass
 PASS_ROUNDS = 5  # per pass, per endpoint: this many times its concurrency
 ROUNDS = 20  # in flight, per endpoint, across passes: this many times its concurrency
 PARALLEL_PASSES = 4
-LEASE_MARGIN = timedelta(minutes=1)
 IDLE_SECONDS = 0.2
 DRAIN_BYTES = 64 * 1024  # read this much of an answer so the connection can be reused
 HEADERS_KEPT = 32
@@ -86,6 +90,7 @@ class Dispatcher:
         *,
         timeout: float,  # MAILBEACON_WEBHOOK_TIMEOUT_SECONDS
         per_endpoint: int,  # MAILBEACON_WEBHOOK_CONCURRENCY_PER_ENDPOINT
+        renew_every: float = RENEW_EVERY,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -95,6 +100,8 @@ class Dispatcher:
         self._ssl = ssl.create_default_context()  # one for all endpoints: it loads the CAs
         self._endpoints: dict[int, _Endpoint] = {}
         self._in_flight: Counter[int] = Counter()
+        self._renew_every = renew_every
+        self._leases: dict[int, datetime] = {}  # each claimed delivery's lease, by id
 
     async def aclose(self) -> None:
         endpoints, self._endpoints = self._endpoints, {}
@@ -134,9 +141,8 @@ class Dispatcher:
                 await endpoint.session.close()
 
     def lease(self) -> timedelta:
-        """Longest a claimed delivery can take: waiting behind its endpoint's others in
-        flight, then its own deadline, then recording."""
-        return timedelta(seconds=self.timeout) * ROUNDS + LEASE_MARGIN
+        """How long a claim holds its deliveries before it is renewed (or runs out)."""
+        return LEASE
 
     def _room(self, webhook_id: int) -> int:
         return min(
@@ -157,10 +163,12 @@ class Dispatcher:
                     limit,
                     room=self._room,
                     skip_locked=not db.is_sqlite,
+                    per_webhook=self.per_endpoint,  # for the whole deployment
                 )
 
         batch = await asyncio.to_thread(claim)
         self._in_flight.update(item.webhook_id for item in batch)
+        self._leases.update((item.id, now + self.lease()) for item in batch)
         return batch
 
     def may_claim_more(self, batch: list[outbox.Due], limit: int = BATCH) -> bool:
@@ -175,21 +183,48 @@ class Dispatcher:
         return any(n >= share and self._room(webhook_id) > 0 for webhook_id, n in taken.items())
 
     async def deliver(self, batch: list[outbox.Due]) -> int:
-        """Attempt every claimed delivery and record the outcomes; how many."""
+        """Attempt every claimed delivery, recording each outcome as it comes; how many.
+
+        Outcomes are group-committed: the first is written at once, and those that complete
+        while a write runs go together in the next. A pass's slow endpoint no longer holds
+        back the records of its fast ones, and a crash mid-pass sends again only the
+        deliveries whose outcome was not yet written (at most one transaction's worth beyond
+        those still in flight), not the whole pass."""
+        held = {item.id: self._leases.pop(item.id) for item in batch}
+
+        def renew(ids: Sequence[int], lease: datetime, until: datetime) -> set[int]:
+            with self.db.write() as conn:
+                return outbox.renew_leases(conn, ids, lease, until)
+
+        attempts = [asyncio.ensure_future(self._attempt(item)) for item in batch]
         try:
-            outcomes = await asyncio.gather(*(self._attempt(item) for item in batch))
-            now = self.clock.now()
-
-            def write() -> None:
-                with self.db.write() as conn:
-                    outbox.record(conn, outcomes, now)
-
-            await asyncio.to_thread(write)
+            async with Leases(self.clock, renew, held, every=self._renew_every) as leases:
+                waiting: list[outbox.Outcome] = []
+                writing: asyncio.Future[None] | None = None
+                for next_done in asyncio.as_completed(attempts):
+                    outcome = await next_done
+                    await leases.release(outcome.delivery_id)  # no renewal after its record
+                    waiting.append(outcome)
+                    if writing is None or writing.done():
+                        if writing is not None:
+                            await writing  # raises what the last write raised
+                        writing = asyncio.ensure_future(asyncio.to_thread(self._write, waiting))
+                        waiting = []
+                if writing is not None:
+                    await writing
+                if waiting:
+                    await asyncio.to_thread(self._write, waiting)
         finally:
+            for attempt in attempts:
+                attempt.cancel()  # only if a write failed: the rest are retried by lease
             self._in_flight.subtract(item.webhook_id for item in batch)
             self._in_flight += Counter()  # drop the endpoints with nothing in flight
         await self._close_idle()
         return len(batch)
+
+    def _write(self, outcomes: list[outbox.Outcome]) -> None:
+        with self.db.write() as conn:
+            outbox.record(conn, outcomes, self.clock.now())
 
     async def run_once(self, *, limit: int = BATCH) -> int:
         """One pass (what tests and tools call): how many deliveries were attempted."""

@@ -8,16 +8,18 @@ Temporary failures go back to the queue with the next delay of the schedule. Sev
 may share the queue: on PostgreSQL leases are taken with ``FOR UPDATE SKIP LOCKED``.
 
 A lease must outlive the work it covers, or another worker would send the copy a second time
-while this one still holds it. So every send has a deadline (:data:`SEND_DEADLINE`, connection
-and TLS included), a pass claims at most :data:`ROUNDS` copies per concurrent slot, and the
-lease covers that many deadlines one after another, plus a margin for recording.
+while this one still holds it; and a crashed worker's copies wait until it runs out. So the
+lease is short (a minute) and renewed while the pass runs (workers/leases.py), every send has
+a deadline (:data:`SEND_DEADLINE`, connection and TLS included), and each copy's outcome is
+recorded under the lease it holds then: a worker that lost its lease (stalled past it, its
+copy taken over) records nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from ..clock import Clock
@@ -30,6 +32,7 @@ from ..store import messages, rollups
 from ..store.db import Database
 from ..store.ids import new_id
 from . import pause
+from .leases import LEASE, RENEW_EVERY, Leases
 
 __all__ = ["deliver_due", "lease_length", "outbound_worker"]
 
@@ -37,7 +40,6 @@ log = logging.getLogger(__name__)
 
 SEND_DEADLINE = timedelta(minutes=3)  # one attempt at one copy, from connect to the reply
 ROUNDS = 2  # copies claimed per concurrent slot: keeps the slots busy while a send is slow
-LEASE_MARGIN = timedelta(minutes=1)
 IDLE_SECONDS = 0.2
 
 
@@ -59,9 +61,9 @@ async def outbound_worker(
         await sender.aclose()
 
 
-def lease_length(limit: int, concurrency: int) -> timedelta:
-    """How long a pass of ``limit`` copies, ``concurrency`` at a time, may hold them."""
-    return SEND_DEADLINE * math.ceil(limit / concurrency) + LEASE_MARGIN
+def lease_length() -> timedelta:
+    """How long a claim holds its copies before it is renewed (or runs out: a dead worker)."""
+    return LEASE
 
 
 async def deliver_due(
@@ -71,33 +73,52 @@ async def deliver_due(
     *,
     concurrency: int,  # MAILBEACON_OUTBOUND_CONCURRENCY
     limit: int | None = None,
+    renew_every: float = RENEW_EVERY,
 ) -> int:
     """One pass over the due copies; how many were attempted."""
     limit = limit or concurrency * ROUNDS
     now = clock.now()
-    lease_until = now + lease_length(limit, concurrency)
+    lease_until = now + lease_length()
     batch = await asyncio.to_thread(_claim, db, now, lease_until, limit)
     if not batch:
         return 0
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(item: messages.Outgoing) -> None:
-        if item.attempts > len(OUTBOUND_SCHEDULE) + 1:
-            # Claimed again and again without an outcome: sending it kills the worker.
-            result = Result(
-                Outcome.PERMANENT,
-                f"gave up after {item.attempts - 1} attempts that ended without an outcome",
-            )
-        else:
-            async with gate:
-                result = await _attempt(sender, item)
-        await asyncio.to_thread(_record, db, clock.now(), item, result)
+    def renew(ids: Sequence[int], held: datetime, until: datetime) -> set[int]:
+        with db.write() as conn:
+            return messages.renew_leases(conn, ids, held, until)
 
-    outcomes = await asyncio.gather(*(one(item) for item in batch), return_exceptions=True)
+    held = {item.copy_id: item.lease_until for item in batch}
+    async with Leases(clock, renew, held, every=renew_every) as leases:
+        outcomes = await asyncio.gather(
+            *(_one(db, clock, sender, gate, leases, item) for item in batch),
+            return_exceptions=True,
+        )
     for outcome in outcomes:
         if isinstance(outcome, BaseException):  # the others were recorded: report the first
             raise outcome
     return len(batch)
+
+
+async def _one(
+    db: Database,
+    clock: Clock,
+    sender: Sender,
+    gate: asyncio.Semaphore,
+    leases: Leases,
+    item: messages.Outgoing,
+) -> None:
+    if item.attempts > len(OUTBOUND_SCHEDULE) + 1:
+        # Claimed again and again without an outcome: sending it kills the worker.
+        result = Result(
+            Outcome.PERMANENT,
+            f"gave up after {item.attempts - 1} attempts that ended without an outcome",
+        )
+    else:
+        async with gate:
+            result = await _attempt(sender, item)
+    lease = await leases.release(item.copy_id)
+    await asyncio.to_thread(_record, db, clock.now(), item, result, lease)
 
 
 async def _attempt(sender: Sender, item: messages.Outgoing) -> Result:
@@ -121,14 +142,15 @@ def _claim(
     return batch
 
 
-def _record(db: Database, now: datetime, item: messages.Outgoing, result: Result) -> None:
+def _record(
+    db: Database, now: datetime, item: messages.Outgoing, result: Result, lease: datetime
+) -> None:
+    """The outcome, if the copy is still ours under ``lease`` (the one the pass holds now)."""
     attempts = item.attempts  # the claim counted this attempt
     with db.write() as conn:
         if result.outcome in (Outcome.DELIVERED, Outcome.CAPTURED):
             status = "delivered" if result.outcome is Outcome.DELIVERED else "captured"
-            if not messages.finish_copy(
-                conn, item.copy_id, now, status=status, lease=item.lease_until
-            ):
+            if not messages.finish_copy(conn, item.copy_id, now, status=status, lease=lease):
                 return  # our lease ran out: the copy is someone else's now
             event = "message.sent"
             data: dict[str, object] = {
@@ -148,7 +170,7 @@ def _record(db: Database, now: datetime, item: messages.Outgoing, result: Result
                     status="queued",
                     error=result.detail,
                     next_attempt_at=now + delay,
-                    lease=item.lease_until,
+                    lease=lease,
                 ):
                     messages.refresh_message_status(conn, item.message_id, now)
                 return
@@ -158,7 +180,7 @@ def _record(db: Database, now: datetime, item: messages.Outgoing, result: Result
                 now,
                 status="failed",
                 error=result.detail,
-                lease=item.lease_until,
+                lease=lease,
             ):
                 return
             event = "message.failed"
