@@ -224,12 +224,16 @@ events = Table(
     Column("client_name", String(64), nullable=True),
     Column("user_agent", Text, nullable=True),
     Column("data", JSON, nullable=False),  # anything else the event carries (error text, ...)
+    # engagement: the classes (core/analytics/classes.py BITS) this event is its copy's first
+    # of, for its kind: what analytics' unique counts add up
+    Column("firsts", SmallInteger, nullable=True),
     Index(None, "message_id", "id"),
     Index(None, "project_id", "at"),
-    # A copy's earlier engagement, when the promoter judges its new hits: which kinds of event
-    # it has (first flags, unique counters) and its recent hits (bursts). The index carries
-    # all the promoter reads of them, so that never touches the table's rows.
-    Index(None, "copy_id", "at", "type", "counts_for_metrics", "observation_id"),
+    # A copy's earlier engagement, when the promoter judges its new hits: which kinds and
+    # classes of event it has (first flags, analytics' class firsts, unique counters) and its
+    # recent hits (bursts). The index carries all the promoter reads of them, so that never
+    # touches the table's rows.
+    Index(None, "copy_id", "at", "type", "counts_for_metrics", "observation_id", "classification"),
 )
 
 idempotency_keys = Table(
