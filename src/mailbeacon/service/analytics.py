@@ -33,8 +33,16 @@ METRIC_DEFINITION_VERSION = "mailbeacon-2026-12"
 RANKED_GROUP_LIMIT = 10_000  # rows a breakdown can be paged through, best first
 
 
-def run(db: Database, team: tenancy.Team, body: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """Lettermint's AnalyticsResponse for ``body`` over ``team``'s projects."""
+def run(
+    db: Database,
+    team: tenancy.Team,
+    body: Mapping[str, Any],
+    now: datetime,
+    *,
+    exact: bool = False,
+) -> dict[str, Any]:
+    """Lettermint's AnalyticsResponse for ``body`` over ``team``'s projects. ``exact``: count
+    from the events even where the hourly rollup could answer (tests compare the two)."""
     cursor = body.get("cursor") if isinstance(body, Mapping) else None
     if isinstance(cursor, str) and cursor:
         now = shape.cursor_moment(cursor)  # the first page's moment
@@ -42,14 +50,21 @@ def run(db: Database, team: tenancy.Team, body: Mapping[str, Any], now: datetime
     query = parse(body, now)
     offset = shape.decode_cursor(query.cursor, query.canonical()) if query.cursor else 0
     with db.read() as conn:
-        return _Answer(conn, team, query, now, offset).build()
+        return _Answer(conn, team, query, now, offset, exact).build()
 
 
 class _Answer:
     def __init__(
-        self, conn: Connection, team: tenancy.Team, query: Query, now: datetime, offset: int
+        self,
+        conn: Connection,
+        team: tenancy.Team,
+        query: Query,
+        now: datetime,
+        offset: int,
+        exact: bool,
     ) -> None:
         self.conn, self.query, self.now, self.offset = conn, query, now, offset
+        self.exact = exact
         projects = tenancy.list_projects(conn, team.id)
         self.projects = {p.id: p.public_id for p in projects}
         self.routes = {r.id: r.public_id for p in projects for r in tenancy.list_routes(conn, p.id)}
@@ -85,7 +100,7 @@ class _Answer:
     # sections
 
     def _summary(self) -> dict[str, Any]:
-        found, _ = counting.count(self.conn, self.selection)
+        found, _ = counting.count(self.conn, self.selection, exact=self.exact)
         return self._values(found[0].values if found else ({}, {}))
 
     def _series(
@@ -98,7 +113,7 @@ class _Answer:
         before = edges(self.previous, query.interval, tz) if self.previous else []
         grain = grain_of([*current, *before])
         found, _ = counting.count(
-            self.conn, self.selection, group_by=group_by, grain=grain, only=only
+            self.conn, self.selection, group_by=group_by, grain=grain, only=only, exact=self.exact
         )
         keys = {row.dimensions for row in found} if group_by else {()}
         if only is not None:
@@ -158,6 +173,7 @@ class _Answer:
             rate=(rate.numerator, rate.denominator) if rate else None,
             limit=limit,
             offset=self.offset,
+            exact=self.exact,
         )
         trends = (
             self._series(query.group_by, [row.dimensions for row in found])

@@ -29,17 +29,18 @@ from sqlalchemy import (
     false,
     func,
     literal,
-    literal_column,
+    null,
     or_,
     select,
+    true,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..core.analytics.catalogue import COUNTS, TAG_PREFIX, Count
 from ..core.analytics.classes import CLASSES
-from .schema import events, messages, routes
+from .schema import analytics_hourly, events, messages, routes
 
-__all__ = ["Period", "Selection", "Totals", "count"]
+__all__ = ["ROLLUP_DIMENSIONS", "Period", "Selection", "Totals", "count", "rollup_answers"]
 
 Value = str | int | None
 
@@ -70,6 +71,15 @@ class Totals:
     values: tuple[Mapping[str, int], ...]
 
 
+ROLLUP_DIMENSIONS = frozenset({"project_id", "route_id", "message_type"})
+
+
+def rollup_answers(group_by: Sequence[str], filters: Sequence[str], grain: int | None) -> bool:
+    """Whether the hourly rollup can answer: its dimensions only, whole hours."""
+    named = {*group_by, *filters}
+    return named <= ROLLUP_DIMENSIONS and grain in (None, 3600)
+
+
 def count(
     conn: Connection,
     selection: Selection,
@@ -81,22 +91,18 @@ def count(
     limit: int | None = None,
     offset: int = 0,
     only: Sequence[tuple[Value, ...]] | None = None,
+    exact: bool = False,
 ) -> tuple[list[Totals], int]:
     """The groups' counts, and how many groups there are. ``order`` (count, descending) or
     ``rate`` (numerator, denominator) ranks them, with ``limit`` and ``offset`` a page;
-    ``only`` keeps the groups with these dimension values."""
-    dialect = conn.dialect.name
-    dims = [_dimension(name, dialect) for name in group_by]
-    lo = min(p.start for p in selection.periods)
-    hi = max(p.end for p in selection.periods)
-    types = sorted({t for name in selection.counts for t in COUNTS[name].types})
-    conditions: list[ColumnElement[bool]] = [
-        events.c.project_id.in_(list(selection.project_ids)),
-        events.c.type.in_(types),
-        events.c.at >= lo,
-        events.c.at < hi,
-    ]
-    conditions += [_filter(name, op, values, dialect) for name, op, values in selection.filters]
+    ``only`` keeps the groups with these dimension values. From the hourly rollup when it can
+    answer (see :func:`rollup_answers`), else (or with ``exact``) from the events."""
+    filtered = [name for name, _, _ in selection.filters]
+    hourly = not exact and rollup_answers(group_by, filtered, grain)
+    source: _Source = _Hourly() if hourly else _Events(conn.dialect.name, group_by, filtered)
+    dims = [source.dimension(name) for name in group_by]
+    conditions = source.conditions(selection)
+    conditions += [source.filter(name, op, values) for name, op, values in selection.filters]
     if only is not None:
         conditions.append(
             or_(*(and_(*(_equals(d, v) for d, v in zip(dims, row, strict=True))) for row in only))
@@ -104,26 +110,28 @@ def count(
             else false()
         )
     sums = []
+    current: dict[str, Any] = {}  # the current period's sums, to rank by
+    single = len(selection.periods) == 1
     for index, period in enumerate(selection.periods):
-        inside = and_(events.c.at >= period.start, events.c.at < period.end)
-        single = len(selection.periods) == 1
+        inside = source.inside(period)
         for name in selection.counts:
-            predicate, weight = _count(COUNTS[name])
+            predicate, weight = source.count(name)
             when = predicate if single else and_(inside, predicate)
-            sums.append(
-                func.coalesce(func.sum(case((when, weight), else_=0)), 0).label(f"c{index}_{name}")
-            )
+            summed = func.coalesce(func.sum(case((when, weight), else_=0)), 0)
+            if index == 0:
+                current[name] = summed
+            sums.append(summed.label(f"c{index}_{name}"))
     keys = [d.label(f"d{i}") for i, d in enumerate(dims)]
     if grain is not None:
-        keys.append(_grain(grain, dialect).label("grain"))
-    query = select(*keys, *sums).select_from(_joined(group_by, selection)).where(*conditions)
+        keys.append(source.grain(grain).label("grain"))
+    query = select(*keys, *sums).select_from(source.table).where(*conditions)
     if keys:
         query = query.group_by(*keys)
     total_col = None
     if limit is not None:
         total_col = func.count().over().label("total_groups")
         query = query.add_columns(total_col)
-        ranking = _ranking(selection, order, rate)
+        ranking = _ranking(current, selection, order, rate)
         query = query.order_by(*ranking, *(k.asc().nulls_first() for k in keys))
         query = query.limit(limit).offset(offset)
     rows = conn.execute(query).all()
@@ -149,26 +157,121 @@ def count(
     return made, total
 
 
+class _Source:
+    """Where counts are summed from: the events (exact, any dimension) or the hourly
+    rollup (its dimensions only)."""
+
+    table: Any
+
+    def conditions(self, selection: Selection) -> list[Any]:
+        raise NotImplementedError
+
+    def inside(self, period: Period) -> Any:
+        raise NotImplementedError
+
+    def count(self, name: str) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def dimension(self, name: str) -> Any:
+        raise NotImplementedError
+
+    def grain(self, seconds: int) -> Any:
+        raise NotImplementedError
+
+    def filter(self, name: str, operator: str, values: Sequence[Value]) -> Any:
+        return _compare(self.dimension(name), operator, values)
+
+
+class _Events(_Source):
+    def __init__(self, dialect: str, group_by: Sequence[str], filtered: Sequence[str]) -> None:
+        self.dialect = dialect
+        self.table = events.join(messages, messages.c.id == events.c.message_id)
+        if "message_type" in {*group_by, *filtered}:
+            self.table = self.table.outerjoin(routes, routes.c.id == messages.c.route_id)
+
+    def conditions(self, selection: Selection) -> list[Any]:
+        types = sorted({t for name in selection.counts for t in COUNTS[name].types})
+        return [
+            events.c.project_id.in_(list(selection.project_ids)),
+            events.c.type.in_(types),
+            events.c.at >= min(p.start for p in selection.periods),
+            events.c.at < max(p.end for p in selection.periods),
+        ]
+
+    def inside(self, period: Period) -> Any:
+        return and_(events.c.at >= period.start, events.c.at < period.end)
+
+    def count(self, name: str) -> tuple[Any, Any]:
+        return _count(COUNTS[name])
+
+    def dimension(self, name: str) -> Any:
+        return _dimension(name, self.dialect)
+
+    def grain(self, seconds: int) -> Any:
+        return _grain(seconds, self.dialect)
+
+    def filter(self, name: str, operator: str, values: Sequence[Value]) -> Any:
+        if name.startswith("is_"):
+            return events.c.classification.in_(sorted(CLASSES[name[3:]]))
+        return super().filter(name, operator, values)
+
+
+class _Hourly(_Source):
+    """The hourly rollup. A period's end that is not a whole hour (now, in the window still
+    going on) is taken up to its hour's end: no event is later than now."""
+
+    table = analytics_hourly
+
+    def conditions(self, selection: Selection) -> list[Any]:
+        return [
+            analytics_hourly.c.project_id.in_(list(selection.project_ids)),
+            analytics_hourly.c.hour >= min(_hour(p.start) for p in selection.periods),
+            analytics_hourly.c.hour < max(_hour(p.end, up=True) for p in selection.periods),
+        ]
+
+    def inside(self, period: Period) -> Any:
+        hour = analytics_hourly.c.hour
+        return and_(hour >= _hour(period.start), hour < _hour(period.end, up=True))
+
+    def count(self, name: str) -> tuple[Any, Any]:
+        return true(), analytics_hourly.c[name]
+
+    def dimension(self, name: str) -> Any:
+        if name == "route_id":
+            route = analytics_hourly.c.route_id
+            return case((route == 0, null()), else_=route)
+        return analytics_hourly.c[name]
+
+    def grain(self, seconds: int) -> Any:
+        return analytics_hourly.c.hour
+
+    def filter(self, name: str, operator: str, values: Sequence[Value]) -> Any:
+        if name == "route_id":
+            route = analytics_hourly.c.route_id
+            if operator in ("is_null", "is_not_null"):
+                return route == 0 if operator == "is_null" else route != 0
+            return _compare(route, operator, values)
+        return super().filter(name, operator, values)
+
+
+def _hour(moment: datetime, *, up: bool = False) -> int:
+    stamp = int(moment.timestamp())
+    return -(-stamp // 3600) if up else stamp // 3600
+
+
 def _ranking(
-    selection: Selection, order: tuple[str, bool] | None, rate: tuple[str, str] | None
+    current: Mapping[str, Any],
+    selection: Selection,
+    order: tuple[str, bool] | None,
+    rate: tuple[str, str] | None,
 ) -> list[Any]:
+    """ORDER BY terms (the sums themselves: PostgreSQL takes an output name only bare)."""
+    descending = order[1] if order else True
     if rate is not None:
-        numerator: Any = literal_column(f"c0_{rate[0]}")
-        denominator: Any = literal_column(f"c0_{rate[1]}")
-        value = numerator * 1.0 / func.nullif(denominator, 0)
-        descending = order[1] if order else True
+        value = current[rate[0]] * 1.0 / func.nullif(current[rate[1]], 0)
         return [(value.desc() if descending else value.asc()).nulls_last()]
-    name, descending = order or (selection.counts[0], True)
-    column: Any = literal_column(f"c0_{name}")
+    column = current[order[0] if order else selection.counts[0]]
     return [column.desc() if descending else column.asc()]
-
-
-def _joined(group_by: Sequence[str], selection: Selection) -> Any:
-    joined = events.join(messages, messages.c.id == events.c.message_id)
-    named = {*group_by, *(name for name, _, _ in selection.filters)}
-    if "message_type" in named:
-        joined = joined.outerjoin(routes, routes.c.id == messages.c.route_id)
-    return joined
 
 
 def _count(found: Count) -> tuple[ColumnElement[bool], Any]:
@@ -248,10 +351,7 @@ def _tag_value(tag_name: str, dialect: str) -> Any:
     return select(value).select_from(entries).where(name == tag_name).limit(1).scalar_subquery()
 
 
-def _filter(name: str, operator: str, values: Sequence[Value], dialect: str) -> Any:
-    if name.startswith("is_"):
-        return events.c.classification.in_(sorted(CLASSES[name[3:]]))
-    column = _dimension(name, dialect)
+def _compare(column: Any, operator: str, values: Sequence[Value]) -> Any:
     if operator == "is_null":
         return column.is_(None)
     if operator == "is_not_null":

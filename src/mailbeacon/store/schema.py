@@ -24,9 +24,14 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from ..core.analytics.catalogue import COUNTS as _COUNTS
 from .types import UTCDateTime
 
+ANALYTICS_COUNTS = tuple(_COUNTS)
+
 __all__ = [
+    "ANALYTICS_COUNTS",
+    "analytics_hourly",
     "copies",
     "events",
     "idempotency_keys",
@@ -302,6 +307,23 @@ stats_daily = Table(
             "unique_any_opened",
             "unique_any_clicked",
         )
+    ),
+)
+
+# Hourly analytics counters (core/analytics/catalogue.py COUNTS, one column each), added to
+# in the events' transaction (service/events.py). Keyed so that a window is an index range
+# of a project whatever the number of tags or links: summary, time series and breakdowns by
+# route or message type read at most 24 rows a day per route. route_id 0: none.
+analytics_hourly = Table(
+    "analytics_hourly",
+    metadata,
+    Column("project_id", BigId, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("hour", BigInteger, primary_key=True, autoincrement=False),  # Unix time // 3600
+    Column("route_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("message_type", String(16), primary_key=True),
+    *(
+        Column(name, BigInteger, nullable=False, default=0, server_default="0")
+        for name in ANALYTICS_COUNTS
     ),
 )
 
