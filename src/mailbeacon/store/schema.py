@@ -308,6 +308,9 @@ stats_daily = Table(
             "unique_any_clicked",
         )
     ),
+    # the key starts with route and tag: a range of days is an index range only through these
+    Index(None, "project_id", "day"),
+    Index(None, "project_id", "tag", "day"),
 )
 
 # Hourly analytics counters (core/analytics/catalogue.py COUNTS, one column each), added to

@@ -1,6 +1,6 @@
 """analytics: events.firsts (which engagement classes an event is its copy's first of), the
 promoter's covering index on events carrying the classification it reads to decide them, and
-the hourly analytics counters
+the hourly analytics counters; indexes that make a range of days of stats_daily an index range
 
 Revision ID: 0008_analytics
 Revises: 0007
@@ -44,6 +44,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("firsts", sa.SmallInteger(), nullable=True))
         batch_op.drop_index(batch_op.f("ix_events_" + "_".join(OLD)))
         batch_op.create_index(batch_op.f("ix_events_" + "_".join(NEW)), NEW, unique=False)
+    with op.batch_alter_table("stats_daily", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_stats_daily_project_id_day"), ["project_id", "day"])
+        batch_op.create_index(
+            batch_op.f("ix_stats_daily_project_id_tag_day"), ["project_id", "tag", "day"]
+        )
     big_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
     op.create_table(
         "analytics_hourly",
@@ -66,6 +71,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("analytics_hourly")
+    with op.batch_alter_table("stats_daily", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_stats_daily_project_id_tag_day"))
+        batch_op.drop_index(batch_op.f("ix_stats_daily_project_id_day"))
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_events_" + "_".join(NEW)))
         batch_op.create_index(batch_op.f("ix_events_" + "_".join(OLD)), OLD, unique=False)
