@@ -369,3 +369,43 @@ def test_malformed_json_is_400_and_a_sending_token_403(
         )
     assert bad.status_code == 400
     assert sending.status_code == 403
+
+
+def test_hour_buckets_across_the_night_the_clocks_go_back(world: World) -> None:
+    """Europe/Amsterdam, 2026-10-25: 02:00-03:00 happens twice (UTC 00:00 and 01:00), so the
+    local day has 25 hourly buckets; an open in each of the two 02:xx hours lands apart."""
+    clock = world.services.clock
+    clock.set(datetime(2026, 10, 24, 23, 50, tzinfo=UTC))  # 01:50 summer time
+    (a,) = world.send(["a@x.example"], "dst")
+    opens = [
+        datetime(2026, 10, 25, 0, 20, tzinfo=UTC),  # 02:20 summer time
+        datetime(2026, 10, 25, 1, 20, tzinfo=UTC),  # 02:20 winter time
+        datetime(2026, 10, 25, 1, 40, tzinfo=UTC),
+    ]
+    for moment in opens:
+        clock.set(moment)
+        world.hit("o", a["o"][0], PERSON)
+    world.promote()
+    clock.set(datetime(2026, 10, 27, tzinfo=UTC))
+    day = {"from": "2026-10-25", "to": "2026-10-25", "timezone": "Europe/Amsterdam"}
+    hours = world.query(
+        metrics=["human_opens_events", "human_opens"],
+        include=["time_series"],
+        interval="hour",
+        **day,
+    )["data"]["time_series"]
+    assert len(hours) == 25
+    assert hours[0]["from"] == "2026-10-24T22:00:00.000Z"
+    assert hours[-1]["to"] == "2026-10-25T23:00:00.000Z"
+    busy = {
+        p["from"]: p["metrics"]["human_opens_events"]
+        for p in hours
+        if p["metrics"]["human_opens_events"]
+    }
+    assert busy == {"2026-10-25T00:00:00.000Z": 1, "2026-10-25T01:00:00.000Z": 2}
+    assert sum(p["metrics"]["human_opens"] for p in hours) == 1
+    (whole,) = world.query(metrics=["human_opens_events"], include=["time_series"], **day)["data"][
+        "time_series"
+    ]
+    assert (whole["from"], whole["to"]) == ("2026-10-24T22:00:00.000Z", "2026-10-25T23:00:00.000Z")
+    assert whole["metrics"]["human_opens_events"] == 3
