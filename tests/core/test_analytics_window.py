@@ -30,6 +30,14 @@ def test_the_day_the_clocks_go_back_lasts_25_hours() -> None:
     )
     assert len(hours) - 1 == 25
     assert grain_of(hours) == 3600
+    assert (
+        grain_of(
+            edges(
+                parse_window("2026-10-25", None, zone("UTC"), NOW, daily=False), "day", zone("UTC")
+            )
+        )
+        == 86400
+    )
 
 
 def test_the_day_the_clocks_go_forward_lasts_23_hours() -> None:

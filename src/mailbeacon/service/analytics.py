@@ -71,7 +71,9 @@ class _Answer:
         self.available_since = min((p.created_at for p in projects), default=now)
         window = query.window
         self.effective_to = min(window.end, now)
-        self.current = counting.Period(window.start, max(window.start, self.effective_to))
+        self.current = counting.Period(
+            window.start, max(window.start, self.effective_to), cut=now < window.end
+        )
         self.previous: Window | None = previous(window, query.timezone) if query.compare else None
         periods = [self.current]
         if self.previous is not None:

@@ -10,7 +10,8 @@ transaction, which
    subscriptions.py decides, core/webhooks/payloads.py shapes the body, once: every attempt
    sends the same bytes with the same id), and
 3. adds the caller's daily counters (store/rollups.py) and the hourly analytics counters the
-   events make (store/analytics_rollups.py, judged from the analytics catalogue),
+   events make, hourly and per dimension value daily (store/analytics_rollups.py, judged
+   from the analytics catalogue),
 
 so an event, its deliveries and its counters are committed together or not at all: nothing is
 lost between them, and a delivery never names an event that was rolled back. Per batch it
@@ -46,7 +47,7 @@ def record(
     transaction."""
     event_store.insert_many(conn, found)
     enqueue(conn, found, now)
-    analytics_rollups.add(conn, analytics_rollups.hourly_deltas(conn, found))
+    analytics_rollups.add(conn, analytics_rollups.deltas(conn, found))
     if counters is not None:
         rollups.add(conn, counters)
 

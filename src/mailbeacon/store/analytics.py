@@ -38,9 +38,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..core.analytics.catalogue import COUNTS, TAG_PREFIX, Count
 from ..core.analytics.classes import CLASSES
-from .schema import analytics_hourly, events, messages, routes
+from ..core.analytics.rollup import DAILY, value_key
+from .schema import analytics_daily, analytics_hourly, events, messages, routes
 
-__all__ = ["ROLLUP_DIMENSIONS", "Period", "Selection", "Totals", "count", "rollup_answers"]
+__all__ = ["ROLLUP_DIMENSIONS", "Period", "Selection", "Totals", "count", "source_for"]
 
 Value = str | int | None
 
@@ -49,6 +50,7 @@ Value = str | int | None
 class Period:
     start: datetime
     end: datetime
+    cut: bool = False  # end is now, inside the window: nothing is recorded after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +76,21 @@ class Totals:
 ROLLUP_DIMENSIONS = frozenset({"project_id", "route_id", "message_type"})
 
 
-def rollup_answers(group_by: Sequence[str], filters: Sequence[str], grain: int | None) -> bool:
-    """Whether the hourly rollup can answer: its dimensions only, whole hours."""
-    named = {*group_by, *filters}
-    return named <= ROLLUP_DIMENSIONS and grain in (None, 3600)
+def source_for(
+    group_by: Sequence[str], filters: Sequence[str], grain: int | None, periods: Sequence[Period]
+) -> str:
+    """Which table can answer: "hourly" (its dimensions, whole hours), "daily" (one of its
+    dimensions, grouped or filtered, whole UTC days) or "events" (anything)."""
+    named = {*group_by, *filters} - {"project_id"}
+    if named <= ROLLUP_DIMENSIONS and grain in (None, 3600, 86400):
+        return "hourly"
+    days = all(
+        int(p.start.timestamp()) % 86400 == 0 and (p.cut or int(p.end.timestamp()) % 86400 == 0)
+        for p in periods
+    )
+    if len(named) == 1 and named <= DAILY.keys() and grain in (None, 86400) and days:
+        return "daily"
+    return "events"
 
 
 def count(
@@ -96,10 +109,16 @@ def count(
     """The groups' counts, and how many groups there are. ``order`` (count, descending) or
     ``rate`` (numerator, denominator) ranks them, with ``limit`` and ``offset`` a page;
     ``only`` keeps the groups with these dimension values. From the hourly rollup when it can
-    answer (see :func:`rollup_answers`), else (or with ``exact``) from the events."""
+    answer (see :func:`source_for`), else (or with ``exact``) from the events."""
     filtered = [name for name, _, _ in selection.filters]
-    hourly = not exact and rollup_answers(group_by, filtered, grain)
-    source: _Source = _Hourly() if hourly else _Events(conn.dialect.name, group_by, filtered)
+    kind = "events" if exact else source_for(group_by, filtered, grain, selection.periods)
+    source: _Source
+    if kind == "hourly":
+        source = _Hourly()
+    elif kind == "daily":
+        source = _Daily(next(iter({*group_by, *filtered} - {"project_id"})))
+    else:
+        source = _Events(conn.dialect.name, group_by, filtered)
     dims = [source.dimension(name) for name in group_by]
     conditions = source.conditions(selection)
     conditions += [source.filter(name, op, values) for name, op, values in selection.filters]
@@ -243,7 +262,8 @@ class _Hourly(_Source):
         return analytics_hourly.c[name]
 
     def grain(self, seconds: int) -> Any:
-        return analytics_hourly.c.hour
+        hour = analytics_hourly.c.hour
+        return hour if seconds == 3600 else hour.op("/")(seconds // 3600)  # integer division
 
     def filter(self, name: str, operator: str, values: Sequence[Value]) -> Any:
         if name == "route_id":
@@ -254,9 +274,53 @@ class _Hourly(_Source):
         return super().filter(name, operator, values)
 
 
-def _hour(moment: datetime, *, up: bool = False) -> int:
+class _Daily(_Source):
+    """The daily counters of one dimension's values. A period's end that is not a whole day
+    (now, in the window still going on) is taken up to the day's end: no event is later."""
+
+    table = analytics_daily
+
+    def __init__(self, dimension: str) -> None:
+        self.name = dimension
+
+    def conditions(self, selection: Selection) -> list[Any]:
+        return [
+            analytics_daily.c.project_id.in_(list(selection.project_ids)),
+            analytics_daily.c.dimension == self.name,
+            analytics_daily.c.day >= min(_hour(p.start, 86400) for p in selection.periods),
+            analytics_daily.c.day < max(_hour(p.end, 86400, up=True) for p in selection.periods),
+        ]
+
+    def inside(self, period: Period) -> Any:
+        day = analytics_daily.c.day
+        return and_(day >= _hour(period.start, 86400), day < _hour(period.end, 86400, up=True))
+
+    def count(self, name: str) -> tuple[Any, Any]:
+        return true(), analytics_daily.c[name]
+
+    def dimension(self, name: str) -> Any:
+        if name == "project_id":
+            return analytics_daily.c.project_id
+        return analytics_daily.c.value
+
+    def grain(self, seconds: int) -> Any:
+        return analytics_daily.c.day
+
+    def filter(self, name: str, operator: str, values: Sequence[Value]) -> Any:
+        if name == "project_id":
+            return _compare(analytics_daily.c.project_id, operator, values)
+        key = analytics_daily.c.value_key
+        if operator in ("is_null", "is_not_null"):
+            return key == "" if operator == "is_null" else key != ""
+        keys = [value_key(None if v is None else str(v)) for v in values]
+        if operator == "not_in":
+            return key.not_in(keys)
+        return key.in_(keys)
+
+
+def _hour(moment: datetime, seconds: int = 3600, *, up: bool = False) -> int:
     stamp = int(moment.timestamp())
-    return -(-stamp // 3600) if up else stamp // 3600
+    return -(-stamp // seconds) if up else stamp // seconds
 
 
 def _ranking(
@@ -308,8 +372,8 @@ def _dimension(name: str, dialect: str) -> Any:
         domain: Any
         if dialect == "sqlite":
             domain = func.substr(events.c.recipient, func.instr(events.c.recipient, "@") + 1)
-        else:
-            domain = func.split_part(events.c.recipient, "@", 2)
+        else:  # as SQLite's: what follows the first "@" (the rollup's writer does the same)
+            domain = func.substr(events.c.recipient, func.strpos(events.c.recipient, "@") + 1)
         return func.lower(domain)
     if name == "message_type":
         kind = func.coalesce(

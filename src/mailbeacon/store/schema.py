@@ -31,6 +31,7 @@ ANALYTICS_COUNTS = tuple(_COUNTS)
 
 __all__ = [
     "ANALYTICS_COUNTS",
+    "analytics_daily",
     "analytics_hourly",
     "copies",
     "events",
@@ -324,6 +325,25 @@ analytics_hourly = Table(
     Column("hour", BigInteger, primary_key=True, autoincrement=False),  # Unix time // 3600
     Column("route_id", BigInteger, primary_key=True, autoincrement=False),
     Column("message_type", String(16), primary_key=True),
+    *(
+        Column(name, BigInteger, nullable=False, default=0, server_default="0")
+        for name in ANALYTICS_COUNTS
+    ),
+)
+
+# Daily analytics counters per value of one dimension (core/analytics/rollup.py DAILY:
+# tag, link, recipient_domain, client_name, ...), for breakdowns by and filters on one
+# dimension: a window of one dimension is an index range, however many values it has. The
+# key holds a hash of the value (a link can be longer than an index entry may be); value_key
+# "" and value NULL: none.
+analytics_daily = Table(
+    "analytics_daily",
+    metadata,
+    Column("project_id", BigId, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("dimension", String(32), primary_key=True),
+    Column("day", Integer, primary_key=True, autoincrement=False),  # Unix time // 86400
+    Column("value_key", String(40), primary_key=True),
+    Column("value", Text, nullable=True),
     *(
         Column(name, BigInteger, nullable=False, default=0, server_default="0")
         for name in ANALYTICS_COUNTS

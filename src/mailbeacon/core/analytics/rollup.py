@@ -11,12 +11,37 @@ the promoter records thousands of events a pass.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Iterator
 
 from ..events import Event
-from .catalogue import COUNTS, Count
+from .catalogue import COUNTS, DIMENSIONS, LEVELS, Count
 
-__all__ = ["contributions", "message_type"]
+__all__ = ["DAILY", "contributions", "daily_values", "message_type", "value_key"]
+
+# The dimensions with daily counters per value (store: analytics_daily), each with the level
+# of the events it describes (as in the catalogue).
+DAILY = {
+    name: DIMENSIONS[name].level
+    for name in (
+        "tag",
+        "recipient_domain",
+        "client_name",
+        "device_type",
+        "classification",
+        "family",
+        "proxy_type",
+        "link",
+        "link_index",
+    )
+}
+_LEVEL_OF_TYPE = {
+    "message.created": "message",
+    "message.sent": "recipient",
+    "message.failed": "recipient",
+    "message.opened": "engagement",
+    "message.clicked": "click",
+}
 
 
 def message_type(route_type: str | None, transactional: bool) -> str:
@@ -72,3 +97,32 @@ def _matches(
     if count.message_flag is not None and not flags[count.message_flag]:
         return False
     return count.permanent is None or bool(permanent) is count.permanent
+
+
+def daily_values(event: Event, tag: str | None) -> Iterator[tuple[str, str | None]]:
+    """(dimension, value) of every per-value daily counter ``event`` adds to: the dimensions
+    that describe its level (a message's tag for all, a link for clicks only)."""
+    level = LEVELS.index(_LEVEL_OF_TYPE.get(event.type, "message"))
+    for name, dimension_level in DAILY.items():
+        if LEVELS.index(dimension_level) <= level:
+            yield name, _value(name, event, tag)
+
+
+def value_key(value: str | None) -> str:
+    """The key of a value in the daily counters: a hash, "" for none."""
+    return "" if value is None else hashlib.sha1(value.encode()).hexdigest()
+
+
+def _value(name: str, event: Event, tag: str | None) -> str | None:
+    if name == "tag":
+        return tag
+    if name == "recipient_domain":
+        # as the SQL of the exact path: what follows the first "@", lower case
+        recipient = event.recipient
+        return None if recipient is None else recipient[recipient.find("@") + 1 :].lower()
+    if name == "link":
+        return event.url
+    if name == "link_index":
+        return None if event.link_index is None else str(event.link_index)
+    found: str | None = getattr(event, name)
+    return found

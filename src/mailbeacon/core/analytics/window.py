@@ -115,8 +115,12 @@ def edges(window: Window, interval: str, tz: ZoneInfo) -> list[datetime]:
 
 
 def grain_of(boundaries: Sequence[datetime]) -> int:
-    """Seconds of the SQL's grain: whole hours when every boundary is one, else quarters."""
-    return 3600 if all(int(b.timestamp()) % 3600 == 0 for b in boundaries) else QUARTER
+    """Seconds of the SQL's grain: the longest of a UTC day, an hour and a quarter that
+    divides every boundary (the daily counters answer day grains, the hourly ones hours)."""
+    for seconds in (86400, 3600):
+        if all(int(b.timestamp()) % seconds == 0 for b in boundaries):
+            return seconds
+    return QUARTER
 
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:

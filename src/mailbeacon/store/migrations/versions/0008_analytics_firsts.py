@@ -1,6 +1,7 @@
 """analytics: events.firsts (which engagement classes an event is its copy's first of), the
 promoter's covering index on events carrying the classification it reads to decide them, and
-the hourly analytics counters; indexes that make a range of days of stats_daily an index range
+the hourly and the per-dimension daily analytics counters; indexes that make a range of days
+of stats_daily an index range
 
 Revision ID: 0008_analytics
 Revises: 0007
@@ -67,9 +68,28 @@ def upgrade() -> None:
             "project_id", "hour", "route_id", "message_type", name=op.f("pk_analytics_hourly")
         ),
     )
+    op.create_table(
+        "analytics_daily",
+        sa.Column("project_id", big_id, nullable=False),
+        sa.Column("dimension", sa.String(length=32), nullable=False),
+        sa.Column("day", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("value_key", sa.String(length=40), nullable=False),
+        sa.Column("value", sa.Text(), nullable=True),
+        *(sa.Column(name, sa.BigInteger(), server_default="0", nullable=False) for name in COUNTS),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["projects.id"],
+            name=op.f("fk_analytics_daily_project_id_projects"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "project_id", "dimension", "day", "value_key", name=op.f("pk_analytics_daily")
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("analytics_daily")
     op.drop_table("analytics_hourly")
     with op.batch_alter_table("stats_daily", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_stats_daily_project_id_tag_day"))
