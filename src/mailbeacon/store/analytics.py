@@ -145,8 +145,11 @@ def count(
         inside = source.inside(period)
         for name in selection.counts:
             predicate, weight = source.count(name)
-            when = predicate if single else and_(inside, predicate)
-            summed = func.coalesce(func.sum(case((when, weight), else_=0)), 0)
+            if single and source.rolled_up:  # a counter column: its plain sum
+                summed = func.coalesce(func.sum(weight), 0)
+            else:
+                when = predicate if single else and_(inside, predicate)
+                summed = func.coalesce(func.sum(case((when, weight), else_=0)), 0)
             if index == 0:
                 current[name] = summed
             sums.append(summed.label(f"c{index}_{name}"))
@@ -191,6 +194,7 @@ class _Source:
     rollup (its dimensions only)."""
 
     table: Any
+    rolled_up = True  # a count is a column of the table
 
     def conditions(self, selection: Selection) -> list[Any]:
         raise NotImplementedError
@@ -212,6 +216,8 @@ class _Source:
 
 
 class _Events(_Source):
+    rolled_up = False
+
     def __init__(self, dialect: str, group_by: Sequence[str], filtered: Sequence[str]) -> None:
         self.dialect = dialect
         self.table = events.join(messages, messages.c.id == events.c.message_id)
