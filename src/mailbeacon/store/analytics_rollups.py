@@ -1,0 +1,209 @@
+"""The analytics counters, added to as events are recorded: hourly per (project, route,
+message type) (``analytics_hourly``), and daily per value of one dimension (tag, link,
+recipient domain, ...: ``analytics_daily``).
+
+:func:`deltas` turns a batch of events into increments, judged by core/analytics/rollup.py
+from the catalogue; :func:`add` writes them, one upsert per table and batch (an
+executemany), so concurrent writers (several workers on PostgreSQL) never lose an increment.
+service/events.py calls both inside the events' transaction: a counter and its event are
+committed together or not at all.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Table, case, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..core.analytics.catalogue import COUNTS, LEVELS
+from ..core.analytics.rollup import (
+    DAILY,
+    LEVEL_OF_TYPE,
+    contributions,
+    daily_values,
+    message_type,
+    value_key,
+)
+from ..core.events import Event
+from .analytics import count_sql, dimension_sql, grain_sql
+from .schema import ANALYTICS_COUNTS, analytics_daily, analytics_hourly, events, messages, routes
+
+__all__ = ["Deltas", "add", "deltas", "rebuild"]
+
+HourKey = tuple[int, int, int, str]  # project id, Unix hour, route id (0: none), message type
+DayKey = tuple[int, str, int, str]  # project id, dimension, Unix day, value key
+
+
+@dataclass
+class Deltas:
+    hourly: dict[HourKey, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    daily: dict[DayKey, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    values: dict[DayKey, str | None] = field(default_factory=dict)
+
+
+def deltas(conn: Connection, found: Sequence[Event]) -> Deltas:
+    """The increments ``found`` make (one query for their messages' facts)."""
+    made = Deltas()
+    if not found:
+        return made
+    facts = _message_facts(conn, {event.message_id for event in found})
+    # events with the same key and the same contributions are tallied first, then added:
+    # one dictionary update per event and key rather than one per counter
+    hours: Counter[tuple[HourKey, tuple[tuple[str, int], ...]]] = Counter()
+    days: Counter[tuple[DayKey, tuple[tuple[str, int], ...]]] = Counter()
+    for event in found:
+        fact = facts.get(event.message_id)
+        if fact is None:
+            continue
+        route_id, kind, track_opens, track_clicks, tag = fact
+        counted = contributions(event, track_opens, track_clicks)
+        if not counted:
+            continue
+        stamp = int(event.at.timestamp())
+        hours[((event.project_id, stamp // 3600, route_id, kind), counted)] += 1
+        day = stamp // 86400
+        for dimension, value in daily_values(event, tag):
+            key = (event.project_id, dimension, day, value_key(value))
+            made.values[key] = value
+            days[(key, counted)] += 1
+    for (hour_key, counted), times in hours.items():
+        into = made.hourly[hour_key]
+        for name, amount in counted:
+            into[name] += amount * times
+    for (day_key, counted), times in days.items():
+        into = made.daily[day_key]
+        for name, amount in counted:
+            into[name] += amount * times
+    return made
+
+
+def add(conn: Connection, found: Deltas) -> None:
+    hourly = [
+        ({"project_id": p, "hour": h, "route_id": r, "message_type": t}, counts)
+        for (p, h, r, t), counts in found.hourly.items()
+    ]
+    _upsert(conn, analytics_hourly, ["project_id", "hour", "route_id", "message_type"], hourly)
+    daily = [
+        (
+            {
+                "project_id": p,
+                "dimension": d,
+                "day": day,
+                "value_key": k,
+                "value": found.values[(p, d, day, k)],
+            },
+            counts,
+        )
+        for (p, d, day, k), counts in found.daily.items()
+    ]
+    _upsert(conn, analytics_daily, ["project_id", "dimension", "day", "value_key"], daily)
+
+
+def _upsert(
+    conn: Connection,
+    table: Table,
+    key: list[str],
+    rows: list[tuple[dict[str, Any], Counter[str]]],
+) -> None:
+    """Insert the rows, or add their counts to the rows already there: one executemany per
+    set of counters a row moves (a handful: an event moves a few of the ~30), so each row
+    binds its key and those counters only."""
+    by_counters: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for keyed, counts in rows:
+        names = tuple(sorted(counts))
+        by_counters[names].append({**keyed, **counts})
+    for names, params in by_counters.items():
+        conn.execute(_upsert_statement(conn.dialect.name, table.name, tuple(key), names), params)
+
+
+@functools.lru_cache(maxsize=512)
+def _upsert_statement(dialect: str, name: str, key: tuple[str, ...], names: tuple[str, ...]) -> Any:
+    """Built once per shape: making the ON CONFLICT clause cost more than running it."""
+    table = analytics_hourly if name == analytics_hourly.name else analytics_daily
+    insert: Any = (postgresql if dialect == "postgresql" else sqlite).insert
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={column: table.c[column] + statement.excluded[column] for column in names},
+    )
+
+
+def _message_facts(
+    conn: Connection, message_ids: set[int]
+) -> dict[int, tuple[int, str, bool, bool, str | None]]:
+    query = (
+        select(
+            messages.c.id,
+            messages.c.route_id,
+            routes.c.route_type,
+            messages.c.transactional,
+            messages.c.track_opens,
+            messages.c.track_clicks,
+            messages.c.tag,
+        )
+        .select_from(messages.outerjoin(routes, routes.c.id == messages.c.route_id))
+        .where(messages.c.id.in_(message_ids))
+    )
+    return {
+        row[0]: (row[1] or 0, message_type(row[2], row[3]), bool(row[4]), bool(row[5]), row[6])
+        for row in conn.execute(query)
+    }
+
+
+def rebuild(conn: Connection, project_ids: Sequence[int] | None = None) -> None:
+    """Recompute both counter tables from the events, in SQL (store/analytics.py's exact
+    path, grouped by each table's key): for data generated in bulk (bench/analytics) and for
+    events recorded before the counters existed. Unique counts need ``events.firsts``, which
+    only events promoted since migration 0008 carry."""
+    dialect = conn.dialect.name
+    where = [] if project_ids is None else [events.c.project_id.in_(list(project_ids))]
+    for table in (analytics_hourly, analytics_daily):
+        purge = table.delete()
+        if project_ids is not None:
+            purge = purge.where(table.c.project_id.in_(list(project_ids)))
+        conn.execute(purge)
+    sums = [_sum(name) for name in ANALYTICS_COUNTS]
+    joined = events.join(messages, messages.c.id == events.c.message_id).outerjoin(
+        routes, routes.c.id == messages.c.route_id
+    )
+    hour = grain_sql(3600, dialect)
+    route = func.coalesce(messages.c.route_id, 0)
+    kind = dimension_sql("message_type", dialect)
+    hourly = (
+        select(events.c.project_id, hour, route, kind, *sums)
+        .select_from(joined)
+        .where(*where)
+        .group_by(events.c.project_id, hour, route, kind)
+    )
+    columns = ["project_id", "hour", "route_id", "message_type", *ANALYTICS_COUNTS]
+    conn.execute(analytics_hourly.insert().from_select(columns, hourly))
+    if dialect == "sqlite":  # SQLite has no MD5 of its own: lend it Python's
+        raw: Any = conn.connection.driver_connection
+        raw.create_function("md5", 1, _md5, deterministic=True)
+    day = grain_sql(86400, dialect)
+    for dimension, level in DAILY.items():
+        value = dimension_sql(dimension, dialect)
+        types = [t for t, at in LEVEL_OF_TYPE.items() if LEVELS.index(at) >= LEVELS.index(level)]
+        key = func.coalesce(func.md5(value), "")
+        daily = (
+            select(events.c.project_id, literal(dimension), day, key, value, *sums)
+            .select_from(joined)
+            .where(*where, events.c.type.in_(types))
+            .group_by(events.c.project_id, day, value)
+        )
+        columns = ["project_id", "dimension", "day", "value_key", "value", *ANALYTICS_COUNTS]
+        conn.execute(analytics_daily.insert().from_select(columns, daily))
+
+
+def _sum(name: str) -> Any:
+    predicate, weight = count_sql(COUNTS[name])
+    return func.coalesce(func.sum(case((predicate, weight), else_=0)), 0)
+
+
+def _md5(value: str | None) -> str | None:
+    return None if value is None else value_key(value)
