@@ -77,7 +77,9 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _HOST = re.compile(r"[hH][tT][tT][pP][sS]?:[/\\]{2}(?:[^/\\?#@]*@)?(\[[^\]/\\?#]*\]|[^:/\\?#]*)")
 # What a URI may not hold as it is (RFC 3986): controls, space, non-ASCII and a few
 # delimiters. A tracked link's destination goes out in a Location header, so it must be a URI.
-_NOT_URI = re.compile(r'[^\x21-\x7e]|["<>\\^`{|}]')
+# Written as the complement of what may stay (one character class: several times faster
+# than an alternation, and it runs for every tracked link).
+_NOT_URI = re.compile(r"[^!#-;=?-\[\]_a-z~]")
 _PORT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(?:\[[^\]]*\]|[^:/?#]*):([0-9]+)")
 _STRIP = "".join(map(chr, range(0x21)))  # C0 controls and space (URL Standard)
 _TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
@@ -114,9 +116,10 @@ def uri_of(url: str) -> str | None:
     URI syntax percent-encoded as UTF-8 (existing escapes kept). None when no URI can be made
     of it (a host IDNA refuses, a port out of range, a NUL): such a link is not tracked."""
     if _NOT_URI.search(url) is None:
-        given = _PORT.match(url)
-        if given is not None and int(given.group(1)) > 65535:
-            return None
+        if url.count(":") > 1:  # a port, an IPv6 literal or colons later on: check the port
+            given = _PORT.match(url)
+            if given is not None and int(given.group(1)) > 65535:
+                return None
         return url  # already one: nearly every link
     if "\x00" in url:
         return None
