@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import shlex
 import sys
 from pathlib import Path
@@ -11,10 +12,13 @@ from typing import Any
 
 from ..clock import SystemClock
 from ..core.errors import CommandError
-from ..service import projects
+from ..service import accounts, projects
 from ..store import tenancy
 from ..store.db import Database
 from .command import settings_and_database
+
+
+DEMO_EMAIL = "demo@example.com"
 
 
 def add_parser(commands: Any) -> None:
@@ -99,10 +103,13 @@ def run_demo(args: argparse.Namespace) -> int:
     settings, db = settings_and_database()
     state = Path(args.state)
     try:
-        if state.exists():
-            demo = json.loads(state.read_text())
-        else:
-            demo = create_project(db, "Demo", None)
+        demo = json.loads(state.read_text()) if state.exists() else create_project(db, "Demo", None)
+        if "dashboard_password" not in demo:  # a state file from before the dashboard too
+            demo["dashboard_email"] = DEMO_EMAIL
+            demo["dashboard_password"] = secrets.token_urlsafe(12)
+            accounts.add_user(
+                db, demo["team_token"], DEMO_EMAIL, demo["dashboard_password"], SystemClock().now()
+            )
             state.parent.mkdir(parents=True, exist_ok=True)
             state.write_text(json.dumps(demo, indent=2))
             state.chmod(0o600)
@@ -131,6 +138,10 @@ Read the captured copy (tracked links and pixel) of the message_id it returns:
 See its events after clicking a link:
   curl -s {base}/v1/messages/MESSAGE_ID/events -H 'authorization: Bearer {demo["team_token"]}'
 API docs: {base}/docs
+
+Dashboard: {base}/dashboard/
+  sign in as     {demo["dashboard_email"]}
+  password       {demo["dashboard_password"]}
 """,
         file=sys.stderr,
     )
