@@ -17,7 +17,6 @@ from ..store import tenancy
 from ..store.db import Database
 from .command import settings_and_database
 
-
 DEMO_EMAIL = "demo@example.com"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -272,11 +273,17 @@ def _html_part(raw: bytes) -> str:
     return content
 
 
+# Images are not fetched when the copy is shown, as a mail client with images off: the
+# tracking pixel would record the viewer's own open, and any remote image is a request to
+# another origin. Their src is kept under another name, so the source shows what it was.
+_IMAGE_SOURCE = re.compile(r"(<img\b[^>]*?\s)src\s*=", re.IGNORECASE)
+
+
 @router.get("/messages/{message_id}/copy")
 def captured_copy(request: Request, message_id: str) -> Response:
     """The copy as its recipient got it, for the sandboxed frame: its own policy allows no
     script and no remote image (the pixel would record the viewer's own open)."""
-    html = _html_part(_captured(request, message_id))
+    html = _IMAGE_SOURCE.sub(r"\1data-blocked-src=", _html_part(_captured(request, message_id)))
     return Response(
         html,
         media_type="text/html",
