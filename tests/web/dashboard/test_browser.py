@@ -246,6 +246,7 @@ def test_the_timeline_explains_a_slack_preview_and_a_person(
     assert "known_bot" in words
     assert SLACK in words
     assert "+180.0 s" in words  # three minutes after delivery
+    assert page.get_by_text("Times in Europe/Amsterdam.").is_visible()  # the browser's zone
     links = page.get_by_role("row").filter(has_text="https://shop.example/a")
     assert re.search(r"https://shop.example/a\s+First\s+1\s+1", links.inner_text())
     frame = page.frame_locator("iframe[title='The captured copy of this email']")

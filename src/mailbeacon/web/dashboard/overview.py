@@ -85,7 +85,8 @@ def _change(now: float | None, before: float | None) -> str:
 def _chart(series: dict[str, Counter[str]], days: list[str]) -> dict[str, Any]:
     """Stacked bars as SVG coordinates (server-side: no chart script to load or vet)."""
     totals = [sum(series[d].values()) for d in days]
-    top = max(totals, default=0) or 1
+    highest = max(totals, default=0)
+    top = highest or 1  # an empty chart: no division by zero
     width, height = 600, 200
     step = width / max(len(days), 1)
     bars = []
@@ -107,7 +108,7 @@ def _chart(series: dict[str, Counter[str]], days: list[str]) -> dict[str, Any]:
                     "title": f"{day}: {value} by {GROUP_LABELS[group].lower()}",
                 }
             )
-    return {"bars": bars, "width": width, "height": height, "top": top}
+    return {"bars": bars, "width": width, "height": height, "top": highest}
 
 
 @router.get("/")

@@ -10,7 +10,7 @@ MAILBEACON_TRUST_FORWARDED_FOR, the setting that already says a proxy is in fron
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.concurrency import run_in_threadpool
@@ -47,7 +47,7 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
 
 
 def _zone(request: Request) -> ZoneInfo:
-    name = request.cookies.get(ZONE_COOKIE, "UTC")
+    name = unquote(request.cookies.get(ZONE_COOKIE, "UTC"))  # app.js encodes the "/"
     try:
         return ZoneInfo(name) if 0 < len(name) < 64 and ".." not in name else ZoneInfo("UTC")
     except (ZoneInfoNotFoundError, ValueError):

@@ -64,7 +64,7 @@ document.addEventListener("DOMContentLoaded", function () {
       var row = document.getElementById("hit-" + verdict.id);
       if (!row) { return; }
       var who = row.querySelector(".who");
-      who.textContent = verdict.label + " (" + verdict.classification + ", " + verdict.probability + " %)";
+      who.textContent = verdict.label + " (" + verdict.classification + ", machine probability " + verdict.probability + " %)";
       who.className = "who " + verdict.audience;
     });
   }
