@@ -146,8 +146,8 @@ def _development_keyring(db: Database, clock: Clock) -> Keyring:
 def create_api(services: Services) -> FastAPI:
     from .web import tracking_domains
     from .web.dashboard import create_dashboard
+    from .web.lettermint import analytics, stats, webhooks
     from .web.lettermint import send as lettermint_send
-    from .web.lettermint import stats, webhooks
     from .web.lettermint import team as lettermint_team
     from .web.lettr import routes as lettr
 
@@ -164,6 +164,7 @@ def create_api(services: Services) -> FastAPI:
     api.include_router(lettermint_send.router, prefix="/v1")
     api.include_router(lettermint_team.router, prefix="/v1")
     api.include_router(stats.router, prefix="/v1")
+    api.include_router(analytics.router, prefix="/v1")
     api.include_router(webhooks.router, prefix="/v1")
     api.include_router(tracking_domains.router, prefix="/v1")
     api.include_router(tracking_domains.tls_router)

@@ -49,6 +49,7 @@ class Event(NamedTuple):
     client_name: str | None = None
     user_agent: str | None = None
     data: Mapping[str, Any] = NO_DATA
+    firsts: int | None = None  # engagement: the classes this is the copy's first of (bits)
     id: int | None = None  # the row's id, once stored (never written: the database assigns it)
 
 

@@ -9,7 +9,9 @@ transaction, which
 2. enqueues a delivery for every enabled webhook that wants each one (core/webhooks/
    subscriptions.py decides, core/webhooks/payloads.py shapes the body, once: every attempt
    sends the same bytes with the same id), and
-3. adds the caller's daily counters (store/rollups.py),
+3. adds the caller's daily counters (store/rollups.py) and the hourly analytics counters the
+   events make, hourly and per dimension value daily (store/analytics_rollups.py, judged
+   from the analytics catalogue),
 
 so an event, its deliveries and its counters are committed together or not at all: nothing is
 lost between them, and a delivery never names an event that was rolled back. Per batch it
@@ -28,8 +30,8 @@ from sqlalchemy import Connection
 from ..core.events import Event
 from ..core.webhooks.payloads import encode, event_names, payload, webhook_test_payload
 from ..core.webhooks.subscriptions import Webhook, wants
+from ..store import analytics_rollups, rollups, webhooks
 from ..store import events as event_store
-from ..store import rollups, webhooks
 from ..store.ids import new_id
 
 __all__ = ["enqueue", "enqueue_test", "record"]
@@ -45,6 +47,7 @@ def record(
     transaction."""
     event_store.insert_many(conn, found)
     enqueue(conn, found, now)
+    analytics_rollups.add(conn, analytics_rollups.deltas(conn, found))
     if counters is not None:
         rollups.add(conn, counters)
 

@@ -59,8 +59,8 @@ Observed = tuple[int, int, int, int, int, str, str | None, str, str]
 CopyRow = tuple[int, int, str, datetime | None, int, int | None, str | None]
 # message id, link index, url, anchor text
 LinkRow = tuple[int, int, str, str]
-# copy id, event type, counts_for_metrics
-SeenRow = tuple[int, str, bool | None]
+# copy id, event type, counts_for_metrics, classification
+SeenRow = tuple[int, str, bool | None, str | None]
 # copy id, observation id
 RecentRow = tuple[int, int]
 
@@ -123,10 +123,12 @@ def links_of(conn: Connection, message_ids: Collection[int]) -> Sequence[LinkRow
 
 
 def seen(conn: Connection, copy_ids: Collection[int]) -> Sequence[SeenRow]:
-    """Which engagement events these copies already have: each (type, counts_for_metrics)
-    once per copy."""
+    """Which engagement events these copies already have: each (type, counts_for_metrics,
+    classification) once per copy."""
     query = (
-        select(events.c.copy_id, events.c.type, events.c.counts_for_metrics)
+        select(
+            events.c.copy_id, events.c.type, events.c.counts_for_metrics, events.c.classification
+        )
         .where(_among(conn, events.c.copy_id, copy_ids), events.c.type.in_(ENGAGEMENT))
         .distinct()
     )

@@ -24,9 +24,15 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from ..core.analytics.catalogue import COUNTS as _COUNTS
 from .types import UTCDateTime
 
+ANALYTICS_COUNTS = tuple(_COUNTS)
+
 __all__ = [
+    "ANALYTICS_COUNTS",
+    "analytics_daily",
+    "analytics_hourly",
     "copies",
     "dashboard_sessions",
     "dashboard_users",
@@ -227,12 +233,16 @@ events = Table(
     Column("client_name", String(64), nullable=True),
     Column("user_agent", Text, nullable=True),
     Column("data", JSON, nullable=False),  # anything else the event carries (error text, ...)
+    # engagement: the classes (core/analytics/classes.py BITS) this event is its copy's first
+    # of, for its kind: what analytics' unique counts add up
+    Column("firsts", SmallInteger, nullable=True),
     Index(None, "message_id", "id"),
     Index(None, "project_id", "at"),
-    # A copy's earlier engagement, when the promoter judges its new hits: which kinds of event
-    # it has (first flags, unique counters) and its recent hits (bursts). The index carries
-    # all the promoter reads of them, so that never touches the table's rows.
-    Index(None, "copy_id", "at", "type", "counts_for_metrics", "observation_id"),
+    # A copy's earlier engagement, when the promoter judges its new hits: which kinds and
+    # classes of event it has (first flags, analytics' class firsts, unique counters) and its
+    # recent hits (bursts). The index carries all the promoter reads of them, so that never
+    # touches the table's rows.
+    Index(None, "copy_id", "at", "type", "counts_for_metrics", "observation_id", "classification"),
 )
 
 idempotency_keys = Table(
@@ -301,6 +311,45 @@ stats_daily = Table(
             "unique_any_opened",
             "unique_any_clicked",
         )
+    ),
+    # the key starts with route and tag: a range of days is an index range only through these
+    Index(None, "project_id", "day"),
+    Index(None, "project_id", "tag", "day"),
+)
+
+# Hourly analytics counters (core/analytics/catalogue.py COUNTS, one column each), added to
+# in the events' transaction (service/events.py). Keyed so that a window is an index range
+# of a project whatever the number of tags or links: summary, time series and breakdowns by
+# route or message type read at most 24 rows a day per route. route_id 0: none.
+analytics_hourly = Table(
+    "analytics_hourly",
+    metadata,
+    Column("project_id", BigId, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("hour", BigInteger, primary_key=True, autoincrement=False),  # Unix time // 3600
+    Column("route_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("message_type", String(16), primary_key=True),
+    *(
+        Column(name, BigInteger, nullable=False, default=0, server_default="0")
+        for name in ANALYTICS_COUNTS
+    ),
+)
+
+# Daily analytics counters per value of one dimension (core/analytics/rollup.py DAILY:
+# tag, link, recipient_domain, client_name, ...), for breakdowns by and filters on one
+# dimension: a window of one dimension is an index range, however many values it has. The
+# key holds a hash of the value (a link can be longer than an index entry may be); value_key
+# "" and value NULL: none.
+analytics_daily = Table(
+    "analytics_daily",
+    metadata,
+    Column("project_id", BigId, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("dimension", String(32), primary_key=True),
+    Column("day", Integer, primary_key=True, autoincrement=False),  # Unix time // 86400
+    Column("value_key", String(40), primary_key=True),
+    Column("value", Text, nullable=True),
+    *(
+        Column(name, BigInteger, nullable=False, default=0, server_default="0")
+        for name in ANALYTICS_COUNTS
     ),
 )
 

@@ -44,6 +44,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection
 
 from ..clock import Clock
+from ..core.analytics.classes import firsts
 from ..core.events import NO_DATA, Event
 from ..core.verdicts.classify import Classification, Hit, Verdict, classify
 from ..core.verdicts.networks import NetworkTable
@@ -303,8 +304,13 @@ class _Pass:
         # (copy, type) for any event, (copy, "countable " + type) and (copy, "engaged") for
         # human-countable ones: what decides ``first`` and the unique counters
         self._seen: set[tuple[int, str]] = set()
-        for copy_id, event_type, counts_for_metrics in seen:
+        # (copy, type) -> the classifications it has: which analytics classes a new event is
+        # the copy's first of (core/analytics/classes.py)
+        self._classes: dict[tuple[int, str], set[str]] = {}
+        for copy_id, event_type, counts_for_metrics, classification in seen:
             self._seen.add((copy_id, event_type))
+            if classification is not None:
+                self._classes.setdefault((copy_id, event_type), set()).add(classification)
             if counts_for_metrics:
                 self._seen.add((copy_id, _COUNTABLE[event_type]))
                 self._seen.add((copy_id, "engaged"))
@@ -322,6 +328,9 @@ class _Pass:
             first = (copy_id, _COUNTABLE[event_type]) not in seen
             seen.add((copy_id, _COUNTABLE[event_type]))
         classification = verdict.classification
+        had = self._classes.setdefault((copy_id, event_type), set())
+        class_firsts = firsts(classification.value, had)[0]
+        had.add(classification.value)
         counters = _counters(
             opened,
             classification is Classification.GENUINE,
@@ -370,6 +379,7 @@ class _Pass:
                 facts.client_name,
                 hit.user_agent,
                 _HONEYPOT if kind == KIND_HONEYPOT else NO_DATA,
+                class_firsts,
             )
         )
 
@@ -382,7 +392,8 @@ class _Pass:
 
 def _seen_rows(conn: Connection, copy_ids: Collection[int]) -> frozenset[SeenRow]:
     return frozenset(
-        (copy_id, kind, counted) for copy_id, kind, counted in promotion.seen(conn, copy_ids)
+        (copy_id, kind, counted, classification)
+        for copy_id, kind, counted, classification in promotion.seen(conn, copy_ids)
     )
 
 

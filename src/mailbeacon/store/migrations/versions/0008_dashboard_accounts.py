@@ -1,7 +1,7 @@
 """dashboard accounts: users, sessions, failed sign-ins
 
 Revision ID: 0008_dashboard
-Revises: 0007
+Revises: 0008_analytics
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_dashboard"
-down_revision = "0007"
+down_revision = "0008_analytics"  # chained after the analytics branch's, merged here
 branch_labels = None
 depends_on = None
 

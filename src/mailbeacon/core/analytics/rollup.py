@@ -1,0 +1,128 @@
+"""What one event adds to the hourly analytics counters: the catalogue's counts, judged in
+Python on the event as it is recorded (service/events.py), where store/analytics.py judges
+the same entries in SQL on stored events. tests/store/test_analytics_rollup.py checks, on
+random events, that both answers are equal.
+
+The judgement depends on a handful of facts only (the event's type, classification, first
+bits and failure kind, the message's tracking flags), so it is remembered per combination:
+the promoter records thousands of events a pass.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Iterator
+
+from ..events import Event
+from .catalogue import COUNTS, DIMENSIONS, LEVELS, Count
+
+__all__ = ["DAILY", "contributions", "daily_values", "message_type", "value_key"]
+
+# The dimensions with daily counters per value (store: analytics_daily), each with the level
+# of the events it describes (as in the catalogue).
+DAILY = {
+    name: DIMENSIONS[name].level
+    for name in (
+        "tag",
+        "recipient_domain",
+        "client_name",
+        "device_type",
+        "classification",
+        "family",
+        "proxy_type",
+        "link",
+        "link_index",
+    )
+}
+_LEVEL_OF_TYPE = {
+    "message.created": "message",
+    "message.sent": "recipient",
+    "message.failed": "recipient",
+    "message.opened": "engagement",
+    "message.clicked": "click",
+}
+
+
+def message_type(route_type: str | None, transactional: bool) -> str:
+    """broadcast or transactional: the route's type, else the message's flag (no route)."""
+    kind = route_type or ("transactional" if transactional else "broadcast")
+    return "broadcast" if kind == "broadcast" else "transactional"
+
+
+def contributions(event: Event, track_opens: bool, track_clicks: bool) -> Iterator[tuple[str, int]]:
+    """(count, amount) for every count ``event`` adds to."""
+    permanent = bool(event.data.get("permanent")) if event.type == "message.failed" else None
+    names = _counted(
+        event.type, event.classification, event.firsts or 0, permanent, track_opens, track_clicks
+    )
+    for name in names:
+        if COUNTS[name].weight_recipients:
+            yield name, int(event.data.get("recipients", 0))
+        else:
+            yield name, 1
+
+
+@functools.cache
+def _counted(
+    event_type: str,
+    classification: str | None,
+    firsts: int,
+    permanent: bool | None,
+    track_opens: bool,
+    track_clicks: bool,
+) -> tuple[str, ...]:
+    flags = {"track_opens": track_opens, "track_clicks": track_clicks}
+    return tuple(
+        count.name
+        for count in COUNTS.values()
+        if _matches(count, event_type, classification, firsts, permanent, flags)
+    )
+
+
+def _matches(
+    count: Count,
+    event_type: str,
+    classification: str | None,
+    firsts: int,
+    permanent: bool | None,
+    flags: dict[str, bool],
+) -> bool:
+    if event_type not in count.types:
+        return False
+    if count.classifications is not None and classification not in count.classifications:
+        return False
+    if count.first_bit and not firsts & count.first_bit:
+        return False
+    if count.message_flag is not None and not flags[count.message_flag]:
+        return False
+    return count.permanent is None or bool(permanent) is count.permanent
+
+
+def daily_values(event: Event, tag: str | None) -> Iterator[tuple[str, str | None]]:
+    """(dimension, value) of every per-value daily counter ``event`` adds to: the dimensions
+    that describe its level (a message's tag for all, a link for clicks only)."""
+    level = LEVELS.index(_LEVEL_OF_TYPE.get(event.type, "message"))
+    for name, dimension_level in DAILY.items():
+        if LEVELS.index(dimension_level) <= level:
+            yield name, _value(name, event, tag)
+
+
+def value_key(value: str | None) -> str:
+    """The key of a value in the daily counters: a hash, "" for none."""
+    return "" if value is None else hashlib.sha1(value.encode()).hexdigest()
+
+
+def _value(name: str, event: Event, tag: str | None) -> str | None:
+    if name == "tag":
+        return tag
+    if name == "recipient_domain":
+        # as the SQL of the exact path: what follows the first "@", lower case
+        recipient = event.recipient
+        return None if recipient is None else recipient[recipient.find("@") + 1 :].lower()
+    if name == "link":
+        return event.url
+    if name == "link_index":
+        return None if event.link_index is None else str(event.link_index)
+    found: str | None = getattr(event, name)
+    return found
