@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -26,6 +27,8 @@ from mailbeacon.app import build_services, build_workers, create_app
 from mailbeacon.clock import FixedClock
 from mailbeacon.service.context import Services
 from mailbeacon.store import messages as store
+from mailbeacon.web.dashboard.overview import FIGURES, SERIES, queries
+from mailbeacon.web.dashboard.periods import period_of
 from tests.conftest import make_settings
 from tests.support import databases
 from tests.support.receiver import Receiver, receiving
@@ -258,6 +261,34 @@ def test_the_timeline_explains_a_slack_preview_and_a_person(
     check(page, "overview")
 
 
+def test_the_overviews_numbers_equal_post_v1_analytics(
+    context: tuple[Any, Watch], world: World
+) -> None:
+    made, _ = context
+    page = sign_in(made, "ann@alpha.test")
+    page.goto("/dashboard/?period=30d")
+    shown = {
+        name: page.locator(f"[data-figure={name}]").get_attribute("data-value") for name in FIGURES
+    }
+    # The same period asked of the API with the team token, as a client would.
+    period = period_of("30d", None, None, world.clock.now(), ZoneInfo("Europe/Amsterdam"))
+    body = queries(world.a.tenant.project, period)["summary"]
+    answer = httpx.post(f"{world.base}/v1/analytics", json=body, headers=world.a.team)
+    assert answer.status_code == 200, answer.text
+    api = answer.json()["data"]["summary"]["metrics"]
+    assert shown == {name: str(api[name]) for name in FIGURES}
+    assert api["accepted"] >= 3  # the messages of the tests before: a real comparison
+    assert api["human_clicks"] >= 1
+    days = answer.json()["data"]["time_series"]
+    rows = page.get_by_role("table", name="Opens and clicks per day").get_by_role("row")
+    assert rows.count() == len(days) + 1  # the header and one row a day
+    for i, point in enumerate(days):
+        cells = rows.nth(i + 1).inner_text().split()
+        assert cells[0] == point["from"][:10]
+        wanted = [point["metrics"][name] for name in SERIES]
+        assert [int(c) for c in cells[1:]] == wanted
+
+
 def test_a_webhook_made_in_the_page_gets_a_test_delivery(
     context: tuple[Any, Watch], world: World
 ) -> None:
@@ -329,7 +360,16 @@ def test_phone_width(browser: Any, world: World) -> None:
     made = browser.new_context(base_url=world.base, viewport={"width": 390, "height": 844})
     try:
         page = sign_in(made, "ann@alpha.test")
-        for path in ["/dashboard/", "/dashboard/messages", "/dashboard/routes"]:
+        message = send(world, subject="On a phone")
+        for path in [
+            "/dashboard/",
+            "/dashboard/messages",
+            f"/dashboard/messages/{message}",
+            "/dashboard/routes",
+            "/dashboard/webhooks",
+            "/dashboard/domains",
+            "/dashboard/live",
+        ]:
             page.goto(path)
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, (path, width)

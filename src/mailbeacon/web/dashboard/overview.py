@@ -2,23 +2,21 @@
 made them (with its numbers in a table), the change against the period before, top links,
 and the breakdown by route and tag.
 
-Until the analytics query layer (``POST /v1/analytics``) is merged, the figures come from the
-daily rollups (store/rollups.py's stats_daily: sent, failed, unique opens and clicks) and the
-split by classification from the events themselves; both are counted per UTC day, so a
-period is the viewer's days rounded to UTC days (the page says so).
+Every number comes from ``service.analytics.run``, the function behind ``POST /v1/analytics``,
+with the query :func:`queries` builds: the page and the API cannot disagree for the same
+period, by construction. The period is whole days in the viewer's time zone, as the API
+takes them (``from``, ``to`` and ``timezone``).
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from dataclasses import dataclass
-from datetime import date, timedelta
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from ...store import dashboard as reads
+from ...service import analytics
 from ...store import tenancy
 from ...store.accounts import SessionRow
 from ..services import services_of
@@ -27,87 +25,105 @@ from .periods import PRESET_LABELS, Period, period_of
 from .rendering import render
 from .scope import chosen_project
 
-__all__ = ["Figures", "figures", "router"]
+__all__ = ["FIGURES", "queries", "router"]
 
 router = APIRouter()
 
-GROUPS = ("genuine", "privacy_proxy", "security_scanner", "link_preview", "generic_bot")
-GROUP_LABELS = {
-    "genuine": "People",
-    "privacy_proxy": "Privacy proxies",
-    "security_scanner": "Scanners",
-    "link_preview": "Previews",
-    "generic_bot": "Other bots",
-}
+# The chart's groups: analytics' engagement classes (core/analytics/classes.py), coloured as
+# the verdicts they hold; "bot" is previews and other bots together (split in a table below).
+GROUPS = (
+    ("human", "People", "genuine"),
+    ("privacy", "Privacy proxies", "privacy_proxy"),
+    ("scanner", "Scanners", "security_scanner"),
+    ("bot", "Previews and other bots", "generic_bot"),
+)
+FIGURES = ("accepted", "delivered", "human_open_rate", "human_click_rate")
+SERIES = tuple(f"{group}_{kind}_events" for kind in ("opens", "clicks") for group, _, _ in GROUPS)
+WHO = tuple(
+    f"{group}_{kind}_events" for group in ("bot", "scanner") for kind in ("opens", "clicks")
+)
+TOP_LINKS = 10
 
 
-@dataclass(frozen=True, slots=True)
-class Figures:
-    sent: int
-    failed: int
-    unique_opened: int
-    unique_clicked: int
+def queries(project: tenancy.Project, period: Period) -> dict[str, dict[str, Any]]:
+    """The analytics queries behind the page (the test posts the same to the API)."""
+    window = {
+        "from": period.first_day.isoformat(),
+        "to": period.last_day.isoformat(),
+        "timezone": period.zone.key,
+        "filters": [{"dimension": "project_id", "operator": "eq", "values": [project.public_id]}],
+    }
+    per_group = ["accepted", "delivered", "human_opens", "human_clicks"]
+    return {
+        "summary": {
+            **window,
+            "metrics": [*FIGURES, "human_opens", "human_clicks", *SERIES],
+            "include": ["summary", "time_series"],
+            "interval": "day",
+            "compare": "previous_period",
+        },
+        "routes": {
+            **window,
+            "metrics": per_group,
+            "include": ["breakdown"],
+            "group_by": ["route_id"],
+        },
+        "tags": {**window, "metrics": per_group, "include": ["breakdown"], "group_by": ["tag"]},
+        "links": {
+            **window,
+            "metrics": ["human_clicks_events", "machine_clicks_events"],
+            "include": ["breakdown"],
+            "group_by": ["link"],
+            "sort": {"metric": "human_clicks_events", "direction": "desc"},
+            "limit": TOP_LINKS,
+        },
+        "machines": {
+            **window,
+            "metrics": list(WHO),
+            "include": ["breakdown"],
+            "group_by": ["classification"],
+        },
+    }
 
-    @property
-    def open_rate(self) -> float | None:
-        return self.unique_opened / self.sent if self.sent else None
 
-    @property
-    def click_rate(self) -> float | None:
-        return self.unique_clicked / self.sent if self.sent else None
-
-
-def _sum(rows: list[Any]) -> Figures:
-    total: Counter[str] = Counter()
-    for row in rows:
-        for name in ("sent", "failed", "unique_opened", "unique_clicked"):
-            total[name] += getattr(row, name)
-    return Figures(total["sent"], total["failed"], total["unique_opened"], total["unique_clicked"])
+def _change(summary: Mapping[str, Any], metric: str) -> str:
+    change = summary.get("change", {}).get(metric)
+    if not change:
+        return "no earlier figure"
+    if "percentage_points" in change:
+        points = change["percentage_points"]
+        return "—" if points is None else f"{points:+.1f} points vs the period before"
+    relative = change.get("relative")
+    if relative is None:
+        return f"{change['absolute']:+d} vs the period before"
+    return f"{relative * 100:+.0f} % vs the period before"
 
 
-def figures(conn: Any, project_id: int, period: Period) -> tuple[Figures, list[Any]]:
-    rows = reads.daily_counters(conn, project_id, *_utc_days(period))
-    return _sum(rows), rows
-
-
-def _utc_days(period: Period) -> tuple[date, date]:
-    return period.start.date(), (period.end - timedelta(microseconds=1)).date()
-
-
-def _change(now: float | None, before: float | None) -> str:
-    if now is None or before is None:
-        return "—"
-    if before == 0:
-        return "new" if now else "no change"
-    return f"{(now - before) / before * 100:+.0f} %"
-
-
-def _chart(series: dict[str, Counter[str]], days: list[str]) -> dict[str, Any]:
+def _chart(points: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     """Stacked bars as SVG coordinates (server-side: no chart script to load or vet)."""
-    totals = [sum(series[d].values()) for d in days]
+    width, height = 600, 200
+    totals = [sum(p["metrics"][f"{g}_{kind}_events"] or 0 for g, _, _ in GROUPS) for p in points]
     highest = max(totals, default=0)
     top = highest or 1  # an empty chart: no division by zero
-    width, height = 600, 200
-    step = width / max(len(days), 1)
+    step = width / max(len(points), 1)
     bars = []
-    for i, day in enumerate(days):
+    for i, point in enumerate(points):
         y = float(height)
-        for group in GROUPS:
-            value = series[day][group]
-            if not value:
-                continue
-            h = value / top * height
-            y -= h
-            bars.append(
-                {
-                    "x": round(i * step + step * 0.1, 1),
-                    "y": round(y, 1),
-                    "w": round(step * 0.8, 1),
-                    "h": round(h, 1),
-                    "group": group,
-                    "title": f"{day}: {value} by {GROUP_LABELS[group].lower()}",
-                }
-            )
+        for group, label, colour in GROUPS:
+            value = point["metrics"][f"{group}_{kind}_events"] or 0
+            if value:
+                h = value / top * height
+                y -= h
+                bars.append(
+                    {
+                        "x": round(i * step + step * 0.1, 1),
+                        "y": round(y, 1),
+                        "w": round(step * 0.8, 1),
+                        "h": round(h, 1),
+                        "group": colour,
+                        "title": f"{point['from'][:10]}: {value} by {label.lower()}",
+                    }
+                )
     return {"bars": bars, "width": width, "height": height, "top": highest}
 
 
@@ -116,48 +132,54 @@ def overview(request: Request) -> Response:
     viewer: SessionRow = request.state.viewer
     services = services_of(request)
     params = request.query_params
+    now = services.clock.now()
     period = period_of(
-        params.get("period"),
-        params.get("from"),
-        params.get("to"),
-        services.clock.now(),
-        request.state.zone,
+        params.get("period"), params.get("from"), params.get("to"), now, request.state.zone
     )
     with services.db.read() as conn:
         project, projects = chosen_project(conn, viewer, params.get("project"))
-        if project is None:
-            return render(request, "overview.html", page_name="overview", project=None, projects=[])
-        now_figures, rows = figures(conn, project.id, period)
-        before_figures, _ = figures(conn, project.id, period.previous())
-        engagement = reads.engagement_by_day(conn, project.id, period.start, period.end)
-        links = reads.top_links(conn, project.id, period.start, period.end)
-        routes = {r.id: r for r in tenancy.list_routes(conn, project.id)}
-    first, last = _utc_days(period)
-    days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-    series: dict[str, dict[str, Counter[str]]] = {
-        "message.opened": defaultdict(Counter),
-        "message.clicked": defaultdict(Counter),
+        routes = (
+            {r.public_id: r.slug for r in tenancy.list_routes(conn, project.id)} if project else {}
+        )
+    if project is None:
+        return render(request, "overview.html", page_name="overview", project=None, projects=[])
+    team = viewer.user.team
+    answers = {
+        name: analytics.run(services.db, team, body, now)
+        for name, body in queries(project, period).items()
     }
-    for day, kind, classification, count in engagement:
-        series[kind][day][classification or "generic_bot"] += count
+    summary = answers["summary"]["data"]["summary"]
+    points = answers["summary"]["data"]["time_series"]
     table = [
         {
-            "day": day,
-            "opens": [series["message.opened"][day][g] for g in GROUPS],
-            "clicks": [series["message.clicked"][day][g] for g in GROUPS],
+            "day": point["from"][:10],
+            "opens": [point["metrics"][f"{g}_opens_events"] for g, _, _ in GROUPS],
+            "clicks": [point["metrics"][f"{g}_clicks_events"] for g, _, _ in GROUPS],
         }
-        for day in days
+        for point in points
     ]
-    by_route: dict[str, Counter[str]] = defaultdict(Counter)
-    by_tag: dict[str, Counter[str]] = defaultdict(Counter)
-    for row in rows:
-        route = routes.get(row.route_id)
-        for target, name in (
-            (by_route, route.slug if route else "(none)"),
-            (by_tag, row.tag or "(none)"),
-        ):
-            for counter in ("sent", "unique_opened", "unique_clicked"):
-                target[name][counter] += getattr(row, counter)
+    machines = [
+        {
+            "who": CLASSIFICATIONS.get(row["dimensions"]["classification"] or "", "unknown"),
+            "opens": (row["metrics"]["bot_opens_events"] or 0)
+            + (row["metrics"]["scanner_opens_events"] or 0),
+            "clicks": (row["metrics"]["bot_clicks_events"] or 0)
+            + (row["metrics"]["scanner_clicks_events"] or 0),
+        }
+        for row in answers["machines"]["data"]["breakdown"]
+        if row["dimensions"]["classification"]
+        in ("link_preview", "generic_bot", "security_scanner")
+    ]
+
+    def breakdown(name: str, dimension: str) -> list[tuple[str, Mapping[str, Any]]]:
+        rows = answers[name]["data"]["breakdown"]
+        found = []
+        for row in rows:
+            value = row["dimensions"][dimension]
+            label = routes.get(value, value) if dimension == "route_id" else value
+            found.append((label or "(none)", row["metrics"]))
+        return found
+
     return render(
         request,
         "overview.html",
@@ -166,18 +188,21 @@ def overview(request: Request) -> Response:
         projects=projects,
         period=period,
         presets=PRESET_LABELS,
-        now=now_figures,
-        before=before_figures,
-        changes={
-            "sent": _change(now_figures.sent, before_figures.sent),
-            "open_rate": _change(now_figures.open_rate, before_figures.open_rate),
-            "click_rate": _change(now_figures.click_rate, before_figures.click_rate),
-        },
-        groups=[(g, GROUP_LABELS[g], CLASSIFICATIONS[g]) for g in GROUPS],
-        opens_chart=_chart(series["message.opened"], days),
-        clicks_chart=_chart(series["message.clicked"], days),
+        figures=summary["metrics"],
+        changes={metric: _change(summary, metric) for metric in FIGURES},
+        groups=[(colour, label) for _, label, colour in GROUPS],
+        opens_chart=_chart(points, "opens"),
+        clicks_chart=_chart(points, "clicks"),
         table=table,
-        links=links,
-        by_route=sorted(by_route.items()),
-        by_tag=sorted(by_tag.items()),
+        machines=machines,
+        links=[
+            (
+                row["dimensions"]["link"],
+                row["metrics"]["human_clicks_events"],
+                row["metrics"]["machine_clicks_events"],
+            )
+            for row in answers["links"]["data"]["breakdown"]
+        ],
+        by_route=breakdown("routes", "route_id"),
+        by_tag=breakdown("tags", "tag"),
     )
