@@ -82,6 +82,7 @@ bench: $(BENCH_STAMP) bench-tools
 	$(BIN)/python bench/redirect/run.py
 	$(BIN)/python bench/promote/run.py
 	$(BIN)/python bench/webhooks/run.py
+	$(BIN)/python bench/analytics/run.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

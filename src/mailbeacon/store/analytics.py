@@ -41,7 +41,17 @@ from ..core.analytics.classes import CLASSES
 from ..core.analytics.rollup import DAILY, value_key
 from .schema import analytics_daily, analytics_hourly, events, messages, routes
 
-__all__ = ["ROLLUP_DIMENSIONS", "Period", "Selection", "Totals", "count", "source_for"]
+__all__ = [
+    "ROLLUP_DIMENSIONS",
+    "Period",
+    "Selection",
+    "Totals",
+    "count",
+    "count_sql",
+    "dimension_sql",
+    "grain_sql",
+    "source_for",
+]
 
 Value = str | int | None
 
@@ -135,8 +145,11 @@ def count(
         inside = source.inside(period)
         for name in selection.counts:
             predicate, weight = source.count(name)
-            when = predicate if single else and_(inside, predicate)
-            summed = func.coalesce(func.sum(case((when, weight), else_=0)), 0)
+            if single and source.rolled_up:  # a counter column: its plain sum
+                summed = func.coalesce(func.sum(weight), 0)
+            else:
+                when = predicate if single else and_(inside, predicate)
+                summed = func.coalesce(func.sum(case((when, weight), else_=0)), 0)
             if index == 0:
                 current[name] = summed
             sums.append(summed.label(f"c{index}_{name}"))
@@ -181,6 +194,7 @@ class _Source:
     rollup (its dimensions only)."""
 
     table: Any
+    rolled_up = True  # a count is a column of the table
 
     def conditions(self, selection: Selection) -> list[Any]:
         raise NotImplementedError
@@ -202,6 +216,8 @@ class _Source:
 
 
 class _Events(_Source):
+    rolled_up = False
+
     def __init__(self, dialect: str, group_by: Sequence[str], filtered: Sequence[str]) -> None:
         self.dialect = dialect
         self.table = events.join(messages, messages.c.id == events.c.message_id)
@@ -221,13 +237,13 @@ class _Events(_Source):
         return and_(events.c.at >= period.start, events.c.at < period.end)
 
     def count(self, name: str) -> tuple[Any, Any]:
-        return _count(COUNTS[name])
+        return count_sql(COUNTS[name])
 
     def dimension(self, name: str) -> Any:
-        return _dimension(name, self.dialect)
+        return dimension_sql(name, self.dialect)
 
     def grain(self, seconds: int) -> Any:
-        return _grain(seconds, self.dialect)
+        return grain_sql(seconds, self.dialect)
 
     def filter(self, name: str, operator: str, values: Sequence[Value]) -> Any:
         if name.startswith("is_"):
@@ -338,7 +354,7 @@ def _ranking(
     return [column.desc() if descending else column.asc()]
 
 
-def _count(found: Count) -> tuple[ColumnElement[bool], Any]:
+def count_sql(found: Count) -> tuple[ColumnElement[bool], Any]:
     """A count's predicate and what it adds per event."""
     parts: list[ColumnElement[bool]] = [
         events.c.type == found.types[0] if len(found.types) == 1 else events.c.type.in_(found.types)
@@ -358,14 +374,14 @@ def _count(found: Count) -> tuple[ColumnElement[bool], Any]:
     return and_(*parts), weight
 
 
-def _grain(seconds: int, dialect: str) -> Any:
+def grain_sql(seconds: int, dialect: str) -> Any:
     if dialect == "sqlite":
         # "/" of two integers: SQLite's integer division (SQLAlchemy's would be a true one)
         return cast(func.strftime("%s", events.c.at), Integer).op("/")(seconds)
     return cast(func.floor(func.extract("epoch", events.c.at) / seconds), Integer)
 
 
-def _dimension(name: str, dialect: str) -> Any:
+def dimension_sql(name: str, dialect: str) -> Any:
     if name.startswith(TAG_PREFIX):
         return _tag_value(name[len(TAG_PREFIX) :], dialect)
     if name == "recipient_domain":

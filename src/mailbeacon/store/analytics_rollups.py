@@ -16,14 +16,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, case, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..core.analytics.rollup import contributions, daily_values, message_type, value_key
+from ..core.analytics.catalogue import COUNTS, LEVELS
+from ..core.analytics.rollup import (
+    DAILY,
+    LEVEL_OF_TYPE,
+    contributions,
+    daily_values,
+    message_type,
+    value_key,
+)
 from ..core.events import Event
-from .schema import ANALYTICS_COUNTS, analytics_daily, analytics_hourly, messages, routes
+from .analytics import count_sql, dimension_sql, grain_sql
+from .schema import ANALYTICS_COUNTS, analytics_daily, analytics_hourly, events, messages, routes
 
-__all__ = ["Deltas", "add", "deltas"]
+__all__ = ["Deltas", "add", "deltas", "rebuild"]
 
 HourKey = tuple[int, int, int, str]  # project id, Unix hour, route id (0: none), message type
 DayKey = tuple[int, str, int, str]  # project id, dimension, Unix day, value key
@@ -121,3 +130,57 @@ def _message_facts(
         row[0]: (row[1] or 0, message_type(row[2], row[3]), bool(row[4]), bool(row[5]), row[6])
         for row in conn.execute(query)
     }
+
+
+def rebuild(conn: Connection, project_ids: Sequence[int] | None = None) -> None:
+    """Recompute both counter tables from the events, in SQL (store/analytics.py's exact
+    path, grouped by each table's key): for data generated in bulk (bench/analytics) and for
+    events recorded before the counters existed. Unique counts need ``events.firsts``, which
+    only events promoted since migration 0008 carry."""
+    dialect = conn.dialect.name
+    where = [] if project_ids is None else [events.c.project_id.in_(list(project_ids))]
+    for table in (analytics_hourly, analytics_daily):
+        purge = table.delete()
+        if project_ids is not None:
+            purge = purge.where(table.c.project_id.in_(list(project_ids)))
+        conn.execute(purge)
+    sums = [_sum(name) for name in ANALYTICS_COUNTS]
+    joined = events.join(messages, messages.c.id == events.c.message_id).outerjoin(
+        routes, routes.c.id == messages.c.route_id
+    )
+    hour = grain_sql(3600, dialect)
+    route = func.coalesce(messages.c.route_id, 0)
+    kind = dimension_sql("message_type", dialect)
+    hourly = (
+        select(events.c.project_id, hour, route, kind, *sums)
+        .select_from(joined)
+        .where(*where)
+        .group_by(events.c.project_id, hour, route, kind)
+    )
+    columns = ["project_id", "hour", "route_id", "message_type", *ANALYTICS_COUNTS]
+    conn.execute(analytics_hourly.insert().from_select(columns, hourly))
+    if dialect == "sqlite":  # SQLite has no MD5 of its own: lend it Python's
+        raw: Any = conn.connection.driver_connection
+        raw.create_function("md5", 1, _md5, deterministic=True)
+    day = grain_sql(86400, dialect)
+    for dimension, level in DAILY.items():
+        value = dimension_sql(dimension, dialect)
+        types = [t for t, at in LEVEL_OF_TYPE.items() if LEVELS.index(at) >= LEVELS.index(level)]
+        key = func.coalesce(func.md5(value), "")
+        daily = (
+            select(events.c.project_id, literal(dimension), day, key, value, *sums)
+            .select_from(joined)
+            .where(*where, events.c.type.in_(types))
+            .group_by(events.c.project_id, day, value)
+        )
+        columns = ["project_id", "dimension", "day", "value_key", "value", *ANALYTICS_COUNTS]
+        conn.execute(analytics_daily.insert().from_select(columns, daily))
+
+
+def _sum(name: str) -> Any:
+    predicate, weight = count_sql(COUNTS[name])
+    return func.coalesce(func.sum(case((predicate, weight), else_=0)), 0)
+
+
+def _md5(value: str | None) -> str | None:
+    return None if value is None else value_key(value)

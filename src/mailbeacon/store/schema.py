@@ -332,6 +332,8 @@ analytics_hourly = Table(
         Column(name, BigInteger, nullable=False, default=0, server_default="0")
         for name in ANALYTICS_COUNTS
     ),
+    # SQLite: the rows in key order (a range of the key is a range of the table)
+    sqlite_with_rowid=False,
 )
 
 # Daily analytics counters per value of one dimension (core/analytics/rollup.py DAILY:
@@ -351,6 +353,8 @@ analytics_daily = Table(
         Column(name, BigInteger, nullable=False, default=0, server_default="0")
         for name in ANALYTICS_COUNTS
     ),
+    # SQLite: the rows in key order (a range of the key is a range of the table)
+    sqlite_with_rowid=False,
 )
 
 # Webhook endpoints of a team. Scope: every project of the team, some projects, or some

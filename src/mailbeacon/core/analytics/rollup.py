@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from ..events import Event
 from .catalogue import COUNTS, DIMENSIONS, LEVELS, Count
 
-__all__ = ["DAILY", "contributions", "daily_values", "message_type", "value_key"]
+__all__ = ["DAILY", "LEVEL_OF_TYPE", "contributions", "daily_values", "message_type", "value_key"]
 
 # The dimensions with daily counters per value (store: analytics_daily), each with the level
 # of the events it describes (as in the catalogue).
@@ -35,7 +35,7 @@ DAILY = {
         "link_index",
     )
 }
-_LEVEL_OF_TYPE = {
+LEVEL_OF_TYPE = {
     "message.created": "message",
     "message.sent": "recipient",
     "message.failed": "recipient",
@@ -102,15 +102,16 @@ def _matches(
 def daily_values(event: Event, tag: str | None) -> Iterator[tuple[str, str | None]]:
     """(dimension, value) of every per-value daily counter ``event`` adds to: the dimensions
     that describe its level (a message's tag for all, a link for clicks only)."""
-    level = LEVELS.index(_LEVEL_OF_TYPE.get(event.type, "message"))
+    level = LEVELS.index(LEVEL_OF_TYPE.get(event.type, "message"))
     for name, dimension_level in DAILY.items():
         if LEVELS.index(dimension_level) <= level:
             yield name, _value(name, event, tag)
 
 
 def value_key(value: str | None) -> str:
-    """The key of a value in the daily counters: a hash, "" for none."""
-    return "" if value is None else hashlib.sha1(value.encode()).hexdigest()
+    """The key of a value in the daily counters: its MD5 in hex (a key, not a secret: MD5 is
+    the hash PostgreSQL has built in, so a rebuild computes it in SQL), "" for none."""
+    return "" if value is None else hashlib.md5(value.encode()).hexdigest()
 
 
 def _value(name: str, event: Event, tag: str | None) -> str | None:

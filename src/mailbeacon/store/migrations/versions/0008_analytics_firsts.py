@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "project_id", "hour", "route_id", "message_type", name=op.f("pk_analytics_hourly")
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "analytics_daily",
@@ -85,6 +86,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "project_id", "dimension", "day", "value_key", name=op.f("pk_analytics_daily")
         ),
+        sqlite_with_rowid=False,
     )
 
 
