@@ -18,6 +18,7 @@ __all__ = [
     "daily_counters",
     "engagement_by_day",
     "latest_hit_id",
+    "link_clicks",
     "pending_hits",
     "request_facts",
     "team_hits",
@@ -208,3 +209,13 @@ def top_links(
         .limit(limit)
     )
     return [(str(r[0]), int(r[1] or 0), int(r[2]) - int(r[1] or 0)) for r in conn.execute(query)]
+
+
+def link_clicks(conn: Connection, message_id: int) -> dict[tuple[int, bool], int]:
+    """Clicks per (link index, counted for metrics) of a message, over all its events."""
+    query = (
+        select(events.c.link_index, events.c.counts_for_metrics, func.count())
+        .where(events.c.message_id == message_id, events.c.type == "message.clicked")
+        .group_by(events.c.link_index, events.c.counts_for_metrics)
+    )
+    return {(int(r[0]), bool(r[1])): int(r[2]) for r in conn.execute(query) if r[0] is not None}

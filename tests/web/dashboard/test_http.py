@@ -3,6 +3,7 @@ Every test runs on SQLite and PostgreSQL (throttling and sessions live in the da
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -210,3 +211,40 @@ def test_bad_input_is_a_clear_4xx_not_a_500(two: tuple[Site, Site]) -> None:
         from_page="/dashboard/domains",
     )
     assert bad.status_code == 422
+
+
+def test_a_long_timeline_is_paged_and_link_counts_cover_every_event(
+    running: Callable[..., Any], sqlite_url: str
+) -> None:
+    from mailbeacon.web.dashboard.messages import TIMELINE_PAGE
+
+    with running(sqlite_url) as (base, services):
+        site = open_site(base, services)
+        add_user(site, "ann@alpha.test")
+        with site.lm:
+            message = site.send()
+            first = tokens(site.lm.messages.html(message))["c"]
+            html = site.lm.messages.html(message)
+            [link] = [t for t in first if f'/c/{t}">First<' in html]
+            with httpx.Client() as client:
+                for _ in range(TIMELINE_PAGE + 10):
+                    client.get(f"{base}/c/{link}", headers={"user-agent": CHROME})
+            site.promote()
+        browser, _ = sign_in(site, "ann@alpha.test")
+        page = browser.client.get(f"/dashboard/messages/{message}")
+        assert page.status_code == 200
+        assert page.text.count('<li class="entry') == TIMELINE_PAGE
+        # Every click counted in the link table, not only this page's.
+        total = TIMELINE_PAGE + 10
+        found = re.search(
+            r"https://shop.example/a</td><td>First</td><td>(\d+)</td><td>(\d+)<", page.text
+        )
+        assert found is not None
+        assert int(found.group(1)) + int(found.group(2)) == total
+        later = re.search(r'href="\?after=([^"#]+)#timeline">Later hits', page.text)
+        assert later is not None
+        rest = browser.client.get(f"/dashboard/messages/{message}?after={later.group(1)}")
+        # no outbound worker here: message.created, then the clicks
+        assert rest.text.count('<li class="entry') == total + 1 - TIMELINE_PAGE
+        assert "Earlier hits" in rest.text
+        assert "Later hits" not in rest.text

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ __all__ = ["router"]
 router = APIRouter()
 
 PAGE_SIZE = 25
+TIMELINE_PAGE = 100  # events a page of the timeline (a message may have hundreds of thousands)
 STATUSES = ("queued", "processed", "delivered", "captured", "failed")
 
 
@@ -190,9 +190,17 @@ def message_detail(request: Request, message_id: str) -> Response:
             raise NotFound("message")
         copies = store.copies_of(conn, message.id)
         links = store.links_of(conn, message.id)
-        found = queries.event_page(
-            conn, message.id, include_machine=True, newest_first=False, page=queries.Seek(1000)
-        ).rows
+        cursor = _text(request, "after") or _text(request, "before")
+        anchor = queries.event_cursor_id(conn, message.id, cursor) if cursor else None
+        events_page = queries.event_page(
+            conn,
+            message.id,
+            include_machine=True,
+            newest_first=False,
+            page=queries.Seek(TIMELINE_PAGE, anchor, backwards=bool(_text(request, "before"))),
+        )
+        found = events_page.rows
+        clicks = reads.link_clicks(conn, message.id)
         observation_ids = [e.observation_id for e in found if e.observation_id]
         facts = reads.request_facts(conn, observation_ids)
         pending = reads.pending_hits(conn, [c.id for c in copies])
@@ -217,18 +225,13 @@ def message_detail(request: Request, message_id: str) -> Response:
         }
         for hit in pending
     ]
-    clicks: Counter[tuple[int, bool]] = Counter(
-        (e.link_index, bool(e.counts_for_metrics))
-        for e in found
-        if e.type == "message.clicked" and e.link_index is not None
-    )
     link_rows = [
         {
             "index": link.link_index,
             "url": link.url,
             "anchor": link.anchor_text,
-            "human": clicks[(link.link_index, True)],
-            "machine": clicks[(link.link_index, False)],
+            "human": clicks.get((link.link_index, True), 0),
+            "machine": clicks.get((link.link_index, False), 0),
         }
         for link in links
     ]
@@ -241,7 +244,9 @@ def message_detail(request: Request, message_id: str) -> Response:
         copies=copies,
         links=link_rows,
         timeline=timeline,
-        waiting=waiting,
+        waiting=waiting if not events_page.has_after else [],
+        earlier=found[0].public_id if events_page.has_before and found else None,
+        later=found[-1].public_id if events_page.has_after and found else None,
         has_copy=has_copy,
     )
 
