@@ -138,6 +138,12 @@ def test_the_demo_prints_the_dashboard_and_a_sign_in_that_works(
     assert "Dashboard: http://127.0.0.1:8025/dashboard/" in printed
     state = json.loads((tmp_path / "var" / "demo.json").read_text())
     assert f"password       {state['dashboard_password']}" in printed
+    # The state file lost, the database kept: a second demo gets a user of its own.
+    (tmp_path / "var" / "demo.json").unlink()
+    again = run_cli("project", "demo", env=env, cwd=tmp_path).stderr
+    second = json.loads((tmp_path / "var" / "demo.json").read_text())
+    assert second["dashboard_email"] == f"demo-{second['sid']}@example.com"
+    assert f"sign in as     {second['dashboard_email']}" in again
     db = Database(env["MAILBEACON_DATABASE_URL"])
     try:
         from datetime import UTC, datetime

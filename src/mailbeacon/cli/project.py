@@ -11,13 +11,30 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import SystemClock
-from ..core.errors import CommandError
+from ..core.errors import CommandError, Refused
 from ..service import accounts, projects
 from ..store import tenancy
 from ..store.db import Database
 from .command import settings_and_database
 
 DEMO_EMAIL = "demo@example.com"
+
+
+def _demo_user(db: Database, demo: dict[str, Any]) -> str:
+    """The demo team's dashboard user: demo@example.com, or, when a demo of an earlier state
+    file has it already (var/demo.json deleted, the database kept), one named after the
+    project."""
+    for email in (DEMO_EMAIL, f"demo-{demo['sid']}@example.com"):
+        try:
+            accounts.add_user(
+                db, demo["team_token"], email, demo["dashboard_password"], SystemClock().now()
+            )
+        except Refused as exc:
+            if exc.code != "email_taken":
+                raise
+            continue
+        return email
+    raise CommandError("the demo's dashboard users exist already: delete the database")
 
 
 def add_parser(commands: Any) -> None:
@@ -104,11 +121,8 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         demo = json.loads(state.read_text()) if state.exists() else create_project(db, "Demo", None)
         if "dashboard_password" not in demo:  # a state file from before the dashboard too
-            demo["dashboard_email"] = DEMO_EMAIL
             demo["dashboard_password"] = secrets.token_urlsafe(12)
-            accounts.add_user(
-                db, demo["team_token"], DEMO_EMAIL, demo["dashboard_password"], SystemClock().now()
-            )
+            demo["dashboard_email"] = _demo_user(db, demo)
             state.parent.mkdir(parents=True, exist_ok=True)
             state.write_text(json.dumps(demo, indent=2))
             state.chmod(0o600)
