@@ -272,7 +272,7 @@ def test_the_overviews_numbers_equal_post_v1_analytics(
     }
     # The same period asked of the API with the team token, as a client would.
     period = period_of("30d", None, None, world.clock.now(), ZoneInfo("Europe/Amsterdam"))
-    body = queries(world.a.tenant.project, period)["summary"]
+    body = queries(world.a.tenant.project, period, only_project=True)["summary"]
     answer = httpx.post(f"{world.base}/v1/analytics", json=body, headers=world.a.team)
     assert answer.status_code == 200, answer.text
     api = answer.json()["data"]["summary"]["metrics"]

@@ -43,16 +43,25 @@ WHO = tuple(
     f"{group}_{kind}_events" for group in ("bot", "scanner") for kind in ("opens", "clicks")
 )
 TOP_LINKS = 10
+TOP_GROUPS = 10  # routes and tags with the most mail (a sender may use a tag per campaign)
 
 
-def queries(project: tenancy.Project, period: Period) -> dict[str, dict[str, Any]]:
-    """The analytics queries behind the page (the test posts the same to the API)."""
-    window = {
+def queries(
+    project: tenancy.Project, period: Period, *, only_project: bool = False
+) -> dict[str, dict[str, Any]]:
+    """The analytics queries behind the page (the test posts the same to the API). When the
+    project is its team's only one, the team's figures are the project's: no filter, which
+    spares the analytics layer a condition on every counter row it reads."""
+    window: dict[str, Any] = {
         "from": period.first_day.isoformat(),
         "to": period.last_day.isoformat(),
         "timezone": period.zone.key,
-        "filters": [{"dimension": "project_id", "operator": "eq", "values": [project.public_id]}],
     }
+    if not only_project:
+        window["filters"] = [
+            {"dimension": "project_id", "operator": "eq", "values": [project.public_id]}
+        ]
+    ranked = {"limit": TOP_GROUPS, "sort": {"metric": "accepted", "direction": "desc"}}
     per_group = ["accepted", "delivered", "human_opens", "human_clicks"]
     return {
         "summary": {
@@ -64,11 +73,18 @@ def queries(project: tenancy.Project, period: Period) -> dict[str, dict[str, Any
         },
         "routes": {
             **window,
+            **ranked,
             "metrics": per_group,
             "include": ["breakdown"],
             "group_by": ["route_id"],
         },
-        "tags": {**window, "metrics": per_group, "include": ["breakdown"], "group_by": ["tag"]},
+        "tags": {
+            **window,
+            **ranked,
+            "metrics": per_group,
+            "include": ["breakdown"],
+            "group_by": ["tag"],
+        },
         "links": {
             **window,
             "metrics": ["human_clicks_events", "machine_clicks_events"],
@@ -146,7 +162,7 @@ def overview(request: Request) -> Response:
     team = viewer.user.team
     answers = {
         name: analytics.run(services.db, team, body, now)
-        for name, body in queries(project, period).items()
+        for name, body in queries(project, period, only_project=len(projects) == 1).items()
     }
     summary = answers["summary"]["data"]["summary"]
     points = answers["summary"]["data"]["time_series"]
