@@ -61,8 +61,10 @@ def queries(
         window["filters"] = [
             {"dimension": "project_id", "operator": "eq", "values": [project.public_id]}
         ]
-    ranked = {"limit": TOP_GROUPS, "sort": {"metric": "accepted", "direction": "desc"}}
-    per_group = ["accepted", "delivered", "human_opens", "human_clicks"]
+    # Ranked by delivered, not accepted: accepted weighs each message by its recipients, which
+    # the per-dimension counters do not hold, so ranking by it reads the events (2x slower).
+    ranked = {"limit": TOP_GROUPS, "sort": {"metric": "delivered", "direction": "desc"}}
+    per_group = ["delivered", "human_opens", "human_clicks"]
     return {
         "summary": {
             **window,
