@@ -11,6 +11,7 @@ takes them (``from``, ``to`` and ``timezone``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -25,7 +26,7 @@ from .periods import PRESET_LABELS, Period, period_of
 from .rendering import render
 from .scope import chosen_project
 
-__all__ = ["FIGURES", "queries", "router"]
+__all__ = ["FIGURES", "local_day", "queries", "router"]
 
 router = APIRouter()
 
@@ -104,6 +105,13 @@ def queries(
     }
 
 
+def local_day(instant: str, period: Period) -> str:
+    """The viewer's day a series point starts (its "from" is the UTC instant of local
+    midnight: 2026-11-29T23:00:00.000Z is the 30th in Amsterdam)."""
+    start = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    return start.astimezone(period.zone).date().isoformat()
+
+
 def _change(summary: Mapping[str, Any], metric: str) -> str:
     change = summary.get("change", {}).get(metric)
     if not change:
@@ -117,7 +125,7 @@ def _change(summary: Mapping[str, Any], metric: str) -> str:
     return f"{relative * 100:+.0f} % vs the period before"
 
 
-def _chart(points: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+def _chart(points: list[dict[str, Any]], kind: str, days: list[str]) -> dict[str, Any]:
     """Stacked bars as SVG coordinates (server-side: no chart script to load or vet)."""
     width, height = 600, 200
     totals = [sum(p["metrics"][f"{g}_{kind}_events"] or 0 for g, _, _ in GROUPS) for p in points]
@@ -139,7 +147,7 @@ def _chart(points: list[dict[str, Any]], kind: str) -> dict[str, Any]:
                         "w": round(step * 0.8, 1),
                         "h": round(h, 1),
                         "group": colour,
-                        "title": f"{point['from'][:10]}: {value} by {label.lower()}",
+                        "title": f"{days[i]}: {value} by {label.lower()}",
                     }
                 )
     return {"bars": bars, "width": width, "height": height, "top": highest}
@@ -168,13 +176,14 @@ def overview(request: Request) -> Response:
     }
     summary = answers["summary"]["data"]["summary"]
     points = answers["summary"]["data"]["time_series"]
+    days = [local_day(point["from"], period) for point in points]
     table = [
         {
-            "day": point["from"][:10],
+            "day": days[i],
             "opens": [point["metrics"][f"{g}_opens_events"] for g, _, _ in GROUPS],
             "clicks": [point["metrics"][f"{g}_clicks_events"] for g, _, _ in GROUPS],
         }
-        for point in points
+        for i, point in enumerate(points)
     ]
     machines = [
         {
@@ -209,8 +218,8 @@ def overview(request: Request) -> Response:
         figures=summary["metrics"],
         changes={metric: _change(summary, metric) for metric in FIGURES},
         groups=[(colour, label) for _, label, colour in GROUPS],
-        opens_chart=_chart(points, "opens"),
-        clicks_chart=_chart(points, "clicks"),
+        opens_chart=_chart(points, "opens", days),
+        clicks_chart=_chart(points, "clicks", days),
         table=table,
         machines=machines,
         links=[
