@@ -71,6 +71,7 @@ def populate(services: Services, seed: int) -> tenancy.Team:
             to=[],
             route=rng.choice([None, "news"]),
             tag=f"t{m % 3}" if m < 5 else None,
+            tags=[{"name": "campaign", "value": f"c{m % 2}"}, {"name": "other", "value": "o"}],
         )
         accept(db, services.instrumenter, project, intake, START + timedelta(hours=m * 7))
     with db.read() as conn:
@@ -236,3 +237,32 @@ def test_a_rebuild_from_the_events_gives_the_counters_the_writer_kept(
         rebuild(conn)
     assert counters() == kept
     assert len(kept["analytics_daily"]) > 50
+
+
+def test_class_filters_and_named_tags_agree_with_the_plain_counts(
+    make_services: Callable[..., Services], database_url: str
+) -> None:
+    services = make_services(database_url)
+    team = populate(services, 4)
+    now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    window = {"from": "2026-11-22", "to": "2026-11-26"}
+    opens = ["human_opens_events", "bot_opens_events", "observed_opens"]
+
+    def summary(**body: Any) -> dict[str, int]:
+        found = analytics.run(services.db, team, {"metrics": opens, **window, **body}, now)
+        return dict(found["data"]["summary"]["metrics"])
+
+    plain = summary()
+    human = summary(filters=[{"dimension": "is_human", "operator": "eq", "values": ["1"]}])
+    bots = summary(filters=[{"dimension": "is_bot", "operator": "eq", "values": ["1"]}])
+    assert human == {**dict.fromkeys(opens, 0), "human_opens_events": plain["human_opens_events"],
+                     "observed_opens": human["observed_opens"]}  # fmt: skip
+    assert plain["human_opens_events"] > 0
+    assert bots["bot_opens_events"] == plain["bot_opens_events"]
+    assert bots["human_opens_events"] == bots["observed_opens"] == 0
+    body = {"metrics": ["messages", "delivered"], "include": ["summary", "breakdown"], **window}
+    named = analytics.run(services.db, team, {**body, "group_by": ["tag:campaign"]}, now)["data"]
+    rows = {row["dimensions"]["tag:campaign"]: row["metrics"] for row in named["breakdown"]}
+    assert set(rows) == {"c0", "c1"}
+    assert sum(r["messages"] for r in rows.values()) == named["summary"]["metrics"]["messages"]
+    assert rows["c0"]["messages"] == 3  # messages 0, 2 and 4 of six

@@ -118,8 +118,9 @@ def count(
 ) -> tuple[list[Totals], int]:
     """The groups' counts, and how many groups there are. ``order`` (count, descending) or
     ``rate`` (numerator, denominator) ranks them, with ``limit`` and ``offset`` a page;
-    ``only`` keeps the groups with these dimension values. From the hourly rollup when it can
-    answer (see :func:`source_for`), else (or with ``exact``) from the events."""
+    ``only`` keeps the groups with these dimension values. From the hourly or the daily
+    counters when they can answer (see :func:`source_for`), else (or with ``exact``) from the
+    events."""
     filtered = [name for name, _, _ in selection.filters]
     kind = "events" if exact else source_for(group_by, filtered, grain, selection.periods)
     source: _Source

@@ -11,6 +11,7 @@ committed together or not at all.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,63 +52,85 @@ def deltas(conn: Connection, found: Sequence[Event]) -> Deltas:
     if not found:
         return made
     facts = _message_facts(conn, {event.message_id for event in found})
+    # events with the same key and the same contributions are tallied first, then added:
+    # one dictionary update per event and key rather than one per counter
+    hours: Counter[tuple[HourKey, tuple[tuple[str, int], ...]]] = Counter()
+    days: Counter[tuple[DayKey, tuple[tuple[str, int], ...]]] = Counter()
     for event in found:
         fact = facts.get(event.message_id)
         if fact is None:
             continue
         route_id, kind, track_opens, track_clicks, tag = fact
-        counted = list(contributions(event, track_opens, track_clicks))
+        counted = contributions(event, track_opens, track_clicks)
         if not counted:
             continue
         stamp = int(event.at.timestamp())
-        hourly = made.hourly[(event.project_id, stamp // 3600, route_id, kind)]
-        for name, amount in counted:
-            hourly[name] += amount
+        hours[((event.project_id, stamp // 3600, route_id, kind), counted)] += 1
         day = stamp // 86400
         for dimension, value in daily_values(event, tag):
             key = (event.project_id, dimension, day, value_key(value))
             made.values[key] = value
-            daily = made.daily[key]
-            for name, amount in counted:
-                daily[name] += amount
+            days[(key, counted)] += 1
+    for (hour_key, counted), times in hours.items():
+        into = made.hourly[hour_key]
+        for name, amount in counted:
+            into[name] += amount * times
+    for (day_key, counted), times in days.items():
+        into = made.daily[day_key]
+        for name, amount in counted:
+            into[name] += amount * times
     return made
 
 
 def add(conn: Connection, found: Deltas) -> None:
     hourly = [
-        {"project_id": p, "hour": h, "route_id": r, "message_type": t, **_all(counts)}
+        ({"project_id": p, "hour": h, "route_id": r, "message_type": t}, counts)
         for (p, h, r, t), counts in found.hourly.items()
     ]
     _upsert(conn, analytics_hourly, ["project_id", "hour", "route_id", "message_type"], hourly)
     daily = [
-        {
-            "project_id": p,
-            "dimension": d,
-            "day": day,
-            "value_key": k,
-            "value": found.values[(p, d, day, k)],
-            **_all(counts),
-        }
+        (
+            {
+                "project_id": p,
+                "dimension": d,
+                "day": day,
+                "value_key": k,
+                "value": found.values[(p, d, day, k)],
+            },
+            counts,
+        )
         for (p, d, day, k), counts in found.daily.items()
     ]
     _upsert(conn, analytics_daily, ["project_id", "dimension", "day", "value_key"], daily)
 
 
-def _all(counts: Counter[str]) -> dict[str, int]:
-    return {name: counts.get(name, 0) for name in ANALYTICS_COUNTS}
+def _upsert(
+    conn: Connection,
+    table: Table,
+    key: list[str],
+    rows: list[tuple[dict[str, Any], Counter[str]]],
+) -> None:
+    """Insert the rows, or add their counts to the rows already there: one executemany per
+    set of counters a row moves (a handful: an event moves a few of the ~30), so each row
+    binds its key and those counters only."""
+    by_counters: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for keyed, counts in rows:
+        names = tuple(sorted(counts))
+        by_counters[names].append({**keyed, **counts})
+    for names, params in by_counters.items():
+        conn.execute(_upsert_statement(conn.dialect.name, table.name, tuple(key), names), params)
 
 
-def _upsert(conn: Connection, table: Table, key: list[str], rows: list[dict[str, Any]]) -> None:
-    """Insert the rows, or add their counts to the rows already there: one executemany."""
-    if not rows:
-        return
-    insert: Any = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
+@functools.lru_cache(maxsize=512)
+def _upsert_statement(dialect: str, name: str, key: tuple[str, ...], names: tuple[str, ...]) -> Any:
+    """Built once per shape: making the ON CONFLICT clause cost more than running it."""
+    table = analytics_hourly if name == analytics_hourly.name else analytics_daily
+    insert: Any = (postgresql if dialect == "postgresql" else sqlite).insert
     statement = insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=key,
-        set_={name: table.c[name] + statement.excluded[name] for name in ANALYTICS_COUNTS},
+    return statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={column: table.c[column] + statement.excluded[column] for column in names},
     )
-    conn.execute(statement, rows)
 
 
 def _message_facts(

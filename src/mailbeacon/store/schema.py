@@ -320,7 +320,9 @@ stats_daily = Table(
 # Hourly analytics counters (core/analytics/catalogue.py COUNTS, one column each), added to
 # in the events' transaction (service/events.py). Keyed so that a window is an index range
 # of a project whatever the number of tags or links: summary, time series and breakdowns by
-# route or message type read at most 24 rows a day per route. route_id 0: none.
+# route or message type read at most 24 rows a day per route. route_id 0: none. Counters are
+# 4-byte integers: PostgreSQL sums those as bigint, where bigints are summed as numeric
+# (several times slower).
 analytics_hourly = Table(
     "analytics_hourly",
     metadata,
@@ -329,7 +331,7 @@ analytics_hourly = Table(
     Column("route_id", BigInteger, primary_key=True, autoincrement=False),
     Column("message_type", String(16), primary_key=True),
     *(
-        Column(name, BigInteger, nullable=False, default=0, server_default="0")
+        Column(name, Integer, nullable=False, default=0, server_default="0")
         for name in ANALYTICS_COUNTS
     ),
     # SQLite: the rows in key order (a range of the key is a range of the table)
@@ -350,7 +352,7 @@ analytics_daily = Table(
     Column("value_key", String(40), primary_key=True),
     Column("value", Text, nullable=True),
     *(
-        Column(name, BigInteger, nullable=False, default=0, server_default="0")
+        Column(name, Integer, nullable=False, default=0, server_default="0")
         for name in ANALYTICS_COUNTS
     ),
     # SQLite: the rows in key order (a range of the key is a range of the table)

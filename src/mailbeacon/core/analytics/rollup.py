@@ -50,17 +50,37 @@ def message_type(route_type: str | None, transactional: bool) -> str:
     return "broadcast" if kind == "broadcast" else "transactional"
 
 
-def contributions(event: Event, track_opens: bool, track_clicks: bool) -> Iterator[tuple[str, int]]:
-    """(count, amount) for every count ``event`` adds to."""
-    permanent = bool(event.data.get("permanent")) if event.type == "message.failed" else None
-    names = _counted(
-        event.type, event.classification, event.firsts or 0, permanent, track_opens, track_clicks
+def contributions(
+    event: Event, track_opens: bool, track_clicks: bool
+) -> tuple[tuple[str, int], ...]:
+    """(count, amount) for every count ``event`` adds to (the same tuple for every event with
+    the same facts, remembered)."""
+    failed = event.type == "message.failed"
+    permanent = bool(event.data.get("permanent")) if failed else None
+    recipients = int(event.data.get("recipients", 0)) if event.type == "message.created" else 0
+    return _amounts(
+        event.type,
+        event.classification,
+        event.firsts or 0,
+        permanent,
+        track_opens,
+        track_clicks,
+        recipients,
     )
-    for name in names:
-        if COUNTS[name].weight_recipients:
-            yield name, int(event.data.get("recipients", 0))
-        else:
-            yield name, 1
+
+
+@functools.cache
+def _amounts(
+    event_type: str,
+    classification: str | None,
+    firsts: int,
+    permanent: bool | None,
+    track_opens: bool,
+    track_clicks: bool,
+    recipients: int,
+) -> tuple[tuple[str, int], ...]:
+    names = _counted(event_type, classification, firsts, permanent, track_opens, track_clicks)
+    return tuple((name, recipients if COUNTS[name].weight_recipients else 1) for name in names)
 
 
 @functools.cache
@@ -102,12 +122,17 @@ def _matches(
 def daily_values(event: Event, tag: str | None) -> Iterator[tuple[str, str | None]]:
     """(dimension, value) of every per-value daily counter ``event`` adds to: the dimensions
     that describe its level (a message's tag for all, a link for clicks only)."""
-    level = LEVELS.index(LEVEL_OF_TYPE.get(event.type, "message"))
-    for name, dimension_level in DAILY.items():
-        if LEVELS.index(dimension_level) <= level:
-            yield name, _value(name, event, tag)
+    for name in _daily_of(event.type):
+        yield name, _value(name, event, tag)
 
 
+@functools.cache
+def _daily_of(event_type: str) -> tuple[str, ...]:
+    level = LEVELS.index(LEVEL_OF_TYPE.get(event_type, "message"))
+    return tuple(name for name, at in DAILY.items() if LEVELS.index(at) <= level)
+
+
+@functools.lru_cache(maxsize=65536)  # a batch repeats its tags, links and domains
 def value_key(value: str | None) -> str:
     """The key of a value in the daily counters: its MD5 in hex (a key, not a secret: MD5 is
     the hash PostgreSQL has built in, so a rebuild computes it in SQL), "" for none."""

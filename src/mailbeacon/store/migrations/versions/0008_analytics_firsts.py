@@ -57,7 +57,7 @@ def upgrade() -> None:
         sa.Column("hour", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("route_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("message_type", sa.String(length=16), nullable=False),
-        *(sa.Column(name, sa.BigInteger(), server_default="0", nullable=False) for name in COUNTS),
+        *(sa.Column(name, sa.Integer(), server_default="0", nullable=False) for name in COUNTS),
         sa.ForeignKeyConstraint(
             ["project_id"],
             ["projects.id"],
@@ -76,7 +76,7 @@ def upgrade() -> None:
         sa.Column("day", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("value_key", sa.String(length=40), nullable=False),
         sa.Column("value", sa.Text(), nullable=True),
-        *(sa.Column(name, sa.BigInteger(), server_default="0", nullable=False) for name in COUNTS),
+        *(sa.Column(name, sa.Integer(), server_default="0", nullable=False) for name in COUNTS),
         sa.ForeignKeyConstraint(
             ["project_id"],
             ["projects.id"],
