@@ -5,24 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Row, String, cast, func, select
+from sqlalchemy import Connection, Row, func, select
 
-from .schema import copies, events, messages, observations, projects, stats_daily
+from .schema import copies, events, messages, observations, projects
 
 __all__ = [
     "Hit",
     "Verdict",
-    "daily_counters",
-    "engagement_by_day",
     "latest_hit_id",
     "link_clicks",
     "pending_hits",
     "request_facts",
     "team_hits",
-    "top_links",
     "verdicts_of",
 ]
 
@@ -158,57 +154,6 @@ def verdicts_of(conn: Connection, observation_ids: Sequence[int]) -> list[Verdic
         )
         for row in conn.execute(query)
     ]
-
-
-def daily_counters(
-    conn: Connection, project_id: int, first_day: date, last_day: date
-) -> list[Row[Any]]:
-    """The project's rollup rows (route, tag, UTC day, counters) in the days given."""
-    query = select(stats_daily).where(
-        stats_daily.c.project_id == project_id,
-        stats_daily.c.day >= first_day.isoformat(),
-        stats_daily.c.day <= last_day.isoformat(),
-    )
-    return list(conn.execute(query))
-
-
-def engagement_by_day(
-    conn: Connection, project_id: int, start: datetime, end: datetime
-) -> list[tuple[str, str, str | None, int]]:
-    """(UTC day, event type, classification, count) of the opens and clicks in [start, end).
-    The day is the first ten characters of the stored instant: the same on both databases."""
-    day = func.substr(cast(events.c.at, String), 1, 10)
-    query = (
-        select(day, events.c.type, events.c.classification, func.count())
-        .where(
-            events.c.project_id == project_id,
-            events.c.at >= start,
-            events.c.at < end,
-            events.c.type.in_(("message.opened", "message.clicked")),
-        )
-        .group_by(day, events.c.type, events.c.classification)
-    )
-    return [(str(r[0]), str(r[1]), r[2], int(r[3])) for r in conn.execute(query)]
-
-
-def top_links(
-    conn: Connection, project_id: int, start: datetime, end: datetime, limit: int = 10
-) -> list[tuple[str, int, int]]:
-    """(URL, clicks by people, clicks by machines), most clicked by people first."""
-    human = func.sum(func.coalesce(cast(events.c.counts_for_metrics, Integer), 0))
-    query = (
-        select(events.c.url, human, func.count())
-        .where(
-            events.c.project_id == project_id,
-            events.c.at >= start,
-            events.c.at < end,
-            events.c.type == "message.clicked",
-        )
-        .group_by(events.c.url)
-        .order_by(human.desc(), func.count().desc())
-        .limit(limit)
-    )
-    return [(str(r[0]), int(r[1] or 0), int(r[2]) - int(r[1] or 0)) for r in conn.execute(query)]
 
 
 def link_clicks(conn: Connection, message_id: int) -> dict[tuple[int, bool], int]:
