@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test lint format bench bench-tools clean tools tls-tools
+.PHONY: run test lint format bench bench-tools clean tools tls-tools browser-tools
 
 $(STAMP): pyproject.toml setup.py $(wildcard src/mailbeacon/core/instrumentation/*.c)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,7 +52,15 @@ tls-tools:
 		  { apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; }; } || \
 		echo "note: $$missing not installed: the Caddy TLS test will be skipped"
 
-test: lint tools tls-tools
+# chromium (Debian's package) for the dashboard's browser tests (tests/web/dashboard/
+# test_browser.py, driven by Playwright): the same rule.
+browser-tools:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -q chromium >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }; } || \
+		echo "note: chromium is not installed: the dashboard's browser tests will be skipped"
+
+test: lint tools tls-tools browser-tools
 	$(BIN)/pytest
 
 format: $(STAMP)

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Collection, Mapping
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from granian._granian import RSGIHTTPProtocol as HTTPProtocol  # see web/asgi_bridge.py
 from granian.rsgi import Scope
 
@@ -160,6 +161,7 @@ def _development_keyring(db: Database, clock: Clock) -> Keyring:
 
 def create_api(services: Services) -> FastAPI:
     from .web import health, tracking_domains
+    from .web.dashboard import create_dashboard
     from .web.lettermint import analytics, stats, webhooks
     from .web.lettermint import send as lettermint_send
     from .web.lettermint import team as lettermint_team
@@ -186,6 +188,13 @@ def create_api(services: Services) -> FastAPI:
     api.include_router(tracking_domains.router, prefix="/v1")
     api.include_router(tracking_domains.tls_router)
     api.include_router(lettr.router, prefix="/api")
+    api.mount("/dashboard", create_dashboard(services))
+
+    @api.get("/", include_in_schema=False)
+    @api.get("/dashboard", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/dashboard/", status_code=307)
+
     return api
 
 

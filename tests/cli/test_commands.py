@@ -126,3 +126,126 @@ def test_settings_check(env: dict[str, str], tmp_path: Path) -> None:
     listing = run_cli("settings", env=env, cwd=tmp_path).stdout
     assert "MAILBEACON_DATABASE_URL" in listing
     assert "MAILBEACON_IP_PRIVACY" in listing
+
+
+def test_the_demo_prints_the_dashboard_and_a_sign_in_that_works(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    from mailbeacon.service import accounts
+
+    run_cli("migrate", env=env, cwd=tmp_path)
+    printed = run_cli("project", "demo", env=env, cwd=tmp_path).stderr
+    assert "Dashboard: http://127.0.0.1:8025/dashboard/" in printed
+    state = json.loads((tmp_path / "var" / "demo.json").read_text())
+    assert f"password       {state['dashboard_password']}" in printed
+    # The state file lost, the database kept: a second demo gets a user of its own.
+    (tmp_path / "var" / "demo.json").unlink()
+    again = run_cli("project", "demo", env=env, cwd=tmp_path).stderr
+    second = json.loads((tmp_path / "var" / "demo.json").read_text())
+    assert second["dashboard_email"] == f"demo-{second['sid']}@example.com"
+    assert f"sign in as     {second['dashboard_email']}" in again
+    db = Database(env["MAILBEACON_DATABASE_URL"])
+    try:
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC)
+        signed = accounts.sign_in(db, "demo@example.com", state["dashboard_password"], "t", now)
+        assert signed is not None
+    finally:
+        db.dispose()
+
+
+def test_user_add_reads_the_password_and_refuses_clearly(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    import subprocess
+
+    from tests.support.process import MAILBEACON
+
+    run_cli("migrate", env=env, cwd=tmp_path)
+    team = json.loads(run_cli("project", "create", "Shop", "--json", env=env, cwd=tmp_path).stdout)
+    secret = tmp_path / "password"
+    secret.write_text("a long enough password\n")
+    added = run_cli(
+        "user",
+        "add",
+        "--team",
+        team["team_token"],
+        "--email",
+        "Ann@Shop.test",
+        "--password-file",
+        str(secret),
+        env=env,
+        cwd=tmp_path,
+    )
+    assert "user ann@shop.test added" in added.stdout
+    by_stdin = subprocess.run(
+        [MAILBEACON, "user", "add", "--team", team["team_id"], "--email", "bob@shop.test"],
+        input="another long password\n",
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert by_stdin.returncode == 0, by_stdin.stderr
+    refusals = {
+        "ann@shop.test": "has an account already",
+        "not-an-email": "not an email address",
+    }
+    for email, said in refusals.items():
+        again = run_cli(
+            "user",
+            "add",
+            "--team",
+            team["team_token"],
+            "--email",
+            email,
+            "--password-file",
+            str(secret),
+            env=env,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert (again.returncode, said in again.stderr) == (2, True), again.stderr
+    secret.write_text("short\n")
+    short = run_cli(
+        "user",
+        "add",
+        "--team",
+        team["team_token"],
+        "--email",
+        "c@shop.test",
+        "--password-file",
+        str(secret),
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert (short.returncode, "at least 10 characters" in short.stderr) == (2, True)
+    nobody = run_cli(
+        "user",
+        "add",
+        "--team",
+        "lm_team_nope",
+        "--email",
+        "d@shop.test",
+        "--password-file",
+        str(tmp_path / "missing"),
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert (nobody.returncode, "cannot read --password-file" in nobody.stderr) == (2, True)
+    unknown_team = subprocess.run(
+        [MAILBEACON, "user", "add", "--team", "lm_team_nope", "--email", "d@shop.test"],
+        input="a long enough password\n",
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (unknown_team.returncode, "No such team" in unknown_team.stderr) == (2, True)

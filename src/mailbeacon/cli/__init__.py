@@ -17,13 +17,26 @@ from . import (
     serve,
     settings,
     smtp,
+    user,
     worker,
 )
 
 __all__ = ["main"]
 
 # Each command module offers add_parser(subparsers) and run(args) -> exit status.
-_COMMANDS = (serve, smtp, worker, migrate, project, domain, settings, instrument, classify, data)
+_COMMANDS = (
+    serve,
+    smtp,
+    worker,
+    migrate,
+    project,
+    domain,
+    settings,
+    instrument,
+    classify,
+    data,
+    user,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

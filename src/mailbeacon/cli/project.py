@@ -4,17 +4,37 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..clock import SystemClock
-from ..core.errors import CommandError
-from ..service import projects
+from ..core.errors import CommandError, Refused
+from ..service import accounts, projects
 from ..store import tenancy
 from ..store.db import Database
 from .command import settings_and_database
+
+DEMO_EMAIL = "demo@example.com"
+
+
+def _demo_user(db: Database, demo: dict[str, Any]) -> str:
+    """The demo team's dashboard user: demo@example.com, or, when a demo of an earlier state
+    file has it already (var/demo.json deleted, the database kept), one named after the
+    project."""
+    for email in (DEMO_EMAIL, f"demo-{demo['sid']}@example.com"):
+        try:
+            accounts.add_user(
+                db, demo["team_token"], email, demo["dashboard_password"], SystemClock().now()
+            )
+        except Refused as exc:
+            if exc.code != "email_taken":
+                raise
+            continue
+        return email
+    raise CommandError("the demo's dashboard users exist already: delete the database")
 
 
 def add_parser(commands: Any) -> None:
@@ -99,10 +119,10 @@ def run_demo(args: argparse.Namespace) -> int:
     settings, db = settings_and_database()
     state = Path(args.state)
     try:
-        if state.exists():
-            demo = json.loads(state.read_text())
-        else:
-            demo = create_project(db, "Demo", None)
+        demo = json.loads(state.read_text()) if state.exists() else create_project(db, "Demo", None)
+        if "dashboard_password" not in demo:  # a state file from before the dashboard too
+            demo["dashboard_password"] = secrets.token_urlsafe(12)
+            demo["dashboard_email"] = _demo_user(db, demo)
             state.parent.mkdir(parents=True, exist_ok=True)
             state.write_text(json.dumps(demo, indent=2))
             state.chmod(0o600)
@@ -131,6 +151,10 @@ Read the captured copy (tracked links and pixel) of the message_id it returns:
 See its events after clicking a link:
   curl -s {base}/v1/messages/MESSAGE_ID/events -H 'authorization: Bearer {demo["team_token"]}'
 API docs: {base}/docs
+
+Dashboard: {base}/dashboard/
+  sign in as     {demo["dashboard_email"]}
+  password       {demo["dashboard_password"]}
 """,
         file=sys.stderr,
     )

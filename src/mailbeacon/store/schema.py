@@ -36,11 +36,14 @@ __all__ = [
     "analytics_daily",
     "analytics_hourly",
     "copies",
+    "dashboard_sessions",
+    "dashboard_users",
     "events",
     "idempotency_keys",
     "instance_secrets",
     "journal_marks",
     "links",
+    "login_attempts",
     "messages",
     "metadata",
     "network_ranges",
@@ -492,4 +495,46 @@ tracking_domains = Table(
     Column("next_check_at", UTCDateTime, nullable=True),
     Index(None, "project_id"),
     Index(None, "status", "next_check_at"),  # what the worker checks next
+)
+
+# People who sign in to the dashboard: each belongs to one team and sees only its projects.
+# The email is kept lower case (one account per address); the hash is argon2id's encoded form.
+dashboard_users = Table(
+    "dashboard_users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("team_id", BigId, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "team_id"),
+)
+
+# Signed-in browsers (service/accounts.py says why server-side): the cookie holds a random
+# token, the table its SHA-256, so a copy of the database opens no session.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", BigId, ForeignKey("dashboard_users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index(None, "user_id"),
+    Index(None, "expires_at"),
+)
+
+# Failed sign-ins, per account ("email:...") and per client address ("ip:..."): throttling
+# reads how many fell in the last window, in the database so it holds across processes.
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("subject", String(400), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "subject", "at"),
+    Index(None, "at"),
 )
