@@ -1,8 +1,8 @@
 """journal_marks: how far each serve process's hit journal is shipped into observations;
 webhook deliveries held now, counted per webhook by claims
 
-Revision ID: 0008_ops
-Revises: 0008_lmsurface
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-06
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_ops"
-down_revision = "0008_lmsurface"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """dashboard accounts: users, sessions, failed sign-ins
 
-Revision ID: 0008_dashboard
-Revises: 0008_analytics
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-06
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_dashboard"
-down_revision = "0008_analytics"  # chained after the analytics branch's, merged here
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """a project's messages by time, for a window of them (Lettr's GET /api/emails)
 
-Revision ID: 0008_lettr
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-06
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0008_lettr"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None

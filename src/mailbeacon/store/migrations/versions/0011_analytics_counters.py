@@ -3,8 +3,8 @@ promoter's covering index on events carrying the classification it reads to deci
 the hourly and the per-dimension daily analytics counters; indexes that make a range of days
 of stats_daily an index range
 
-Revision ID: 0008_analytics
-Revises: 0008_ops
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-06
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_analytics"
-down_revision = "0008_ops"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

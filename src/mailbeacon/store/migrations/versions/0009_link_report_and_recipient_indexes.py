@@ -1,7 +1,7 @@
 """indexes for the recipient filter, a message's event pages and its per-link report
 
-Revision ID: 0008_lmsurface
-Revises: 0008_lettr
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_lmsurface"
-down_revision = "0008_lettr"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
