@@ -67,10 +67,12 @@ _PLAIN_WEB = re.compile(
 )
 # The same, as written in an href: no spaces or controls to strip, and "&amp;" as the only
 # character reference. judge() decodes such a value with one replace.
+# Also only characters a URI may hold as they are (see _NOT_URI), so what it matches is
+# already the URI to store: the general path makes one of anything else.
 _PLAIN_HREF = re.compile(
     r"[hH][tT][tT][pP][sS]?://([A-Za-z0-9.-]+)(?::[0-9]*)?"
-    r"(?:[/?#][^{}*%&\x00-\x20]*+"
-    r"(?>(?:(?:&amp;|%(?!%|7[bB]|25)|\*(?!\|))[^{}*%&\x00-\x20]*+)*))?\Z"
+    r"(?:[/?#][^{}*%&\x00-\x20\"<>\\^`|\x7f-\U0010ffff]*+"
+    r"(?>(?:(?:&amp;|%(?!%|7[bB]|25)|\*(?!\|))[^{}*%&\x00-\x20\"<>\\^`|\x7f-\U0010ffff]*+)*))?\Z"
 )
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 # Authority of an http(s) URL: optional userinfo, then the host (bracketed IPv6 or a name).
@@ -238,7 +240,9 @@ class LinkRules:
             return url, SkipReason.TRACKING_HOST
         if self.excluded_domains and _within(host, self.excluded_domains):
             return url, SkipReason.EXCLUDED_DOMAIN
-        return _as_uri(url, None)
+        if url.count(":") > 1:  # a port: uri_of checks its range
+            return _as_uri(url, None)
+        return url, None  # the pattern admits only URI characters: already one
 
     def skip_reason(self, url: str) -> SkipReason | None:
         """Why ``url`` (already cleaned) must stay as written, or None to track it."""
