@@ -22,6 +22,7 @@ import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Collection, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -122,7 +123,12 @@ def build_workers(services: Services, only: Collection[str] = WORKER_NAMES) -> d
     workers: dict[str, Worker] = {}
     if "outbound" in only:
         workers["outbound"] = functools.partial(
-            outbound_worker, db, clock, settings.upstream, settings.outbound_concurrency
+            outbound_worker,
+            db,
+            clock,
+            settings.upstream,
+            settings.outbound_concurrency,
+            lease=timedelta(seconds=settings.lease_seconds),
         )
     if "promoter" in only:
         workers["promoter"] = functools.partial(promoter_worker, db, clock, settings.settle_seconds)
@@ -141,6 +147,7 @@ def build_dispatcher(services: Services, *, guard: AddressGuard | None = None) -
         guard or AddressGuard(allow_private=settings.webhook_allow_private_networks),
         timeout=settings.webhook_timeout_seconds,
         per_endpoint=settings.webhook_concurrency_per_endpoint,
+        lease=timedelta(seconds=settings.lease_seconds),
     )
 
 

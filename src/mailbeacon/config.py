@@ -84,6 +84,7 @@ class Settings:
     domain_recheck_seconds: float
     journal_dir: str  # serve's hit journal lives here (store/journal.py)
     journal_cap: int  # hits the journal may hold before the redirect path stops keeping them
+    lease_seconds: float  # a worker's claim on copies and webhook deliveries (workers/leases.py)
     database_pool_size: int  # PostgreSQL connections each process keeps
     database_max_overflow: int  # and may open beyond them at a peak
 
@@ -455,6 +456,14 @@ SETTINGS: tuple[Setting, ...] = (
         "hits a journal may hold while the database is away (about 400 bytes each); above it "
         "clicks still redirect but are not kept, and the log says so every 10 s",
         _int(1),
+    ),
+    Setting(
+        "lease_seconds",
+        "60",
+        "how long a worker's claim on recipient copies and webhook deliveries lasts, renewed "
+        "every third of it while the work runs: a crashed worker's work resumes after at most "
+        "this long",
+        _seconds,
     ),
     Setting(
         "database_pool_size",

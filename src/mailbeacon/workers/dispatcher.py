@@ -49,7 +49,7 @@ from ..service.webhook_guard import AddressGuard, guarded_connector
 from ..store import webhook_deliveries as outbox
 from ..store.db import Database
 from . import pause
-from .leases import LEASE, RENEW_EVERY, Leases
+from .leases import LEASE, Leases, renewal_interval
 
 __all__ = ["Dispatcher", "dispatcher_worker"]
 
@@ -90,7 +90,8 @@ class Dispatcher:
         *,
         timeout: float,  # MAILBEACON_WEBHOOK_TIMEOUT_SECONDS
         per_endpoint: int,  # MAILBEACON_WEBHOOK_CONCURRENCY_PER_ENDPOINT
-        renew_every: float = RENEW_EVERY,
+        lease: timedelta = LEASE,  # MAILBEACON_LEASE_SECONDS
+        renew_every: float | None = None,  # default: a third of the lease, at most RENEW_EVERY
     ) -> None:
         self.db = db
         self.clock = clock
@@ -100,7 +101,8 @@ class Dispatcher:
         self._ssl = ssl.create_default_context()  # one for all endpoints: it loads the CAs
         self._endpoints: dict[int, _Endpoint] = {}
         self._in_flight: Counter[int] = Counter()
-        self._renew_every = renew_every
+        self._lease = lease
+        self._renew_every = renew_every if renew_every is not None else renewal_interval(lease)
         self._leases: dict[int, datetime] = {}  # each claimed delivery's lease, by id
 
     async def aclose(self) -> None:
@@ -142,7 +144,7 @@ class Dispatcher:
 
     def lease(self) -> timedelta:
         """How long a claim holds its deliveries before it is renewed (or runs out)."""
-        return LEASE
+        return self._lease
 
     def _room(self, webhook_id: int) -> int:
         return min(
@@ -198,7 +200,9 @@ class Dispatcher:
 
         attempts = [asyncio.ensure_future(self._attempt(item)) for item in batch]
         try:
-            async with Leases(self.clock, renew, held, every=self._renew_every) as leases:
+            async with Leases(
+                self.clock, renew, held, length=self._lease, every=self._renew_every
+            ) as leases:
                 waiting: list[outbox.Outcome] = []
                 writing: asyncio.Future[None] | None = None
                 for next_done in asyncio.as_completed(attempts):

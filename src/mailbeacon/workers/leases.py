@@ -23,12 +23,18 @@ from types import TracebackType
 
 from ..clock import Clock
 
-__all__ = ["LEASE", "RENEW_EVERY", "Leases", "Renew"]
+__all__ = ["LEASE", "RENEW_EVERY", "Leases", "Renew", "renewal_interval"]
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 RENEW_EVERY = 20.0  # seconds: three renewals may fail before a live worker's lease runs out
+
+
+def renewal_interval(lease: timedelta) -> float:
+    """Seconds between renewals of a lease this long: three chances before it runs out."""
+    return min(RENEW_EVERY, lease.total_seconds() / 3)
+
 
 # (ids still held, the lease they hold, the new lease) -> the ids whose lease was moved; a
 # store function, run in a thread

@@ -32,7 +32,7 @@ from ..store import messages, rollups
 from ..store.db import Database
 from ..store.ids import new_id
 from . import pause
-from .leases import LEASE, RENEW_EVERY, Leases
+from .leases import LEASE, Leases, renewal_interval
 
 __all__ = ["deliver_due", "lease_length", "outbound_worker"]
 
@@ -44,14 +44,20 @@ IDLE_SECONDS = 0.2
 
 
 async def outbound_worker(
-    db: Database, clock: Clock, upstream: Upstream, concurrency: int, stop: asyncio.Event
+    db: Database,
+    clock: Clock,
+    upstream: Upstream,
+    concurrency: int,
+    stop: asyncio.Event,
+    *,
+    lease: timedelta = LEASE,  # MAILBEACON_LEASE_SECONDS
 ) -> None:
     sender = make_sender(upstream, max_connections=concurrency)
     log.info("outbound queue: delivering to %s", sender.name)
     try:
         while not stop.is_set():
             try:
-                done = await deliver_due(db, clock, sender, concurrency=concurrency)
+                done = await deliver_due(db, clock, sender, concurrency=concurrency, lease=lease)
             except Exception:
                 log.exception("outbound pass failed; retrying")
                 done = 0
@@ -73,12 +79,14 @@ async def deliver_due(
     *,
     concurrency: int,  # MAILBEACON_OUTBOUND_CONCURRENCY
     limit: int | None = None,
-    renew_every: float = RENEW_EVERY,
+    lease: timedelta = LEASE,
+    renew_every: float | None = None,  # default: a third of the lease, at most RENEW_EVERY
 ) -> int:
     """One pass over the due copies; how many were attempted."""
     limit = limit or concurrency * ROUNDS
     now = clock.now()
-    lease_until = now + lease_length()
+    lease_until = now + lease
+    every = renew_every if renew_every is not None else renewal_interval(lease)
     batch = await asyncio.to_thread(_claim, db, now, lease_until, limit)
     if not batch:
         return 0
@@ -89,7 +97,7 @@ async def deliver_due(
             return messages.renew_leases(conn, ids, held, until)
 
     held = {item.copy_id: item.lease_until for item in batch}
-    async with Leases(clock, renew, held, every=renew_every) as leases:
+    async with Leases(clock, renew, held, length=lease, every=every) as leases:
         outcomes = await asyncio.gather(
             *(_one(db, clock, sender, gate, leases, item) for item in batch),
             return_exceptions=True,
