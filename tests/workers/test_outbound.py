@@ -29,7 +29,8 @@ from mailbeacon.smtp.upstream import Capture, Outcome, Result, Sender, SmtpSende
 from mailbeacon.store import messages
 from mailbeacon.store.schema import copies, events
 from mailbeacon.store.schema import messages as messages_table
-from mailbeacon.workers.outbound import deliver_due, lease_length
+from mailbeacon.workers.leases import LEASE
+from mailbeacon.workers.outbound import deliver_due
 from tests.support.server import free_port
 from tests.support.smtp_server import (
     Certificates,
@@ -371,7 +372,7 @@ async def test_an_expired_lease_makes_the_copy_due_again_and_it_is_sent_once(
     """A worker claimed the copy and died mid-send."""
     clock: FixedClock = services.clock  # type: ignore[assignment]
     accepted = queue(services, tenant)
-    lease = lease_length()
+    lease = LEASE
     with services.db.write() as conn:
         (claimed,) = messages.claim_due(
             conn, clock.now(), clock.now() + lease, 6, skip_locked=not services.db.is_sqlite
@@ -418,7 +419,7 @@ async def test_a_lease_is_short_and_renewed_while_the_send_runs(
     after a minute (the test above)."""
     clock: FixedClock = services.clock  # type: ignore[assignment]
     accepted = queue(services, tenant)
-    assert lease_length() == timedelta(minutes=1)
+    assert timedelta(minutes=1) == LEASE
     slow = _Held()
     passing = asyncio.ensure_future(
         deliver_due(services.db, clock, slow, concurrency=1, renew_every=0.05)
@@ -427,10 +428,10 @@ async def test_a_lease_is_short_and_renewed_while_the_send_runs(
     clock.advance(seconds=50)  # the send has run 50 s: the next renewal moves the lease
     for _ in range(200):
         (copy,) = copy_rows(services, accepted.message_id)
-        if copy.lease_until == clock.now() + lease_length():
+        if copy.lease_until == clock.now() + LEASE:
             break
         await asyncio.sleep(0.02)
-    assert copy.lease_until == clock.now() + lease_length()
+    assert copy.lease_until == clock.now() + LEASE
     clock.advance(seconds=30)  # past the first lease, within the renewed one
     other = _Held()
     assert await deliver_due(services.db, clock, other, concurrency=1) == 0

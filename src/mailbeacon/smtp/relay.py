@@ -62,7 +62,7 @@ from ..core.intake.relayed import (
     read_relayed,
     recipient_kinds,
 )
-from ..core.intake.submission import MAX_RECIPIENTS, address_problem, parse_address
+from ..core.intake.submission import MAX_RECIPIENTS, parse_address
 from ..service.accept import Accepted, Intake
 from ..service.sending import send
 from ..store import tenancy
@@ -154,12 +154,10 @@ def _envelope_address(address: str, smtputf8: bool) -> str:
         return NEEDS_SMTPUTF8
     if "<" in address or ">" in address:
         return BAD_RECIPIENT
-    problem = address_problem(address)
-    if problem is not None:
-        return NON_ASCII_LOCAL_PART if "non-ASCII" in problem else BAD_RECIPIENT
     parsed = parse_address(address)
-    assert parsed is not None
-    return parsed.email
+    if parsed is not None:
+        return parsed.email
+    return BAD_RECIPIENT if address.rpartition("@")[0].isascii() else NON_ASCII_LOCAL_PART
 
 
 class RelayHandler:

@@ -31,21 +31,9 @@ from typing import Any, TextIO
 
 from ..core.errors import ConfigError
 from .db import Database
+from .observations import HIT_COLUMNS
 
 __all__ = ["HIT_COLUMNS", "Journal", "journal_path"]
-
-# the columns of a hit, in the order web/tracking.py builds its row (store/observations.Row)
-HIT_COLUMNS = (
-    "copy_id",
-    "kind",
-    "link_index",
-    "at_us",
-    "method",
-    "host",
-    "ip",
-    "user_agent",
-    "headers",
-)
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",

@@ -53,7 +53,8 @@ KIND_NAMES = {KIND_OPEN: "open", KIND_CLICK: "click", KIND_HONEYPOT: "honeypot"}
 
 # copy_id, kind, link_index, at_us, method, host, ip, user_agent, headers (JSON text)
 Row = tuple[int, int, int, int, str, str, str | None, str, str]
-_COLUMNS = (
+# the columns of a hit, in the order web/tracking.py builds its Row (the journal's too)
+HIT_COLUMNS = (
     "copy_id",
     "kind",
     "link_index",
@@ -63,8 +64,8 @@ _COLUMNS = (
     "ip",
     "user_agent",
     "headers",
-    "promoted",
 )
+_COLUMNS = (*HIT_COLUMNS, "promoted")
 
 
 class ObservationWriter:

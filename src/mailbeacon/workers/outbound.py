@@ -34,7 +34,7 @@ from ..store.ids import new_id
 from . import pause
 from .leases import LEASE, Leases, renewal_interval
 
-__all__ = ["deliver_due", "lease_length", "outbound_worker"]
+__all__ = ["deliver_due", "outbound_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,6 @@ async def outbound_worker(
                 await pause(stop, IDLE_SECONDS)
     finally:
         await sender.aclose()
-
-
-def lease_length() -> timedelta:
-    """How long a claim holds its copies before it is renewed (or runs out: a dead worker)."""
-    return LEASE
 
 
 async def deliver_due(
