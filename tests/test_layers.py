@@ -6,7 +6,7 @@ type-only and function-local ones included, goes down the layers, never up or ac
     web | smtp | workers   adapters: service and below (workers may use smtp's sender)
     service                use cases: store and below
     store                  the database: core only
-    config, clock          foundations: core only
+    config, clock, memory  foundations: core only
     core                   pure: nothing of ours
 """
 
@@ -19,10 +19,11 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "mailbeacon"
 BASE = {"core"}
-FOUNDATIONS = BASE | {"config", "clock"}
+FOUNDATIONS = BASE | {"config", "clock", "memory"}
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "clock": set(),
+    "memory": set(),
     "gc_tuning": set(),
     "parent_death": set(),
     "config": BASE,

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..core.errors import MailbeaconError
+from ..memory import limit_arenas
 from . import (
     classify,
     data,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    limit_arenas()  # before any command starts its threads (memory.py)
     try:
         status: int = args.run(args)
     except MailbeaconError as exc:  # CommandError and the core's errors: a message, no trace

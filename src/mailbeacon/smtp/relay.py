@@ -63,6 +63,7 @@ from ..core.intake.relayed import (
     recipient_kinds,
 )
 from ..core.intake.submission import MAX_RECIPIENTS, parse_address
+from ..memory import after_large
 from ..service.accept import Accepted, Intake
 from ..service.sending import send
 from ..store import tenancy
@@ -241,6 +242,7 @@ class RelayHandler:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
+            after_large(len(content))
 
     @property
     def in_flight(self) -> int:

@@ -27,10 +27,22 @@ __all__ = ["Database", "is_unavailable"]
 # promotion pass (workers/promoter.py) dirties some 5,000 pages (20 MiB: events, their
 # indexes, the observations it marks): in 2 MiB, SQLite spilled dirty pages into the log
 # mid-transaction and read evicted ones back, a third of the pass's system time (bench/promote:
-# 8-10 % more observations per CPU second with 64 MiB). It is a limit, not an allocation: a
-# connection holds only pages it read, and drops them all when another connection's commit
-# makes them stale (WAL), so only a busy writer's connection comes near it.
+# 8-10 % more observations per CPU second with 64 MiB). So a write transaction gets 64 MiB,
+# and the connection goes back to SQLITE_READ_CACHE_SIZE when it ends (SQLite frees the pages
+# beyond it then): a pooled connection keeps the pages it read until another connection's
+# commit makes them stale, so with 64 MiB everywhere each of the pool's connections that had
+# read a large message body held it (a 20 MB body read by three connections: 60 MB kept).
 SQLITE_CACHE_SIZE = -64 * 1024
+SQLITE_READ_CACHE_SIZE = -8 * 1024
+
+# SQLite keeps a private copy of every value bound to a prepared statement until the statement
+# is bound again or finalised, and Python's sqlite3 caches up to 128 prepared statements per
+# connection without ever clearing their bindings: a 20 MB message body inserted once stayed
+# in memory for as long as its pooled connection lived (three 20 MB sends grew a serve from
+# 114 to 953 MB). A connection that bound a value this large is closed when it goes back to
+# the pool, which frees its statements, their bindings and its page cache at once; reopening
+# one costs far less than the write that caused it.
+LARGE_BOUND_VALUE = 256 * 1024
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -99,11 +111,15 @@ class Database:
         with self._write_lock, self.engine.connect() as conn:
             if self.is_sqlite:
                 conn.info["begin"] = "BEGIN IMMEDIATE"
+                _pragma(conn, f"cache_size={SQLITE_CACHE_SIZE}")
             try:
                 with conn.begin():
                     yield conn
             finally:
-                conn.info.pop("begin", None)
+                if self.is_sqlite:
+                    conn.info.pop("begin", None)
+                    if not conn.invalidated:
+                        _pragma(conn, f"cache_size={SQLITE_READ_CACHE_SIZE}")
 
     @property
     def sqlite_lock(self) -> threading.Lock:
@@ -115,6 +131,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _pragma(conn: Connection, pragma: str) -> None:
+    # Through the driver: on the Connection it would begin SQLAlchemy's transaction.
+    conn.connection.driver_connection.execute(f"PRAGMA {pragma}")  # type: ignore[union-attr]
 
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
@@ -129,11 +150,33 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute(f"PRAGMA cache_size={SQLITE_CACHE_SIZE}")
+        cursor.execute(f"PRAGMA cache_size={SQLITE_READ_CACHE_SIZE}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         conn.exec_driver_sql(conn.info.get("begin", "BEGIN"))
 
+    @event.listens_for(engine, "after_cursor_execute")
+    def _note_large_values(
+        conn: Connection, _cursor: Any, _sql: str, parameters: Any, _ctx: Any, many: bool
+    ) -> None:
+        # Only the last row of an executemany stays bound, so only it is looked at.
+        bound = parameters[-1] if many and parameters else parameters
+        if bound and _holds_large_value(bound):
+            conn.info["retire"] = True
+
+    @event.listens_for(engine, "checkin")
+    def _retire(_dbapi_connection: Any, record: Any) -> None:
+        if record.info.pop("retire", False):
+            record.invalidate()
+
     return engine
+
+
+def _holds_large_value(bound: Any) -> bool:
+    values = bound.values() if isinstance(bound, dict) else bound
+    return any(
+        isinstance(value, (str, bytes, memoryview)) and len(value) > LARGE_BOUND_VALUE
+        for value in values
+    )

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 
 from ..core.errors import ApiError
 from ..core.text import storable_problem, unstorable
+from ..memory import after_large
 from .errors import error_body
 
 __all__ = ["RequestLimits"]
@@ -65,12 +66,16 @@ class RequestLimits:
             body, disconnected = await self._read(receive)
         except _TooLarge:
             await _answer(send, self._too_large())
+            after_large(self.max_body)
             return
-        refusal = _check_json(scope, body)
-        if refusal is not None:
-            await _answer(send, refusal)
-            return
-        await self.app(scope, _replay(body, disconnected, receive), send)
+        try:
+            refusal = _check_json(scope, body)
+            if refusal is not None:
+                await _answer(send, refusal)
+                return
+            await self.app(scope, _replay(body, disconnected, receive), send)
+        finally:
+            after_large(len(body))  # its buffers back to the system (memory.py)
 
     def _check_target(self, scope: MutableMapping[str, Any]) -> ApiError | None:
         if "\x00" in scope["path"]:

@@ -26,6 +26,7 @@ from ..clock import Clock
 from ..config import Upstream
 from ..core.events import Event
 from ..core.retry import OUTBOUND_SCHEDULE, next_delay
+from ..memory import after_large
 from ..service import events
 from ..smtp.upstream import Outcome, Result, Sender, make_sender
 from ..store import messages, rollups
@@ -97,6 +98,7 @@ async def deliver_due(
             *(_one(db, clock, sender, gate, leases, item) for item in batch),
             return_exceptions=True,
         )
+    after_large(max(len(item.raw) for item in batch))  # memory.py
     for outcome in outcomes:
         if isinstance(outcome, BaseException):  # the others were recorded: report the first
             raise outcome
