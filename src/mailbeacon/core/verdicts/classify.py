@@ -45,6 +45,13 @@ HONEYPOT_WINDOW = timedelta(seconds=5)  # hits this close to a honeypot hit, sam
 TOO_SOON = timedelta(seconds=2)  # a click this soon after delivery: nobody has read it
 ALL_LINKS_WINDOW = timedelta(minutes=2)
 MACHINE_AT = 50  # a probability from here on is a machine
+# A hit with nothing against it: the share of machines among such hits in the development part
+# of the labelled evaluation (tests/core/test_classify_evaluation.py).
+PERSON = 1
+# The mailbox providers' image proxies fetch the pixel when their user opens the message: the
+# open is the person's, made through a proxy, and counts. Every other privacy proxy (Apple MPP,
+# prefetch proxies) fetches whether or not anyone reads: its hits are machines' and do not.
+READERS_PROXIES = frozenset({"gmail_image_proxy", "yahoo_mail_proxy", "yandex_userproxy"})
 
 
 class Classification(enum.Enum):
@@ -185,10 +192,29 @@ def _own_evidence(hit: Hit, network: NetworkRange | None) -> list[Evidence]:
             Evidence(_C.GENERIC_BOT, 100, "link_pattern", "followed the hidden honeypot link")
         )
     agent = identify(hit.user_agent)
-    if agent is not None and agent.classification != "genuine":
+    if agent is not None and agent.classification == "unknown_client":
+        # Weak either way: an app a person uses, or a tool nobody lists. It only adds to what
+        # the hit's other signals say (network, timing, request shape, the honeypot).
+        found.append(
+            Evidence(
+                _C.GENERIC_BOT,
+                agent.certainty,
+                "unknown_client",
+                agent.detail,
+                family=agent.family,
+                corroborating=True,
+            )
+        )
+    elif agent is not None and agent.classification != "genuine":
         found.append(
             _agent_evidence(
-                hit, agent.classification, agent.family, agent.proxy_type, agent.detail, network
+                hit,
+                agent.classification,
+                agent.family,
+                agent.proxy_type,
+                agent.detail,
+                network,
+                agent.certainty,
             )
         )
     if network is not None:
@@ -205,7 +231,7 @@ def _own_evidence(hit: Hit, network: NetworkRange | None) -> list[Evidence]:
             found.append(
                 Evidence(
                     _C.PRIVACY_PROXY,
-                    20,
+                    PERSON,
                     "image_proxy",
                     f"fetched through {network.provider}'s image proxy network",
                     family=network.provider,
@@ -241,6 +267,7 @@ def _agent_evidence(
     proxy_type: str | None,
     detail: str,
     network: NetworkRange | None,
+    certainty: int = 95,
 ) -> Evidence:
     if classification == "privacy_proxy" and proxy_type == "apple_mpp":
         if hit.kind != "open":
@@ -260,11 +287,21 @@ def _agent_evidence(
             family="apple",
             proxy_type="apple_mpp",
         )
+    if classification == "privacy_proxy" and proxy_type not in READERS_PROXIES:
+        # A prefetch proxy fetches ahead of anyone reading: a machine's hit, open or click.
+        return Evidence(
+            _C.PRIVACY_PROXY if hit.kind == "open" else _C.GENERIC_BOT,
+            certainty,
+            "privacy_proxy" if hit.kind == "open" else "known_bot",
+            f"user agent is {detail}",
+            family=family,
+            proxy_type=proxy_type if hit.kind == "open" else None,
+        )
     if classification == "privacy_proxy":
         if hit.kind == "open":
             return Evidence(
                 _C.PRIVACY_PROXY,
-                20,
+                PERSON,
                 "image_proxy",
                 f"user agent is {detail}",
                 family=family,
@@ -279,7 +316,7 @@ def _agent_evidence(
     text = (
         detail if detail.startswith(("user agent", "no User-Agent")) else f"user agent is {detail}"
     )
-    return Evidence(kind, 95, reason, text, family=family)
+    return Evidence(kind, certainty, reason, text, family=family)
 
 
 def _network_evidence(hit: Hit, network: NetworkRange) -> Evidence | None:
@@ -415,7 +452,7 @@ def _decide(hit: Hit, found: list[Evidence]) -> Verdict:
         if image is not None:
             return Verdict(
                 _C.PRIVACY_PROXY,
-                20,
+                PERSON,
                 image.proxy_type,
                 image.family,
                 tuple(dict.fromkeys(("image_proxy", *reasons))),
@@ -423,7 +460,22 @@ def _decide(hit: Hit, found: list[Evidence]) -> Verdict:
                 machine=False,
                 counts_for_metrics=True,
             )
-        probability = min(40, 5 + sum(e.probability for e in support))
+        unknown = next((e for e in support if e.reason == "unknown_client"), None)
+        if unknown is None:
+            probability = min(40, PERSON + sum(e.probability for e in support))
+        else:  # the unknown client's own share, moved by the hit's other weak signals
+            probability = min(75, sum(e.probability for e in support))
+        if probability >= MACHINE_AT:
+            return Verdict(
+                _C.GENERIC_BOT,
+                probability,
+                None,
+                unknown.family if unknown else None,
+                reasons,
+                details,
+                machine=True,
+                counts_for_metrics=False,
+            )
         return Verdict(
             _C.GENUINE,
             probability,
