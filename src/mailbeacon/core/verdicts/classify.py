@@ -11,11 +11,18 @@ more after delivery, where a time cut-off alone would miss it. Each hit gets a
 - ``reason_codes``: Lettermint's broad categories; ``details``: the signals that fired;
 - ``machine`` and ``counts_for_metrics``: a genuine hit, or an image-proxy open that a mail
   provider only makes when the person opens the message (Gmail, Yahoo), counts; Apple MPP
-  prefetches, scanners, previews and bots do not.
+  fetches (at delivery or later: Apple fetches whether or not anyone reads), prefetches,
+  scanners, previews and bots do not. An unknown client (an app's own HTTP stack) is
+  uncertain: its probability sits near the middle and the hit's other signals decide.
+
+``probability`` is calibrated: each kind of evidence carries the share of machines among the
+hits it fired on in the development part of the labelled evaluation
+(tests/core/test_classify_evaluation.py), which checks the held-out part's reliability.
 
 Signals, each an :class:`Evidence` with a strength; no single weak one decides:
 
-1. the user agent (core/verdicts/agents.py): image proxies, Apple MPP, previews, crawlers, tools;
+1. the user agent (core/verdicts/agents.py): image proxies, Apple MPP, previews, crawlers,
+   tools, self-announced tools, unknown clients;
 2. the request's shape: HEAD, prefetch headers; a missing Accept-Language only corroborates;
 3. the network (core/verdicts/networks.py): mail-security ranges ("certain" or "probable"); Apple's
    relay confirms an MPP open (and never demotes a click); the webmail image-proxy networks of
