@@ -146,3 +146,18 @@ def test_tools_announcing_themselves_in_unlisted_forms_are_machines(agent: str) 
     assert verdict.machine, verdict
     assert not verdict.counts_for_metrics
     assert verdict.probability >= 90
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        "Mozilla/5.0 (compatible; NimbusSecurityScanner/2.2)",
+        "linkprobe/3.4.1 (security; +https://linkprobe.example.net)",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36 UrlAuditor/5.0",
+    ],
+)
+def test_a_self_declared_scanner_following_a_link_is_a_security_scanner(agent: str) -> None:
+    verdict = click(agent)
+    assert verdict.classification is Classification.SECURITY_SCANNER
+    assert "link_protection" in verdict.reason_codes

@@ -250,6 +250,9 @@ _TOOL_WORDS = frozenset(
         "agent",
     }
 )
+_SCANNER_WORDS = frozenset(
+    {"scanner", "scanning", "security", "audit", "auditor", "probe", "inspector", "verifier"}
+)
 _PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 # A web address or a mail address to write to: browsers never carry one, tools often do. A bare
 # domain counts as a product name of its own ("Criticalcss.com/2.0"), not as a value inside
@@ -266,7 +269,7 @@ _ADDRESS = re.compile(
 _COMPATIBLE = re.compile(r"\bcompatible\s*;", re.IGNORECASE)
 _COMPATIBLE_BROWSER = re.compile(r"MSIE|Trident|Konqueror|IEMobile|Opera", re.IGNORECASE)
 # CrawlerDetect's generic words, which may end a longer name ("ExampleCrawler", "SiteBot").
-_GENERIC_MATCH = re.compile(r"bot|crawl|spider|scrap|scan|slurp|archiv|fetch", re.IGNORECASE)
+_GENERIC_MATCH = re.compile(r"bot|crawl|spider|slurp", re.IGNORECASE)
 # A phone, a feature phone, a TV or a console by its maker or its own browser: a person's
 # device, whatever else its user agent lacks. Makers are whole words, case-sensitive after
 # them ("SonyEricssonK750", "LG-KP500", "MOT-V3r", "SAMSUNG-SGH-C417").
@@ -364,15 +367,7 @@ def _device_model(agent: str) -> tuple[int, int] | None:
 
 def _announced_tool(agent: str) -> Agent | None:
     """A tool that says what it is in a form no list has yet."""
-    if _ADDRESS.search(agent):
-        return Agent(
-            "generic_bot",
-            "self_announced",
-            detail="user agent carries a web or mail address",
-            certainty=ANNOUNCED,
-        )
-    if _DEVICE.search(agent):
-        return None  # a phone's or a TV's, whatever words its model name holds ("HTC Radar")
+    device = _DEVICE.search(agent) is not None
     model = _device_model(agent)
     named = agent if model is None else agent[: model[0]] + agent[model[1] :]
     words = {
@@ -380,6 +375,25 @@ def _announced_tool(agent: str) -> Agent | None:
         for token in re.split(r"[^A-Za-z0-9]+", named)
         for part in _PARTS.findall(token)
     }
+    scanner = None if device else next(iter(sorted(words & _SCANNER_WORDS)), None)
+    if scanner is not None:
+        # A self-declared scanner following a mail's link is checking it, as mail-security
+        # products do.
+        return Agent(
+            "security_scanner",
+            "self_announced",
+            detail=f"user agent calls itself a {scanner}",
+            certainty=ANNOUNCED,
+        )
+    if _ADDRESS.search(agent):
+        return Agent(
+            "generic_bot",
+            "self_announced",
+            detail="user agent carries a web or mail address",
+            certainty=ANNOUNCED,
+        )
+    if device:
+        return None  # a phone's or a TV's, whatever words its model name holds ("HTC Radar")
     word = next(iter(sorted(words & _TOOL_WORDS)), None)
     if word is not None:
         return Agent(
@@ -395,12 +409,7 @@ def _announced_tool(agent: str) -> Agent | None:
             detail="a 'compatible;' user agent that no browser of today sends",
             certainty=ANNOUNCED,
         )
-    if (
-        agent.startswith("Mozilla/")
-        and not _PLATFORM.search(agent)
-        and not _ENGINE.search(agent)
-        and not _DEVICE.search(agent)
-    ):
+    if agent.startswith("Mozilla/") and not _PLATFORM.search(agent) and not _ENGINE.search(agent):
         return Agent(
             "generic_bot",
             "self_announced",
