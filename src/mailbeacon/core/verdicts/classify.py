@@ -51,6 +51,12 @@ BURST_WINDOW = timedelta(seconds=1.5)  # distinct links clicked this close: a sc
 HONEYPOT_WINDOW = timedelta(seconds=5)  # hits this close to a honeypot hit, same client
 TOO_SOON = timedelta(seconds=2)  # a click this soon after delivery: nobody has read it
 ALL_LINKS_WINDOW = timedelta(minutes=2)
+# A burst over several links, or every link clicked, is a machine's pattern, but on its own (a
+# browser's request from an ordinary address) it may be security software on the reader's own
+# computer, or a reader opening every link in tabs: uncertain until a scanner's network, a
+# tool's user agent or a missing browser header adds to it.
+BURST = 70
+ALL_LINKS = 65
 MACHINE_AT = 50  # a probability from here on is a machine
 # A hit with nothing against it: the share of machines among such hits in the development part
 # of the labelled evaluation (tests/core/test_classify_evaluation.py).
@@ -366,7 +372,7 @@ def _bursts(
             evidence[i].append(
                 Evidence(
                     _C.SECURITY_SCANNER,
-                    85,
+                    BURST,
                     "timing",
                     f"{len(near)} different links clicked within {_seconds(BURST_WINDOW)} s",
                 )
@@ -394,7 +400,7 @@ def _all_links(
             evidence[i].append(
                 Evidence(
                     _C.SECURITY_SCANNER,
-                    80,
+                    ALL_LINKS,
                     "link_pattern",
                     f"all {link_count} links clicked within {_seconds(ALL_LINKS_WINDOW)} s",
                 )
