@@ -128,6 +128,8 @@ def test_tvs_set_top_boxes_and_feature_phones_are_people(agent: str) -> None:
         "Mozilla/5.0 (compatible; Vigilo/2.4)",
         "Mozilla/5.0 (compatible; LinkSentry/1.3; +https://linksentry.example/about)",
         "Mozilla/5.0 Zephyrus/3.2",
+        "Mozilla/5.0 Firefox/126.0",
+        "Mozilla/5.0 AppleWebKit/537.36 Chrome/126.0.0.0 Safari/537.36 Zephyrus-Render",
         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko; compatible; "
         "Zephyrus) Chrome/124.0.0.0 Safari/537.36",
         "AcmeLinkScanner/4.1",

@@ -267,6 +267,8 @@ _ADDRESS = re.compile(
 # "compatible;" is what MSIE and Konqueror wrote; a WebKit or Gecko browser never does, the
 # tools that imitate one do ("(KHTML, like Gecko; compatible; Google-Agent)").
 _COMPATIBLE = re.compile(r"\bcompatible\s*;", re.IGNORECASE)
+# Every browser since Netscape 6 writes its platform comment right after "Mozilla/5.0".
+_NO_PLATFORM_COMMENT = re.compile(r"Mozilla/5\.0 (?!\()")
 _COMPATIBLE_BROWSER = re.compile(r"MSIE|Trident|Konqueror|IEMobile|Opera", re.IGNORECASE)
 # CrawlerDetect's generic words, which may end a longer name ("ExampleCrawler", "SiteBot").
 _GENERIC_MATCH = re.compile(r"bot|crawl|spider|slurp", re.IGNORECASE)
@@ -407,6 +409,13 @@ def _announced_tool(agent: str) -> Agent | None:
             "generic_bot",
             "self_announced",
             detail="a 'compatible;' user agent that no browser of today sends",
+            certainty=ANNOUNCED,
+        )
+    if _NO_PLATFORM_COMMENT.match(agent):
+        return Agent(
+            "generic_bot",
+            "self_announced",
+            detail="'Mozilla/5.0' followed by product tokens instead of its platform comment",
             certainty=ANNOUNCED,
         )
     if agent.startswith("Mozilla/") and not _PLATFORM.search(agent) and not _ENGINE.search(agent):
