@@ -134,9 +134,9 @@ _RULES = (
     _rule(r"redditbot", "link_preview", "reddit", "Reddit's link preview"),
     _rule(r"vkShare|OdklBot", "link_preview", "vk", "VK's link preview"),
     _rule(r"Snap ?URL ?Preview", "link_preview", "snapchat", "Snapchat's link preview"),
-    _rule(r"Bluesky", "link_preview", "bluesky", "Bluesky's link preview"),
-    _rule(r"Mastodon/", "link_preview", "mastodon", "a Mastodon server's link preview"),
-    _rule(r"Iframely|Embedly", "link_preview", "embed_service", "an embedding service"),
+    _rule(r"\bBluesky\b", "link_preview", "bluesky", "Bluesky's link preview"),
+    _rule(r"\bMastodon/", "link_preview", "mastodon", "a Mastodon server's link preview"),
+    _rule(r"\b(?:Iframely|Embedly)\b", "link_preview", "embed_service", "an embedding service"),
     _rule(r"SteamChatURLLookup", "link_preview", "steam", "Steam chat's link preview"),
     _rule(
         r"Link ?Preview|URL ?Preview|Unfurl",
@@ -144,8 +144,8 @@ _RULES = (
         "link_preview",
         "a link-preview service",
     ),
-    _rule(r"Barracuda", "security_scanner", "barracuda", "Barracuda's scanner"),
-    _rule(r"Mimecast", "security_scanner", "mimecast", "Mimecast's scanner"),
+    _rule(r"\bBarracuda", "security_scanner", "barracuda", "Barracuda's scanner"),
+    _rule(r"\bMimecast", "security_scanner", "mimecast", "Mimecast's scanner"),
     _rule(
         r"Proofpoint|\bPPS/|URLDefense", "security_scanner", "proofpoint", "Proofpoint's scanner"
     ),
@@ -162,7 +162,7 @@ _RULES = (
         "a Google security check",
     ),
     _rule(
-        r"Kaspersky|Norton-Safeweb|YandexAntivirus|SpamExperts|LightspeedSystems|"
+        r"\bKaspersky|Norton-Safeweb|YandexAntivirus|SpamExperts|LightspeedSystems|"
         r"safesearch\.avira|Virusdie|Virus (?:Check|Scan)",
         "security_scanner",
         "security_vendor",
