@@ -1,26 +1,24 @@
 """Who a user agent says it is.
 
-Two sources, in this order:
+In this order:
 
 1. mailbeacon's own table of the agents that matter for email and that general crawler lists
    get wrong or miss: the mail providers' image proxies, Apple Mail Privacy Protection's bare
-   ``Mozilla/5.0``, chat and social link previews, and the people who look like bots
-   (Outlook's ``ms-office`` agents, the WhatsApp app's in-app browser, phones called "Cubot").
+   ``Mozilla/5.0``, chat and social link previews, mail-security scanners, and the people who
+   look like bots (Outlook's ``ms-office`` agents, Office apps, the WhatsApp app's browser).
+   Names are matched from a word's start, never inside another word.
 2. CrawlerDetect (``crawlerdetect``, a port of the maintained JayBizzle/Crawler-Detect list)
    for every other crawler, HTTP library and headless browser, trusted only where its match is
-   a whole name: "Curl" inside "Curlew" or "Bot" inside a phone's model name is nobody's tool;
-3. the forms in which tools announce themselves without being listed anywhere: a URL or a mail
-   address to write to, a word such as scanner, security, audit or health inside a product
-   name, a ``Mozilla/`` form that names no platform and no browser engine, a product token
-   written before ``Mozilla/``;
-4. what is left and names no platform either (an app on iOS's CFNetwork or Android's OkHttp, a
-   feature phone, a set-top box) is an *unknown client*: weak evidence, which other signals of
-   the hit decide (core/verdicts/classify.py).
+   a whole name: "Curl" inside "Curlew" or "Bot" inside a phone's model name is nobody's tool.
+   A desktop app on Electron and an app on the phone's own HTTP stack name themselves as tools
+   do ("Slack/4.38", "okhttp/4.12"): for them only a bot's generic word counts.
+3. The forms of core/verdicts/forms.py: tools that announce themselves without being on any
+   list, people's devices, and unknown clients, weak evidence that the hit's other signals
+   decide (core/verdicts/classify.py).
 
-Each answer carries ``certainty``: of the hits with such an agent in the development part of
-the labelled evaluation (tests/core/test_classify_evaluation.py), the share made by machines.
-It is the verdict's probability when nothing else is known, so the probability means what it
-says.
+Each answer carries ``certainty``, the share of machines among the development part's hits
+with such an agent (tests/core/test_classify_evaluation.py): the verdict's probability when
+nothing else is known.
 """
 
 from __future__ import annotations
@@ -31,6 +29,8 @@ import threading
 from dataclasses import dataclass
 
 from crawlerdetect import CrawlerDetect
+
+from .forms import NATIVE_STACK, PLATFORM, announced, in_device_model, unknown
 
 __all__ = ["Agent", "identify"]
 
@@ -43,18 +43,6 @@ class Agent:
     proxy_type: str | None = None
     detail: str = ""
     certainty: int = 99  # the share of machines among hits with such an agent, in percent
-
-
-# Calibrated on the development part of the labelled evaluation (python -m
-# tests.core.test_classify_evaluation): the share of machines among the hits whose agent
-# announced itself in one of the forms below (205 of 210), or was a bare or first-release
-# product (45 of 46).
-ANNOUNCED = 97
-BARE_NAME = 97
-# Apps on their own HTTP stack and other unknown clients: 9 machines among 29 in the
-# development part (31%, between 15% and 49% at 95% confidence), held at 40, inside that, so
-# that it stays uncertain and one more weak signal of the hit decides it (classify.py).
-UNKNOWN_CLIENT = 40
 
 
 def _rule(
@@ -183,114 +171,9 @@ _RULES = (
         "an HTTP library",
     ),
 )
-# A platform or a person's device named anywhere: what browsers, mail clients, phones, TVs and
-# consoles say and tools do not. Whole words, so "Windows" is not found in "WindowsUpdateBot".
-_PLATFORM = re.compile(
-    r"\b(?:Windows|Win(?:32|64|98|95|NT)|Macintosh|Mac ?OS|Mac_PowerPC|Darwin|iPhone|iPad|iPod|"
-    r"iOS|Android|Linux|X11|Ubuntu|Fedora|CrOS|FreeBSD|OpenBSD|NetBSD|SunOS|Fuchsia|"
-    r"BlackBerry|BB10|Symbian(?:OS)?|Series ?[346]0|S60|Nokia|MIDP|CLDC|J2ME|Profile|KaiOS|"
-    r"Tizen|Web0S|webOS|SMART-TV|SmartTV|HbbTV|NetCast|Roku|CrKey|AppleTV|tvOS|watchOS|"
-    r"PlayStation|Nintendo|Xbox|Kindle|Silk|Opera|Presto|Trident|UCWEB|UCBrowser|Dolphin|"
-    r"Mobile|Tablet|Outlook|Thunderbird|Mail)\b",
-    re.IGNORECASE,
-)
-_ENGINE = re.compile(
-    r"AppleWebKit|Gecko|KHTML|Trident|Presto|Chrome/|Safari/|Firefox/|MSIE|Edge?/|Opera",
-    re.IGNORECASE,
-)
-# Apps on the phone's own HTTP stack: iOS (CFNetwork, Alamofire) and Android (OkHttp, Cronet,
-# Dalvik). A person opens an image or a link through an app: an unknown client, not a bot.
-_NATIVE_STACK = re.compile(
-    r"\bCFNetwork/|\bAlamofire/|\bNSURLSession\b|^okhttp/|\bokhttp3?\b|\bCronet\b|^Dalvik/",
-    re.IGNORECASE,
-)
-# Words in a product name with which tools introduce themselves; matched against the parts of a
-# product token ("RSiteAuditor" is R, Site, Auditor), never inside a part.
-_TOOL_WORDS = frozenset(
-    {
-        "scanner",
-        "scanning",
-        "security",
-        "research",
-        "researcher",
-        "audit",
-        "auditor",
-        "check",
-        "checker",
-        "health",
-        "healthcheck",
-        "monitor",
-        "monitoring",
-        "uptime",
-        "synthetic",
-        "synthetics",
-        "probe",
-        "scraper",
-        "scraping",
-        "crawler",
-        "spider",
-        "fetcher",
-        "validator",
-        "verifier",
-        "inspector",
-        "analyzer",
-        "analyser",
-        "headless",
-        "automation",
-        "webhook",
-        "webhooks",
-        "exporter",
-        "callout",
-        "favicon",
-        "watchdog",
-        "archiver",
-        "archiving",
-        "downloader",
-        "http",
-        "agent",
-    }
-)
-_SCANNER_WORDS = frozenset(
-    {"scanner", "scanning", "security", "audit", "auditor", "probe", "inspector", "verifier"}
-)
-_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-# A web address or a mail address to write to: browsers never carry one, tools often do. A bare
-# domain counts as a product name of its own ("Criticalcss.com/2.0"), not as a value inside
-# another token (a carrier's "FBCR/Telekom.de;" in Facebook's app).
-_ADDRESS = re.compile(
-    r"https?://|\bwww\.|[\w.+-]+@[\w-]+\.[a-z]{2,}|\[at\]|"
-    r"(?:^|(?<=[\s(;]))(?!(?:com|org|net)\.)[a-z][\w-]*(?:\.[a-z][\w-]*)*\."
-    r"(?:com|net|org|io|ai|info|biz|dev|app|co|me|ly|gy|fr|de|ru|jp|cn|uk|nl|cz|pl|eu|us|ua|nu|"
-    r"goog|tech|cloud|site|online|xyz)(?=[/\s)]|$)",
-    re.IGNORECASE,
-)
-# "compatible;" is what MSIE and Konqueror wrote; a WebKit or Gecko browser never does, the
-# tools that imitate one do ("(KHTML, like Gecko; compatible; Google-Agent)").
-_COMPATIBLE = re.compile(r"\bcompatible\s*;", re.IGNORECASE)
-# Every browser since Netscape 6 writes its platform comment right after "Mozilla/5.0".
-_NO_PLATFORM_COMMENT = re.compile(r"Mozilla/5\.0 (?!\()")
-_COMPATIBLE_BROWSER = re.compile(r"MSIE|Trident|Konqueror|IEMobile|Opera", re.IGNORECASE)
+
 # CrawlerDetect's generic words, which may end a longer name ("ExampleCrawler", "SiteBot").
 _GENERIC_MATCH = re.compile(r"bot|crawl|spider|slurp", re.IGNORECASE)
-# A phone, a feature phone, a TV or a console by its maker or its own browser: a person's
-# device, whatever else its user agent lacks. Makers are whole words, case-sensitive after
-# them ("SonyEricssonK750", "LG-KP500", "MOT-V3r", "SAMSUNG-SGH-C417").
-_DEVICE = re.compile(
-    r"(?<![A-Za-z])(?i:SAMSUNG|SEC|LGE?|MOT|Motorola|HTC|Nokia|SonyEricsson|Sony|SIE|Siemens|"
-    r"Alcatel|Kyocera|KWC|DoCoMo|SoftBank|Vodafone|KDDI|WILLCOM|DDIPOCKET|J-PHONE|Lenovo|"
-    r"Huawei|ZTE|Xiaomi|Panasonic|Sharp|SANYO|NEC|Philips|SAGEM|Pantech|BenQ|Palm|Haier|TCL|"
-    r"Micromax|Tecno|Infinix|OPPO|vivo|Realme|OnePlus|Meizu|ASUS|Acer|sprd|Spreadtrum|"
-    r"UP\.Browser|UP\.Link|NetFront|Obigo|Teleca|OpenWave|BrowserNG|Opera Mini|Polaris|"
-    r"Dorado|Jasmine|MAUI|Brew|jig browser|Blazer|Mms|BRAVIA|AFT[A-Z]+|Chromecast|DTV|"
-    r"SmartTV|SMART-TV|STB|Set-?Top|BlackBerry|AppleTV|Roku)(?=[^a-z]|$)"
-)
-# One product at its first version and nothing more (an optional comment): scripts and
-# services start there and stay; the apps people use are past it.
-_FIRST_RELEASE = re.compile(
-    r"[^/\s()]+(?: [^/\s()]+)?/(?:0\.\d+(?:\.\d+)?|1\.0(?:\.0)?)(?: \([^)]*\))?$"
-)
-_LOWER_PRODUCT = re.compile(r"[a-z][a-z0-9_.-]*/\S+$")
-_ANDROID_MODEL = re.compile(r"\(Linux;(?: U;)? Android[^;)]*;(?: [a-z]{2}[-_][a-z]{2};)?([^;)]*)")
 _DESKTOP_APP = re.compile(r"\bElectron/|\bAtomShell/", re.IGNORECASE)
 _APPLE_MPP = "Mozilla/5.0"  # Mail Privacy Protection's prefetcher sends exactly this
 _crawlers = CrawlerDetect()
@@ -317,10 +200,15 @@ def identify(user_agent: str) -> Agent | None:
     # A desktop app on Electron names itself like a tool would ("Slack/4.33"): CrawlerDetect's
     # list of tool names is no evidence against it, only its own announcements are.
     # The same holds for an app on the phone's own HTTP stack ("okhttp/4.12").
-    desktop_app = _DESKTOP_APP.search(agent) is not None and _PLATFORM.search(agent) is not None
-    app = desktop_app or _NATIVE_STACK.search(agent) is not None
+    desktop_app = _DESKTOP_APP.search(agent) is not None and PLATFORM.search(agent) is not None
+    app = desktop_app or NATIVE_STACK.search(agent) is not None
     listed = _listed_tool(agent, generic_only=app)
-    return listed or _announced_tool(agent) or _unknown_client(agent)
+    if listed is not None:
+        return listed
+    form = announced(agent) or unknown(agent)
+    if form is None:
+        return None
+    return Agent(form.classification, form.family, detail=form.detail, certainty=form.certainty)
 
 
 def _listed_tool(agent: str, *, generic_only: bool = False) -> Agent | None:
@@ -345,7 +233,7 @@ def _names_a_tool(agent: str, match: str) -> bool:
     if start < 0:
         return True
     end = start + len(match)
-    if _in_device_model(agent, start):
+    if in_device_model(agent, start):
         return False
     if _GENERIC_MATCH.search(match):
         return True  # "bot", "crawl": a word that ends or starts many tools' names
@@ -353,117 +241,3 @@ def _names_a_tool(agent: str, match: str) -> bool:
     after = agent[end] if end < len(agent) else " "
     inside = (match[0].isalnum() and before.isalnum()) or (match[-1].isalnum() and after.isalpha())
     return not inside
-
-
-def _in_device_model(agent: str, position: int) -> bool:
-    """Whether ``position`` falls in the device model of an Android browser's platform comment
-    (``(Linux; Android 12; <model> Build/...)``), which names a phone, never a tool."""
-    model = _device_model(agent)
-    return model is not None and model[0] <= position < model[1]
-
-
-def _device_model(agent: str) -> tuple[int, int] | None:
-    android = _ANDROID_MODEL.search(agent)
-    return android.span(1) if android else None
-
-
-def _announced_tool(agent: str) -> Agent | None:
-    """A tool that says what it is in a form no list has yet."""
-    device = _DEVICE.search(agent) is not None
-    model = _device_model(agent)
-    named = agent if model is None else agent[: model[0]] + agent[model[1] :]
-    words = {
-        part.lower()
-        for token in re.split(r"[^A-Za-z0-9]+", named)
-        for part in _PARTS.findall(token)
-    }
-    scanner = None if device else next(iter(sorted(words & _SCANNER_WORDS)), None)
-    if scanner is not None:
-        # A self-declared scanner following a mail's link is checking it, as mail-security
-        # products do.
-        return Agent(
-            "security_scanner",
-            "self_announced",
-            detail=f"user agent calls itself a {scanner}",
-            certainty=ANNOUNCED,
-        )
-    if _ADDRESS.search(agent):
-        return Agent(
-            "generic_bot",
-            "self_announced",
-            detail="user agent carries a web or mail address",
-            certainty=ANNOUNCED,
-        )
-    if device:
-        return None  # a phone's or a TV's, whatever words its model name holds ("HTC Radar")
-    word = next(iter(sorted(words & _TOOL_WORDS)), None)
-    if word is not None:
-        return Agent(
-            "generic_bot",
-            "self_announced",
-            detail=f"user agent calls itself a {word}",
-            certainty=ANNOUNCED,
-        )
-    if _COMPATIBLE.search(agent) and not _COMPATIBLE_BROWSER.search(agent):
-        return Agent(
-            "generic_bot",
-            "self_announced",
-            detail="a 'compatible;' user agent that no browser of today sends",
-            certainty=ANNOUNCED,
-        )
-    if _NO_PLATFORM_COMMENT.match(agent):
-        return Agent(
-            "generic_bot",
-            "self_announced",
-            detail="'Mozilla/5.0' followed by product tokens instead of its platform comment",
-            certainty=ANNOUNCED,
-        )
-    if agent.startswith("Mozilla/") and not _PLATFORM.search(agent) and not _ENGINE.search(agent):
-        return Agent(
-            "generic_bot",
-            "self_announced",
-            detail="a 'Mozilla/' user agent naming no platform and no browser engine",
-            certainty=ANNOUNCED,
-        )
-    return None
-
-
-def _unknown_client(agent: str) -> Agent | None:
-    if _NATIVE_STACK.search(agent):
-        return Agent(
-            "unknown_client",
-            "native_app",
-            detail="user agent is an app's own HTTP stack (CFNetwork, OkHttp, ...)",
-            certainty=UNKNOWN_CLIENT,
-        )
-    if agent.startswith("Mozilla/") or _PLATFORM.search(agent) or _DEVICE.search(agent):
-        return None  # a browser, a mail client, a phone, a TV: a person's
-    if "/" not in agent:
-        return Agent(
-            "generic_bot",
-            "unknown_tool",
-            detail="user agent is a bare name, without a version or a platform",
-            certainty=BARE_NAME,
-        )
-    if _FIRST_RELEASE.match(agent):
-        return Agent(
-            "generic_bot",
-            "unknown_tool",
-            detail="user agent is one product at version 0.x or 1.0, with nothing else",
-            certainty=BARE_NAME,
-        )
-    if _LOWER_PRODUCT.match(agent):
-        # Libraries and scripts name themselves so (curl, wget, colly); apps carry their
-        # brand's capitals.
-        return Agent(
-            "generic_bot",
-            "unknown_tool",
-            detail="user agent is one product named in lower case, with nothing else",
-            certainty=BARE_NAME,
-        )
-    return Agent(
-        "unknown_client",
-        "unknown_client",
-        detail="user agent is neither a browser's, a mail client's nor a device's",
-        certainty=UNKNOWN_CLIENT,
-    )
