@@ -71,7 +71,7 @@ def test_verdicts_come_out_in_order_with_their_reasons(
     assert out[1] == {
         "id": "p",
         "classification": "genuine",
-        "probability": 5,
+        "probability": 1,
         "proxy_type": None,
         "family": None,
         "reason_codes": [],

@@ -8,7 +8,9 @@ class      classifications                   meaning
 ========== ================================= ==============================================
 human      genuine                           a person
 privacy    privacy_proxy                     an image proxy or Apple MPP fetched the pixel
-                                             or link (it may or may not mean a person read)
+                                             or link: a mailbox's image proxy for its
+                                             reader (counts), Apple MPP whether or not
+                                             anyone reads (does not; README)
 bot        link_preview, generic_bot         previews (Slack, Teams, ...), crawlers, tools
 scanner    security_scanner                  mail-security link and attachment checkers
 machine    bot + scanner                     what no person caused

@@ -1,13 +1,24 @@
 """Who a user agent says it is.
 
-Two sources, in this order:
+In this order:
 
 1. mailbeacon's own table of the agents that matter for email and that general crawler lists
    get wrong or miss: the mail providers' image proxies, Apple Mail Privacy Protection's bare
-   ``Mozilla/5.0``, chat and social link previews, and the people who look like bots
-   (Outlook's ``ms-office`` agents, the WhatsApp app's in-app browser, phones called "Cubot").
+   ``Mozilla/5.0``, chat and social link previews, mail-security scanners, and the people who
+   look like bots (Outlook's ``ms-office`` agents, Office apps, the WhatsApp app's browser).
+   Names are matched from a word's start, never inside another word.
 2. CrawlerDetect (``crawlerdetect``, a port of the maintained JayBizzle/Crawler-Detect list)
-   for every other crawler, HTTP library and headless browser.
+   for every other crawler, HTTP library and headless browser, trusted only where its match is
+   a whole name: "Curl" inside "Curlew" or "Bot" inside a phone's model name is nobody's tool.
+   A desktop app on Electron and an app on the phone's own HTTP stack name themselves as tools
+   do ("Slack/4.38", "okhttp/4.12"): for them only a bot's generic word counts.
+3. The forms of core/verdicts/forms.py: tools that announce themselves without being on any
+   list, people's devices, and unknown clients, weak evidence that the hit's other signals
+   decide (core/verdicts/classify.py).
+
+Each answer carries ``certainty``, the share of machines among the development part's hits
+with such an agent (tests/core/test_classify_evaluation.py): the verdict's probability when
+nothing else is known.
 """
 
 from __future__ import annotations
@@ -19,15 +30,19 @@ from dataclasses import dataclass
 
 from crawlerdetect import CrawlerDetect
 
+from .forms import NATIVE_STACK, PLATFORM, announced, in_device_model, unknown
+
 __all__ = ["Agent", "identify"]
 
 
 @dataclass(frozen=True, slots=True)
 class Agent:
-    classification: str  # privacy_proxy, link_preview, security_scanner, generic_bot, genuine
+    # privacy_proxy, link_preview, security_scanner, generic_bot, genuine, or unknown_client
+    classification: str
     family: str | None
     proxy_type: str | None = None
     detail: str = ""
+    certainty: int = 99  # the share of machines among hits with such an agent, in percent
 
 
 def _rule(
@@ -41,8 +56,8 @@ def _rule(
 
 
 # First match wins. "genuine" rows protect people whose agents look like tools: mail clients
-# fetching images as their user reads, Office apps following a link their user clicked, phones
-# called "Cubot", the WhatsApp app's browser.
+# fetching images as their user reads, Office apps following a link their user clicked, the
+# WhatsApp app's browser. Names are matched as whole words (\b), never inside another.
 _RULES = (
     _rule(
         r"\bms-office\b|\bMSOffice\b|Microsoft (?:Office|Outlook)|MacOutlook|Outlook-(?:iOS|"
@@ -59,7 +74,6 @@ _RULES = (
         "a mail client",
     ),
     _rule(r"\b(?:Word|Excel|PowerPoint)/[\d.]+", "genuine", None, "an Office app"),
-    _rule(r"\bCubot\b", "genuine", None, "a Cubot phone"),
     _rule(r"Mozilla/5\.0 .*\bWhatsApp/[\d.]+$", "genuine", None, "the WhatsApp app's browser"),
     _rule(
         r"GoogleImageProxy", "privacy_proxy", "google", "Gmail's image proxy", "gmail_image_proxy"
@@ -108,9 +122,9 @@ _RULES = (
     _rule(r"redditbot", "link_preview", "reddit", "Reddit's link preview"),
     _rule(r"vkShare|OdklBot", "link_preview", "vk", "VK's link preview"),
     _rule(r"Snap ?URL ?Preview", "link_preview", "snapchat", "Snapchat's link preview"),
-    _rule(r"Bluesky", "link_preview", "bluesky", "Bluesky's link preview"),
-    _rule(r"Mastodon/", "link_preview", "mastodon", "a Mastodon server's link preview"),
-    _rule(r"Iframely|Embedly", "link_preview", "embed_service", "an embedding service"),
+    _rule(r"\bBluesky\b", "link_preview", "bluesky", "Bluesky's link preview"),
+    _rule(r"\bMastodon/", "link_preview", "mastodon", "a Mastodon server's link preview"),
+    _rule(r"\b(?:Iframely|Embedly)\b", "link_preview", "embed_service", "an embedding service"),
     _rule(r"SteamChatURLLookup", "link_preview", "steam", "Steam chat's link preview"),
     _rule(
         r"Link ?Preview|URL ?Preview|Unfurl",
@@ -118,9 +132,11 @@ _RULES = (
         "link_preview",
         "a link-preview service",
     ),
-    _rule(r"Barracuda", "security_scanner", "barracuda", "Barracuda's scanner"),
-    _rule(r"Mimecast", "security_scanner", "mimecast", "Mimecast's scanner"),
-    _rule(r"Proofpoint|PPS/|URLDefense", "security_scanner", "proofpoint", "Proofpoint's scanner"),
+    _rule(r"\bBarracuda", "security_scanner", "barracuda", "Barracuda's scanner"),
+    _rule(r"\bMimecast", "security_scanner", "mimecast", "Mimecast's scanner"),
+    _rule(
+        r"Proofpoint|\bPPS/|URLDefense", "security_scanner", "proofpoint", "Proofpoint's scanner"
+    ),
     _rule(
         r"Cloudflare-?Radar|CloudflareRadarURLScanner",
         "security_scanner",
@@ -134,32 +150,31 @@ _RULES = (
         "a Google security check",
     ),
     _rule(
-        r"Kaspersky|Norton-Safeweb|YandexAntivirus|SpamExperts|LightspeedSystems|"
+        r"\bKaspersky|Norton-Safeweb|YandexAntivirus|SpamExperts|LightspeedSystems|"
         r"safesearch\.avira|Virusdie|Virus (?:Check|Scan)",
         "security_scanner",
         "security_vendor",
         "a security vendor's scanner",
     ),
+    # Electron alone is a desktop app (Slack, Teams, Obsidian) its user clicked in.
     _rule(
-        r"HeadlessChrome|PhantomJS|Puppeteer|Playwright|Selenium|Electron/[\d.]+ Safari",
+        r"HeadlessChrome|PhantomJS|\bPuppeteer\b|\bPlaywright\b|\bSelenium\b",
         "generic_bot",
         "headless_browser",
         "a headless browser",
     ),
     _rule(
-        r"^(?:aws-sdk|Apache-HttpClient|okhttp|Go-http-client|python-|Java/|libwww-perl|"
-        r"curl/|Wget/|axios/|node-fetch|undici|Ruby|PHP/|Guzzle)",
+        r"^(?:aws-sdk|Apache-HttpClient|Go-http-client|python-|Java/|libwww-perl|"
+        r"curl/|Wget/|axios/|node-fetch|undici|Ruby\b|PHP/|Guzzle)",
         "generic_bot",
         "http_library",
         "an HTTP library",
     ),
 )
-# Neither "Mozilla/" nor anything a browser or mail client says: a tool or a bot.
-_PERSON_TOKENS = re.compile(
-    r"Opera|UCWEB|UCBrowser|Dolphin|BlackBerry|Nokia|Safari|Chrome|Firefox|Mobile|Mail|Outlook|"
-    r"Android|iPhone|iPad|Windows|Macintosh|Linux|MIDP|Profile/|Presto|Trident",
-    re.IGNORECASE,
-)
+
+# CrawlerDetect's generic words, which may end a longer name ("ExampleCrawler", "SiteBot").
+_GENERIC_MATCH = re.compile(r"bot|crawl|spider|slurp", re.IGNORECASE)
+_DESKTOP_APP = re.compile(r"\bElectron/|\bAtomShell/", re.IGNORECASE)
 _APPLE_MPP = "Mozilla/5.0"  # Mail Privacy Protection's prefetcher sends exactly this
 _crawlers = CrawlerDetect()
 _crawlers_lock = threading.Lock()
@@ -179,21 +194,50 @@ def identify(user_agent: str) -> Agent | None:
             "apple_mpp",
             "the bare user agent of Apple Mail Privacy Protection",
         )
-    for pattern, found in _RULES:
+    for pattern, named in _RULES:
         if pattern.search(agent):
-            return found
+            return named
+    # A desktop app on Electron names itself like a tool would ("Slack/4.33"): CrawlerDetect's
+    # list of tool names is no evidence against it, only its own announcements are.
+    # The same holds for an app on the phone's own HTTP stack ("okhttp/4.12").
+    desktop_app = _DESKTOP_APP.search(agent) is not None and PLATFORM.search(agent) is not None
+    app = desktop_app or NATIVE_STACK.search(agent) is not None
+    listed = _listed_tool(agent, generic_only=app)
+    if listed is not None:
+        return listed
+    form = announced(agent) or unknown(agent)
+    if form is None:
+        return None
+    return Agent(form.classification, form.family, detail=form.detail, certainty=form.certainty)
+
+
+def _listed_tool(agent: str, *, generic_only: bool = False) -> Agent | None:
+    """CrawlerDetect's answer where its match names a tool; for an app's own user agent only
+    a bot's generic word ("SomeBot" riding on OkHttp) counts, not the app's or its stack's
+    name."""
     with _crawlers_lock:  # CrawlerDetect keeps its last match in the instance
         crawler = _crawlers.isCrawler(agent)
-        match = _crawlers.getMatches() or "crawler"
-    if crawler:
-        family = _WORD.sub("_", str(match).lower()).strip("_")[:40] or "crawler"
-        return Agent("generic_bot", family, detail=f"user agent is a known tool ({match})")
-    if "+http" in agent:  # crawlers sign with a URL about themselves
-        return Agent("generic_bot", "crawler", detail="user agent carries a crawler's +URL")
-    if not agent.startswith("Mozilla/") and not _PERSON_TOKENS.search(agent):
-        return Agent(
-            "generic_bot",
-            "unknown_tool",
-            detail="user agent is neither a browser's nor a mail client's",
-        )
-    return None
+        match = str(_crawlers.getMatches() or "")
+    if not crawler or not _names_a_tool(agent, match):
+        return None
+    if generic_only and not _GENERIC_MATCH.search(match):
+        return None
+    family = _WORD.sub("_", match.lower()).strip("_")[:40] or "crawler"
+    return Agent("generic_bot", family, detail=f"user agent is a known tool ({match or 'crawler'})")
+
+
+def _names_a_tool(agent: str, match: str) -> bool:
+    """Whether CrawlerDetect's match is a tool's name where it stands: a whole word ("Curl" in
+    "Curlew" is not), and not a phone's model name ("Bot" in "Android 12; Bot A1 Build/...")."""
+    start = agent.lower().find(match.lower()) if match else -1
+    if start < 0:
+        return True
+    end = start + len(match)
+    if in_device_model(agent, start):
+        return False
+    if _GENERIC_MATCH.search(match):
+        return True  # "bot", "crawl": a word that ends or starts many tools' names
+    before = agent[start - 1] if start else " "
+    after = agent[end] if end < len(agent) else " "
+    inside = (match[0].isalnum() and before.isalnum()) or (match[-1].isalnum() and after.isalpha())
+    return not inside

@@ -11,11 +11,18 @@ more after delivery, where a time cut-off alone would miss it. Each hit gets a
 - ``reason_codes``: Lettermint's broad categories; ``details``: the signals that fired;
 - ``machine`` and ``counts_for_metrics``: a genuine hit, or an image-proxy open that a mail
   provider only makes when the person opens the message (Gmail, Yahoo), counts; Apple MPP
-  prefetches, scanners, previews and bots do not.
+  fetches (at delivery or later: Apple fetches whether or not anyone reads), prefetches,
+  scanners, previews and bots do not. An unknown client (an app's own HTTP stack) is
+  uncertain: its probability sits near the middle and the hit's other signals decide.
+
+``probability`` is calibrated: each kind of evidence carries the share of machines among the
+hits it fired on in the development part of the labelled evaluation
+(tests/core/test_classify_evaluation.py), which checks the held-out part's reliability.
 
 Signals, each an :class:`Evidence` with a strength; no single weak one decides:
 
-1. the user agent (core/verdicts/agents.py): image proxies, Apple MPP, previews, crawlers, tools;
+1. the user agent (core/verdicts/agents.py): image proxies, Apple MPP, previews, crawlers,
+   tools, self-announced tools, unknown clients;
 2. the request's shape: HEAD, prefetch headers; a missing Accept-Language only corroborates;
 3. the network (core/verdicts/networks.py): mail-security ranges ("certain" or "probable"); Apple's
    relay confirms an MPP open (and never demotes a click); the webmail image-proxy networks of
@@ -44,7 +51,20 @@ BURST_WINDOW = timedelta(seconds=1.5)  # distinct links clicked this close: a sc
 HONEYPOT_WINDOW = timedelta(seconds=5)  # hits this close to a honeypot hit, same client
 TOO_SOON = timedelta(seconds=2)  # a click this soon after delivery: nobody has read it
 ALL_LINKS_WINDOW = timedelta(minutes=2)
+# A burst over several links, or every link clicked, is a machine's pattern, but on its own (a
+# browser's request from an ordinary address) it may be security software on the reader's own
+# computer, or a reader opening every link in tabs: uncertain until a scanner's network, a
+# tool's user agent or a missing browser header adds to it.
+BURST = 70
+ALL_LINKS = 65
 MACHINE_AT = 50  # a probability from here on is a machine
+# A hit with nothing against it: the share of machines among such hits in the development part
+# of the labelled evaluation (tests/core/test_classify_evaluation.py).
+PERSON = 1
+# The mailbox providers' image proxies fetch the pixel when their user opens the message: the
+# open is the person's, made through a proxy, and counts. Every other privacy proxy (Apple MPP,
+# prefetch proxies) fetches whether or not anyone reads: its hits are machines' and do not.
+READERS_PROXIES = frozenset({"gmail_image_proxy", "yahoo_mail_proxy", "yandex_userproxy"})
 
 
 class Classification(enum.Enum):
@@ -185,10 +205,29 @@ def _own_evidence(hit: Hit, network: NetworkRange | None) -> list[Evidence]:
             Evidence(_C.GENERIC_BOT, 100, "link_pattern", "followed the hidden honeypot link")
         )
     agent = identify(hit.user_agent)
-    if agent is not None and agent.classification != "genuine":
+    if agent is not None and agent.classification == "unknown_client":
+        # Weak either way: an app a person uses, or a tool nobody lists. It only adds to what
+        # the hit's other signals say (network, timing, request shape, the honeypot).
+        found.append(
+            Evidence(
+                _C.GENERIC_BOT,
+                agent.certainty,
+                "unknown_client",
+                agent.detail,
+                family=agent.family,
+                corroborating=True,
+            )
+        )
+    elif agent is not None and agent.classification != "genuine":
         found.append(
             _agent_evidence(
-                hit, agent.classification, agent.family, agent.proxy_type, agent.detail, network
+                hit,
+                agent.classification,
+                agent.family,
+                agent.proxy_type,
+                agent.detail,
+                network,
+                agent.certainty,
             )
         )
     if network is not None:
@@ -205,7 +244,7 @@ def _own_evidence(hit: Hit, network: NetworkRange | None) -> list[Evidence]:
             found.append(
                 Evidence(
                     _C.PRIVACY_PROXY,
-                    20,
+                    PERSON,
                     "image_proxy",
                     f"fetched through {network.provider}'s image proxy network",
                     family=network.provider,
@@ -241,6 +280,7 @@ def _agent_evidence(
     proxy_type: str | None,
     detail: str,
     network: NetworkRange | None,
+    certainty: int = 95,
 ) -> Evidence:
     if classification == "privacy_proxy" and proxy_type == "apple_mpp":
         if hit.kind != "open":
@@ -260,11 +300,21 @@ def _agent_evidence(
             family="apple",
             proxy_type="apple_mpp",
         )
+    if classification == "privacy_proxy" and proxy_type not in READERS_PROXIES:
+        # A prefetch proxy fetches ahead of anyone reading: a machine's hit, open or click.
+        return Evidence(
+            _C.PRIVACY_PROXY if hit.kind == "open" else _C.GENERIC_BOT,
+            certainty,
+            "privacy_proxy" if hit.kind == "open" else "known_bot",
+            f"user agent is {detail}",
+            family=family,
+            proxy_type=proxy_type if hit.kind == "open" else None,
+        )
     if classification == "privacy_proxy":
         if hit.kind == "open":
             return Evidence(
                 _C.PRIVACY_PROXY,
-                20,
+                PERSON,
                 "image_proxy",
                 f"user agent is {detail}",
                 family=family,
@@ -279,7 +329,7 @@ def _agent_evidence(
     text = (
         detail if detail.startswith(("user agent", "no User-Agent")) else f"user agent is {detail}"
     )
-    return Evidence(kind, 95, reason, text, family=family)
+    return Evidence(kind, certainty, reason, text, family=family)
 
 
 def _network_evidence(hit: Hit, network: NetworkRange) -> Evidence | None:
@@ -322,7 +372,7 @@ def _bursts(
             evidence[i].append(
                 Evidence(
                     _C.SECURITY_SCANNER,
-                    85,
+                    BURST,
                     "timing",
                     f"{len(near)} different links clicked within {_seconds(BURST_WINDOW)} s",
                 )
@@ -350,7 +400,7 @@ def _all_links(
             evidence[i].append(
                 Evidence(
                     _C.SECURITY_SCANNER,
-                    80,
+                    ALL_LINKS,
                     "link_pattern",
                     f"all {link_count} links clicked within {_seconds(ALL_LINKS_WINDOW)} s",
                 )
@@ -415,7 +465,7 @@ def _decide(hit: Hit, found: list[Evidence]) -> Verdict:
         if image is not None:
             return Verdict(
                 _C.PRIVACY_PROXY,
-                20,
+                PERSON,
                 image.proxy_type,
                 image.family,
                 tuple(dict.fromkeys(("image_proxy", *reasons))),
@@ -423,7 +473,22 @@ def _decide(hit: Hit, found: list[Evidence]) -> Verdict:
                 machine=False,
                 counts_for_metrics=True,
             )
-        probability = min(40, 5 + sum(e.probability for e in support))
+        unknown = next((e for e in support if e.reason == "unknown_client"), None)
+        if unknown is None:
+            probability = min(40, PERSON + sum(e.probability for e in support))
+        else:  # the unknown client's own share, moved by the hit's other weak signals
+            probability = min(75, sum(e.probability for e in support))
+        if probability >= MACHINE_AT:
+            return Verdict(
+                _C.GENERIC_BOT,
+                probability,
+                None,
+                unknown.family if unknown else None,
+                reasons,
+                details,
+                machine=True,
+                counts_for_metrics=False,
+            )
         return Verdict(
             _C.GENUINE,
             probability,

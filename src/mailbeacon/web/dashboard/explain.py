@@ -19,6 +19,8 @@ CLASSIFICATIONS = {
 
 REASONS = {
     "known_bot": "its user agent names a known bot or preview service",
+    "unknown_client": "its user agent is an app's or a device's that no list knows: weak "
+    "evidence either way, decided by the hit's other signals",
     "link_protection": "it came from a mail security product that opens links to check them",
     "security_network": "its address belongs to a mail security provider's network",
     "privacy_proxy": "it came through a privacy proxy that fetches images for the reader",

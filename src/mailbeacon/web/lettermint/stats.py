@@ -4,13 +4,16 @@ The Lettermint shape (docs/contracts.md, StatsData) plus mailbeacon's own counte
 engagement counters mean:
 
 - ``opened`` / ``clicked``: events that count for metrics (people, and the image proxies of
-  Gmail and Yahoo, which fetch only when a person opens); with ``include_machine=1`` machine
-  events are added;
+  Gmail and Yahoo, which fetch only when a person opens; never Apple MPP, which fetches
+  whether or not anyone reads: README, "Telling people from machines"); with
+  ``include_machine=1`` machine events are added;
 - ``unique_opened`` / ``unique_clicked``: recipients whose first such event fell on that day;
 - ``effective_opened``: recipients who opened *or* clicked (a click means the message was read,
   even when images were blocked), counted once;
-- ``human_opened`` (classified genuine), ``privacy_opened`` (privacy proxies, Apple MPP
-  included), ``observed_opened`` (the two together), ``machine_opened``, ``machine_clicked``.
+- ``human_opened`` (classified genuine), ``privacy_opened`` (every privacy-proxy open: image
+  proxies, which count, and Apple MPP, which does not), ``observed_opened`` (the two
+  together), ``machine_opened``, ``machine_clicked`` (the verdict's machine flag: Apple MPP
+  included).
 """
 
 from __future__ import annotations
