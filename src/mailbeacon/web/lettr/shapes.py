@@ -45,6 +45,7 @@ _STATES = {
     "delivered": "delivered",
     "captured": "delivered",
     "failed": "bounced",
+    "suppressed": "bounced",  # Lettr has no word for it: none of it was sent
 }
 _TYPES = {
     "message.created": "injection",
