@@ -39,6 +39,7 @@ from ..core.errors import (
 )
 from ..core.events import Event
 from ..core.instrumentation.mime import MessagePlan
+from ..core.instrumentation.rewrite import TrackedLink
 from ..core.intake.compose import compose
 from ..core.intake.policy import (
     RouteType,
@@ -232,23 +233,31 @@ def store_message(
     origin = instrumenter.origin(project)  # its custom domain, default host or the public URL
     urls: list[str] | None = None
     refused: dict[int, tuple[str, Suppression]] = {}
+    links: tuple[TrackedLink, ...]
     for copy_id, person, (address, _) in zip(copy_ids, people, intake.recipients, strict=True):
         if person in stopped:
             refused[copy_id] = (address, stopped[person])
             continue
         mine = for_recipient(decision, opted_out=person in untracked)
         tracker = instrumenter.tracker(copy_id, now.date(), origin)
-        copy = plan.render(tracker, opens=mine.opens, clicks=mine.clicks, honeypot=honeypot)
-        raw = with_one_click(copy.raw, tracker.unsubscribe_url()) if one_click else copy.raw
+        if not (mine.opens or mine.clicks):
+            # Nothing to add: the message as accepted, every byte (rendering would re-encode
+            # a quoted-printable part's line breaks even with nothing changed)
+            raw, links = plan.raw, ()
+        else:
+            copy = plan.render(tracker, opens=mine.opens, clicks=mine.clicks, honeypot=honeypot)
+            raw, links = copy.raw, copy.links
+        if one_click:
+            raw = with_one_click(raw, tracker.unsubscribe_url())
         messages.set_copy_raw(conn, copy_id, raw, _return_path(instrumenter, intake, copy_id, now))
         if urls is None and mine.clicks == decision.clicks:  # a tracked copy: links are shared
-            urls = [link.url for link in copy.links]
+            urls = [link.url for link in links]
             messages.insert_links(
                 conn,
                 message_id,
                 [
                     messages.Link(link.link_index, link.url, link.anchor_text, link.element)
-                    for link in copy.links
+                    for link in links
                 ],
             )
     created = Event(
