@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import lettr
 import pytest
 from lettermint import Lettermint, NotFoundError, ValidationError
 from sqlalchemy import select
@@ -490,6 +491,23 @@ def test_a_dsn_sent_to_the_relay_is_a_hard_bounce_with_a_webhook_and_a_suppressi
         }  # type: ignore[typeddict-item]
     )
     assert answer["data"]["summary"]["metrics"]["out_of_band_bounced_recipients"] == 1  # type: ignore[typeddict-item]
+    with lettr.Lettr(
+        site.tenant.sending_token, base_url=f"{site.base}/api", timeout=10
+    ) as lettr_client:
+        late = lettr_client.emails.list_events(
+            events=["out_of_band"], recipients=["later-7@example.org"]
+        )
+        assert [(e.type, e.request_id, e.error_code) for e in late.results] == [
+            ("out_of_band", message_id, "550")
+        ]
+        early = lettr_client.emails.list_events(
+            events=["out_of_band"], recipients=["dead-5@example.org"]
+        )
+        assert early.results == []  # an in-band bounce is listed as message.failed's bounce
+        refused = lettr_client.emails.list_events(
+            events=["policy_rejection"], recipients=["gone-3@example.org"]
+        )
+        assert {e.type for e in refused.results} == {"policy_rejection"}
 
 
 def test_copies_go_out_with_their_own_return_path_but_a_null_sender_stays_null(
