@@ -233,7 +233,18 @@ def test_a_suppressed_recipient_is_refused_with_the_reason_and_the_others_get_th
     site.lm.suppressions.create(
         {"email": "gone-3@example.org", "reason": "manual", "scope": "team"}
     )
-    message_id = site.send(["Gone-3@example.org", "here-3@example.org"])
+    answer = site.lm.emails.send(
+        {
+            "from": "shop@shop.example",
+            "to": ["Gone-3@example.org", "here-3@example.org"],
+            "subject": "News",
+            "html": HTML,
+        }
+    )
+    assert answer["suppressed_recipients"] == [  # type: ignore[typeddict-item]
+        {"email": "Gone-3@example.org", "reason": "manual"}
+    ]
+    message_id = answer["message_id"]
     assert site.statuses(message_id) == {
         "Gone-3@example.org": "suppressed",
         "here-3@example.org": "queued",
