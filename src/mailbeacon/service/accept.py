@@ -38,6 +38,7 @@ from ..core.errors import (
     UnknownRoute,
 )
 from ..core.events import Event
+from ..core.hosts.tracking_hosts import TrackingOrigin
 from ..core.instrumentation.mime import MessagePlan
 from ..core.instrumentation.rewrite import TrackedLink
 from ..core.intake.compose import compose
@@ -228,29 +229,19 @@ def store_message(
         transactional=transactional,
     )
     untracked = suppressions.opted_out(conn, project.team_id, people)
-    honeypot = bool(route.settings.get("honeypot_link", True))
-    one_click = bool(route.settings.get("one_click_unsubscribe", False))
-    origin = instrumenter.origin(project)  # its custom domain, default host or the public URL
-    urls: list[str] | None = None
     refused: dict[int, tuple[str, Suppression]] = {}
-    links: tuple[TrackedLink, ...]
+    sent: list[tuple[int, bool]] = []  # (copy id, opted out of tracking)
     for copy_id, person, (address, _) in zip(copy_ids, people, intake.recipients, strict=True):
         if person in stopped:
             refused[copy_id] = (address, stopped[person])
-            continue
-        mine = for_recipient(decision, opted_out=person in untracked)
-        tracker = instrumenter.tracker(copy_id, now.date(), origin)
-        if not (mine.opens or mine.clicks):
-            # Nothing to add: the message as accepted, every byte (rendering would re-encode
-            # a quoted-printable part's line breaks even with nothing changed)
-            raw, links = plan.raw, ()
         else:
-            copy = plan.render(tracker, opens=mine.opens, clicks=mine.clicks, honeypot=honeypot)
-            raw, links = copy.raw, copy.links
-        if one_click:
-            raw = with_one_click(raw, tracker.unsubscribe_url())
-        messages.set_copy_raw(conn, copy_id, raw, _return_path(instrumenter, intake, copy_id, now))
-        if urls is None and mine.clicks == decision.clicks:  # a tracked copy: links are shared
+            sent.append((copy_id, person in untracked))
+    origin = instrumenter.origin(project)  # its custom domain, default host or the public URL
+    copy = _CopyMaker(instrumenter, plan, origin, route, intake, decision, now)
+    urls: list[str] | None = None
+    for copy_id, opted_out in sent:
+        links = copy.make(conn, copy_id, opted_out=opted_out)
+        if urls is None and links is not None:  # a tracked copy: its links are everyone's
             urls = [link.url for link in links]
             messages.insert_links(
                 conn,
@@ -275,14 +266,48 @@ def store_message(
     return Accepted(message_id, public_id, copy_ids, decision, urls or [], suppressed)
 
 
-def _return_path(
-    instrumenter: Instrumenter, intake: Intake, copy_id: int, now: datetime
-) -> str | None:
-    """The copy's own MAIL FROM: a VERP address when the instance has a bounce domain, except
-    for the null sender (a message that must not be bounced, RFC 5321 4.5.5)."""
-    if instrumenter.bounce_domain is None or intake.envelope_from == "":
-        return None
-    return return_path(instrumenter.codec, copy_id, now.date(), instrumenter.bounce_domain)
+@dataclass(frozen=True, slots=True)
+class _CopyMaker:
+    """Makes and stores each recipient's copy of one message."""
+
+    instrumenter: Instrumenter
+    plan: MessagePlan
+    origin: TrackingOrigin  # where the message's links point
+    route: tenancy.Route
+    intake: Intake
+    decision: TrackingDecision
+    now: datetime
+
+    def make(
+        self, conn: Connection, copy_id: int, *, opted_out: bool
+    ) -> tuple[TrackedLink, ...] | None:
+        """Store copy ``copy_id``; its tracked links, or None for a copy that is not tracked
+        as the message is (its recipient opted out)."""
+        mine = for_recipient(self.decision, opted_out=opted_out)
+        tracker = self.instrumenter.tracker(copy_id, self.now.date(), self.origin)
+        links: tuple[TrackedLink, ...] = ()
+        if mine.opens or mine.clicks:
+            honeypot = bool(self.route.settings.get("honeypot_link", True))
+            copy = self.plan.render(
+                tracker, opens=mine.opens, clicks=mine.clicks, honeypot=honeypot
+            )
+            raw, links = copy.raw, copy.links
+        else:
+            # Nothing to add: the message as accepted, every byte (rendering would re-encode
+            # a quoted-printable part's line breaks even with nothing changed)
+            raw = self.plan.raw
+        if self.route.settings.get("one_click_unsubscribe", False):
+            raw = with_one_click(raw, tracker.unsubscribe_url())
+        messages.set_copy_raw(conn, copy_id, raw, self._return_path(copy_id))
+        return links if mine == self.decision else None
+
+    def _return_path(self, copy_id: int) -> str | None:
+        """The copy's own MAIL FROM: a VERP address when the instance has a bounce domain,
+        except for the null sender (a message that must not be bounced, RFC 5321 4.5.5)."""
+        domain = self.instrumenter.bounce_domain
+        if domain is None or self.intake.envelope_from == "":
+            return None
+        return return_path(self.instrumenter.codec, copy_id, self.now.date(), domain)
 
 
 def _refuse(
