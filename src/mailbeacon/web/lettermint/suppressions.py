@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from ...core.errors import ApiError
 from ...core.timestamps import rfc3339
@@ -44,9 +44,8 @@ _SORTS: dict[str, Callable[[stored.Listed], Any]] = {
 
 
 class StoreSuppression(BaseModel):
-    """StoreSuppressionData: ``email`` or ``emails`` (or both), a reason and a scope."""
-
-    model_config = ConfigDict(extra="forbid")
+    """StoreSuppressionData: ``email`` or ``emails`` (or both), a reason and a scope. Other
+    keys are ignored, as the other bodies' are (Lettermint adds fields over time)."""
 
     email: Text | None = None
     emails: Annotated[list[Text], Field(max_length=1000)] | None = None
@@ -58,8 +57,6 @@ class StoreSuppression(BaseModel):
 
 
 class StoreOptOuts(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
     emails: Annotated[list[Text], Field(min_length=1, max_length=1000)]
 
 
