@@ -37,7 +37,7 @@ Token = Annotated[str, Path(min_length=TOKEN_LENGTH, max_length=TOKEN_LENGTH)]
 # The page allows nothing to load or run: it is a form and words.
 _HEADERS = {
     "content-security-policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "cache-control": "no-store",
@@ -47,7 +47,7 @@ _HEADERS = {
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
+<title>{title}</title><link rel="icon" href="data:,">
 <style>body{{font:1rem/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem}}
 button{{font:inherit;padding:.5rem 1rem}}</style></head>
 <body><main><h1>{title}</h1>{body}</main></body></html>
