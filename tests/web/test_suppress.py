@@ -109,6 +109,13 @@ class Site:
             )
             return message.raw, {row.recipient: row.raw for row in rows}
 
+    def lettr_events(self, kind: str, recipient: str) -> list[Any]:
+        """Lettr's SDK's event list of one type for one recipient."""
+        with lettr.Lettr(
+            self.tenant.sending_token, base_url=f"{self.base}/api", timeout=10
+        ) as client:
+            return list(client.emails.list_events(events=[kind], recipients=[recipient]).results)
+
     def suppressions(self, value: str) -> list[dict[str, Any]]:
         return list(self.lm.suppressions.list({"filter": {"value": value}})["data"])
 
@@ -262,6 +269,8 @@ def test_a_suppressed_recipient_is_refused_with_the_reason_and_the_others_get_th
     assert hook["data"]["scope"] == "team"
     assert hook["data"]["applies_to"] == "all"
     assert hook["data"]["message_id"] == message_id
+    [rejected] = site.lettr_events("policy_rejection", "gone-3@example.org")
+    assert (rejected.request_id, rejected.bounce_class) == (message_id, 25)
     only = site.send(["gone-3@example.org"])
     assert site.lm.messages.retrieve(only)["status"] == "suppressed"
 
@@ -413,6 +422,8 @@ def test_an_upstream_refusal_is_a_hard_bounce_that_suppresses_the_address(site: 
     assert hook["data"]["response"] == "550 5.1.1 no such user"
     assert hook["data"]["enhanced_status"] == "5.1.1"
     assert hook["data"]["out_of_band"] is False
+    assert site.lettr_events("out_of_band", "dead-5@example.org") == []  # it is the bounce
+    assert [e.type for e in site.lettr_events("bounce", "dead-5@example.org")] == ["bounce"]
     [suppression] = site.suppressions("dead-5@example.org")
     assert suppression["reason"] == "hard_bounce"
     assert suppression["applies_to"] == "all"
@@ -506,23 +517,10 @@ def test_a_dsn_sent_to_the_relay_is_a_hard_bounce_with_a_webhook_and_a_suppressi
         }  # type: ignore[typeddict-item]
     )
     assert answer["data"]["summary"]["metrics"]["out_of_band_bounced_recipients"] == 1  # type: ignore[typeddict-item]
-    with lettr.Lettr(
-        site.tenant.sending_token, base_url=f"{site.base}/api", timeout=10
-    ) as lettr_client:
-        late = lettr_client.emails.list_events(
-            events=["out_of_band"], recipients=["later-7@example.org"]
-        )
-        assert [(e.type, e.request_id, e.error_code) for e in late.results] == [
-            ("out_of_band", message_id, "550")
-        ]
-        early = lettr_client.emails.list_events(
-            events=["out_of_band"], recipients=["dead-5@example.org"]
-        )
-        assert early.results == []  # an in-band bounce is listed as message.failed's bounce
-        refused = lettr_client.emails.list_events(
-            events=["policy_rejection"], recipients=["gone-3@example.org"]
-        )
-        assert {e.type for e in refused.results} == {"policy_rejection"}
+    late = site.lettr_events("out_of_band", "later-7@example.org")
+    assert [(e.type, e.request_id, e.error_code) for e in late] == [
+        ("out_of_band", message_id, "550")
+    ]
 
 
 def test_copies_go_out_with_their_own_return_path_but_a_null_sender_stays_null(

@@ -41,7 +41,8 @@ Replies, as an MTA gives them (RFC 5321, with RFC 3463 enhanced codes)::
     550 5.7.0  an Idempotency-Key reused for another message
     451 4.3.0  storage unavailable, or any unexpected failure: the client keeps the mail
     550 5.1.1  without AUTH, RCPT TO a bounce address that names no copy
-    250 2.0.0  a bounce: "Ok: bounce recorded" (or "Ok: no delivery failure in it")
+    250 2.0.0  a bounce: "Ok: bounce recorded" (or "Ok: nothing recorded", for a delay
+               warning, an auto-reply or a report received before)
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ NEEDS_SMTPUTF8 = "553 5.6.7 Non-ASCII addresses need SMTPUTF8 (RFC 6531)"
 NON_ASCII_LOCAL_PART = "553 5.6.7 Non-ASCII local parts cannot be relayed by this server"
 NO_SUCH_BOUNCE_ADDRESS = "550 5.1.1 No such bounce address"
 BOUNCE_RECORDED = "250 2.0.0 Ok: bounce recorded"
-NOT_A_BOUNCE = "250 2.0.0 Ok: no delivery failure in it, nothing recorded"
+NOT_A_BOUNCE = "250 2.0.0 Ok: nothing recorded (no new delivery failure in it)"
 # A refused AcceptError, by its API code: the reply's code and enhanced status.
 _ACCEPT_REPLIES = {
     "route_not_found": "550 5.7.1",

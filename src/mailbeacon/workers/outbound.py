@@ -4,8 +4,8 @@ A pass leases due copies (status queued, or processed with an expired lease: a w
 died), marks their messages processed, sends the copies with bounded concurrency, and records
 each outcome with its event: ``message.sent`` when the upstream took it (or it was captured),
 ``message.failed`` when the upstream refused it for good or the retry schedule ran out, with
-``message.hard_bounced`` (a 5xx reply) or ``message.soft_bounced`` (temporary failures until
-the schedule ran out) carrying the reply (service/bounces.py: a hard bounce about the address
+``message.hard_bounced`` (a 5xx reply) or ``message.soft_bounced`` (4xx replies until the
+schedule ran out) carrying the reply (service/bounces.py: a hard bounce about the address
 suppresses it).
 Temporary failures go back to the queue with the next delay of the schedule. Several workers
 may share the queue: on PostgreSQL leases are taken with ``FOR UPDATE SKIP LOCKED``.
@@ -222,9 +222,9 @@ def _record(
 
 
 def _bounced(result: Result) -> bool:
-    """A bounce is the receiving side's refusal: a 5xx reply, or temporary failures until the
-    schedule ran out. A permanent failure of our own (SMTPUTF8 not offered, a copy that kept
-    killing the worker) is a failure, not a bounce."""
-    if result.outcome is Outcome.TEMPORARY:
-        return True
-    return result.detail[:1] == "5" and result.detail[:3].isdigit()
+    """A bounce is a refusal the SMTP server replied: a 5xx, or 4xx replies until the schedule
+    ran out. A failure with no reply (the upstream unreachable for the whole schedule, a
+    timeout) or of our own (SMTPUTF8 not offered, a copy that kept killing the worker) is a
+    failure, not a bounce: it says nothing about the recipient."""
+    first = "5" if result.outcome is Outcome.PERMANENT else "4"
+    return result.detail[:1] == first and result.detail[:3].isdigit()
