@@ -106,7 +106,9 @@ def build_services(
         settings=settings,
         db=db,
         codec=codec,
-        instrumenter=Instrumenter(codec, settings.public_url, hosts),
+        instrumenter=Instrumenter(
+            codec, settings.public_url, hosts, bounce_domain=settings.bounce_domain
+        ),
         clock=clock,
         writer=writer,
         shipper=shipper,
@@ -167,7 +169,7 @@ def _development_keyring(db: Database, clock: Clock) -> Keyring:
 
 
 def create_api(services: Services) -> FastAPI:
-    from .web import health, tracking_domains
+    from .web import health, tracking_domains, unsubscribe
     from .web.dashboard import create_dashboard
     from .web.lettermint import analytics, stats, webhooks
     from .web.lettermint import send as lettermint_send
@@ -194,6 +196,7 @@ def create_api(services: Services) -> FastAPI:
     api.include_router(webhooks.router, prefix="/v1")
     api.include_router(tracking_domains.router, prefix="/v1")
     api.include_router(tracking_domains.tls_router)
+    api.include_router(unsubscribe.router)
     api.include_router(lettr.router, prefix="/api")
     api.mount("/dashboard", create_dashboard(services))
 

@@ -87,6 +87,7 @@ class Settings:
     lease_seconds: float  # a worker's claim on copies and webhook deliveries (workers/leases.py)
     database_pool_size: int  # PostgreSQL connections each process keeps
     database_max_overflow: int  # and may open beyond them at a peak
+    bounce_domain: str | None  # copies' VERP return paths (core/bounces/verp.py); None: off
 
     @property
     def development(self) -> bool:
@@ -471,6 +472,15 @@ SETTINGS: tuple[Setting, ...] = (
         "PostgreSQL connections each process keeps open; mind PostgreSQL's max_connections "
         "(100 by default) across all serve and worker processes",
         _int(1),
+    ),
+    Setting(
+        "bounce_domain",
+        None,
+        "each copy's envelope sender becomes bounce+TOKEN@BOUNCE_DOMAIN (VERP), so bounces "
+        "that come back later are read by the SMTP relay: point the domain's MX at the relay, "
+        "which takes mail for these addresses without AUTH; empty: copies keep the "
+        "message's envelope sender and only the upstream's own refusals count as bounces",
+        _domain,
     ),
     Setting(
         "database_max_overflow",

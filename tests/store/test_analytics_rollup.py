@@ -92,6 +92,20 @@ def populate(services: Services, seed: int) -> tenancy.Team:
                 data={"permanent": rng.random() < 0.5} if outcome == "message.failed" else {},
             )
         )
+        after = rng.choice([None, *AFTER])  # what may follow: a bounce, an unsubscribe, ...
+        if after is not None:
+            made.append(
+                Event(
+                    new_id(),
+                    project.id,
+                    message_id,
+                    after,
+                    moments[0] + timedelta(minutes=1),
+                    copy_id,
+                    recipient=recipient,
+                    data={"out_of_band": rng.random() < 0.5, "permanent": rng.random() < 0.5},
+                )
+            )
         had: dict[str, set[str]] = {"message.opened": set(), "message.clicked": set()}
         for moment in moments[1:]:
             kind = rng.choice(list(had))
@@ -125,6 +139,13 @@ def populate(services: Services, seed: int) -> tenancy.Team:
     return team
 
 
+# events after sending, each a recipient's (the bounces in band or out of band)
+AFTER = (
+    "message.hard_bounced",
+    "message.soft_bounced",
+    "message.suppressed",
+    "message.unsubscribed",
+)
 CLICKS = ["human_clicks", "machine_clicks_events", "observed_clicks", "bot_clicks"]
 QUERIES: list[dict[str, Any]] = [
     {"include": ["summary", "breakdown"], "group_by": ["tag"], "limit": 2},

@@ -123,9 +123,6 @@ def test_out_of_scope_calls_answer_not_supported_with_a_reason(site: Site) -> No
         assert error["code"] == "not_supported", key
         assert error["message"] == answer.json()["message"] != "No such endpoint."
     with pytest.raises(NotFoundError) as caught:
-        site.lm.suppressions.list()
-    assert caught.value.code == "not_supported"
-    with pytest.raises(NotFoundError) as caught:
         site.lm.domains.list()
     assert caught.value.code == "not_supported"
 

@@ -584,8 +584,10 @@ def test_delivery_outcomes_in_lettermint_words(any_site: Site) -> None:
     assert good[1]["metadata"]["recipient"] == "ann@example.org"
     assert good[1]["metadata"]["response"] == "250 2.0.0 queued as 1234"
     bad = site.lm.messages.events(failed)["data"]
-    assert [e["event"] for e in bad] == ["queued", "failed"]
+    assert [e["event"] for e in bad] == ["queued", "failed", "hard_bounced"]
     assert bad[1]["metadata"]["reason"] == "550 5.1.1 no such user"
+    assert bad[2]["metadata"]["response"] == "550 5.1.1 no such user"
+    assert bad[2]["metadata"]["out_of_band"] is False
     [recipient] = site.lm.messages.retrieve(failed)["recipients"]
     assert recipient == {
         "email": "bounce@example.org",

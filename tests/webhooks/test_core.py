@@ -206,6 +206,19 @@ def test_unknown_names_are_refused_by_name() -> None:
         ),
         ("lettr", fact("message.opened", AT, first=False), ("engagement.open",)),
         ("lettr", CLICK, ("engagement.click",)),
+        ("lettermint", fact("message.hard_bounced", AT), ("message.hard_bounced",)),
+        ("lettermint", fact("message.soft_bounced", AT), ("message.soft_bounced",)),
+        ("lettermint", fact("message.suppressed", AT), ("message.suppressed",)),
+        ("lettermint", fact("message.unsubscribed", AT), ("message.unsubscribed",)),
+        # in band, Lettr hears of a bounce as message.failed's message.bounce, once
+        ("lettr", fact("message.hard_bounced", AT, data={"out_of_band": False}), ()),
+        (
+            "lettr",
+            fact("message.hard_bounced", AT, data={"out_of_band": True}),
+            ("message.out_of_band",),
+        ),
+        ("lettr", fact("message.suppressed", AT), ("message.policy_rejection",)),
+        ("lettr", fact("message.unsubscribed", AT), ("unsubscribe.list_unsubscribe",)),
     ],
 )
 def test_what_each_event_is_called(format: str, event: Event, names: tuple[str, ...]) -> None:
@@ -352,6 +365,50 @@ def test_sent_delivered_and_failed_payloads() -> None:
     [bounce] = payload("lettr", "message.bounce", "d", failed, MESSAGE)
     assert bounce["msys"]["message_event"]["bounce_class"] == 1
     assert bounce["msys"]["message_event"]["error_code"] == "550"
+
+
+def test_bounce_suppression_and_unsubscribe_payloads() -> None:
+    bounced = fact(
+        "message.hard_bounced",
+        AT,
+        recipient="ann@example.org",
+        data={
+            "response": "550 5.1.1 no such user",
+            "status": "5.1.1",
+            "permanent": True,
+            "out_of_band": True,
+        },
+    )
+    data = payload("lettermint", "message.hard_bounced", "d", bounced, MESSAGE)["data"]
+    assert data["recipient"] == "ann@example.org"
+    assert (data["response"], data["enhanced_status"]) == ("550 5.1.1 no such user", "5.1.1")
+    assert (data["bounced_at"], data["out_of_band"]) == ("2026-11-23T12:00:06.000Z", True)
+    [late] = payload("lettr", "message.out_of_band", "d", bounced, MESSAGE)
+    assert late["msys"]["message_event"]["type"] == "out_of_band"
+    assert late["msys"]["message_event"]["error_code"] == "550"
+    suppressed = fact(
+        "message.suppressed",
+        AT,
+        recipient="ann@example.org",
+        data={"reason": "unsubscribe", "scope": "route", "applies_to": "broadcast"},
+    )
+    data = payload("lettermint", "message.suppressed", "d", suppressed, MESSAGE)["data"]
+    assert (data["reason"], data["scope"], data["applies_to"]) == (
+        "unsubscribe",
+        "route",
+        "broadcast",
+    )
+    [rejected] = payload("lettr", "message.policy_rejection", "d", suppressed, MESSAGE)
+    assert rejected["msys"]["message_event"]["type"] == "policy_rejection"
+    assert rejected["msys"]["message_event"]["bounce_class"] == 25
+    left = fact(
+        "message.unsubscribed", AT, recipient="ann@example.org", data={"method": "one_click"}
+    )
+    data = payload("lettermint", "message.unsubscribed", "d", left, MESSAGE)["data"]
+    assert (data["unsubscribed_at"], data["method"]) == ("2026-11-23T12:00:06.000Z", "one_click")
+    [unsubscribe] = payload("lettr", "unsubscribe.list_unsubscribe", "d", left, MESSAGE)
+    assert unsubscribe["msys"]["unsubscribe_event"]["type"] == "list_unsubscribe"
+    assert unsubscribe["msys"]["unsubscribe_event"]["rcpt_to"] == "ann@example.org"
 
 
 def test_webhook_test_payloads() -> None:

@@ -10,6 +10,13 @@ is known about it. :func:`accept` stores it durably, in one transaction, with:
   every hit names its recipient, queued for the upstream;
 - the message's tracked links (the same for every copy).
 
+A recipient on the team's suppression list gets no copy sent: theirs is settled
+``suppressed`` at once, with ``message.suppressed`` saying why (core/suppressions.py decides,
+transactional mail included). A recipient who opted out of tracking gets a copy with no
+pixel and no tracked link (core/intake/policy.py's for_recipient). With a route's
+``one_click_unsubscribe`` each copy carries RFC 8058's headers pointing at its own signed
+unsubscribe URL; with a bounce domain, its own VERP return path (core/bounces/verp.py).
+
 Bad requests raise :class:`~..core.errors.AcceptError` subclasses carrying the HTTP status an
 API answers.
 """
@@ -25,22 +32,28 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from ..core.bounces.verp import return_path
 from ..core.errors import (
     InboundRoute,
     UnknownRoute,
 )
 from ..core.events import Event
+from ..core.hosts.tracking_hosts import TrackingOrigin
 from ..core.instrumentation.mime import MessagePlan
+from ..core.instrumentation.rewrite import TrackedLink
 from ..core.intake.compose import compose
 from ..core.intake.policy import (
     RouteType,
     TrackingDecision,
     TrackingOverrides,
     TrackingSettings,
+    for_recipient,
     resolve_tracking,
 )
 from ..core.intake.submission import Submission
-from ..store import messages, tenancy
+from ..core.intake.unsubscribe import with_one_click
+from ..core.suppressions import Suppression, blocking, normal_address
+from ..store import messages, rollups, suppressions, tenancy
 from ..store.db import Database
 from ..store.ids import new_id
 from . import events
@@ -96,6 +109,7 @@ class Accepted:
     copy_ids: list[int]
     decision: TrackingDecision
     urls: list[str]  # the tracked links' destinations, by link index
+    suppressed: dict[str, str] = field(default_factory=dict)  # refused address -> reason
 
 
 def intake_from_submission(submission: Submission, source: str, now: datetime) -> Intake:
@@ -204,25 +218,37 @@ def store_message(
         now,
     )
     copy_ids = messages.insert_copies(conn, message_id, intake.recipients, now)
-    honeypot = bool(route.settings.get("honeypot_link", True))
+    people = [normal_address(address) for address, _ in intake.recipients]
+    # Lettr's transactional flag counts on a transactional route (a broadcast route's mail
+    # is broadcast whatever the flag says): core/suppressions.py's rules need to know.
+    transactional = route.route_type is RouteType.TRANSACTIONAL and intake.transactional
+    stopped = blocking(
+        suppressions.for_addresses(conn, project.team_id, people),
+        project_id=project.id,
+        route_id=route.id,
+        transactional=transactional,
+    )
+    untracked = suppressions.opted_out(conn, project.team_id, people)
+    refused: dict[int, tuple[str, Suppression]] = {}
+    sent: list[tuple[int, bool]] = []  # (copy id, opted out of tracking)
+    for copy_id, person, (address, _) in zip(copy_ids, people, intake.recipients, strict=True):
+        if person in stopped:
+            refused[copy_id] = (address, stopped[person])
+        else:
+            sent.append((copy_id, person in untracked))
     origin = instrumenter.origin(project)  # its custom domain, default host or the public URL
-    urls: list[str] = []
-    for index, copy_id in enumerate(copy_ids):
-        copy = plan.render(
-            instrumenter.tracker(copy_id, now.date(), origin),
-            opens=decision.opens,
-            clicks=decision.clicks,
-            honeypot=honeypot,
-        )
-        messages.set_copy_raw(conn, copy_id, copy.raw)
-        if index == 0:  # the links are the same in every copy
-            urls = [link.url for link in copy.links]
+    copy = _CopyMaker(instrumenter, plan, origin, route, intake, decision, now)
+    urls: list[str] | None = None
+    for copy_id, opted_out in sent:
+        links = copy.make(conn, copy_id, opted_out=opted_out)
+        if urls is None and links is not None:  # a tracked copy: its links are everyone's
+            urls = [link.url for link in links]
             messages.insert_links(
                 conn,
                 message_id,
                 [
                     messages.Link(link.link_index, link.url, link.anchor_text, link.element)
-                    for link in copy.links
+                    for link in links
                 ],
             )
     created = Event(
@@ -234,4 +260,91 @@ def store_message(
         data={"recipients": len(copy_ids)},
     )
     events.record(conn, [created], now)
-    return Accepted(message_id, public_id, copy_ids, decision, urls)
+    if refused:
+        _refuse(conn, project, route, intake, message_id, refused, now)
+    suppressed = {address: s.reason for address, s in refused.values()}
+    return Accepted(message_id, public_id, copy_ids, decision, urls or [], suppressed)
+
+
+@dataclass(frozen=True, slots=True)
+class _CopyMaker:
+    """Makes and stores each recipient's copy of one message."""
+
+    instrumenter: Instrumenter
+    plan: MessagePlan
+    origin: TrackingOrigin  # where the message's links point
+    route: tenancy.Route
+    intake: Intake
+    decision: TrackingDecision
+    now: datetime
+
+    def make(
+        self, conn: Connection, copy_id: int, *, opted_out: bool
+    ) -> tuple[TrackedLink, ...] | None:
+        """Store copy ``copy_id``; its tracked links, or None for a copy that is not tracked
+        as the message is (its recipient opted out)."""
+        mine = for_recipient(self.decision, opted_out=opted_out)
+        tracker = self.instrumenter.tracker(copy_id, self.now.date(), self.origin)
+        links: tuple[TrackedLink, ...] = ()
+        if mine.opens or mine.clicks:
+            honeypot = bool(self.route.settings.get("honeypot_link", True))
+            copy = self.plan.render(
+                tracker, opens=mine.opens, clicks=mine.clicks, honeypot=honeypot
+            )
+            raw, links = copy.raw, copy.links
+        else:
+            # Nothing to add: the message as accepted, every byte (rendering would re-encode
+            # a quoted-printable part's line breaks even with nothing changed)
+            raw = self.plan.raw
+        if self.route.settings.get("one_click_unsubscribe", False):
+            raw = with_one_click(raw, tracker.unsubscribe_url())
+        messages.set_copy_raw(conn, copy_id, raw, self._return_path(copy_id))
+        return links if mine == self.decision else None
+
+    def _return_path(self, copy_id: int) -> str | None:
+        """The copy's own MAIL FROM: a VERP address when the instance has a bounce domain,
+        except for the null sender (a message that must not be bounced, RFC 5321 4.5.5)."""
+        domain = self.instrumenter.bounce_domain
+        if domain is None or self.intake.envelope_from == "":
+            return None
+        return return_path(self.instrumenter.codec, copy_id, self.now.date(), domain)
+
+
+def _refuse(
+    conn: Connection,
+    project: tenancy.Project,
+    route: tenancy.Route,
+    intake: Intake,
+    message_id: int,
+    refused: dict[int, tuple[str, Suppression]],
+    now: datetime,
+) -> None:
+    """Settle the copies of suppressed recipients unsent, each with ``message.suppressed``
+    saying why."""
+    messages.suppress_copies(
+        conn, {c: f"suppressed: {s.reason} ({s.scope})" for c, (_, s) in refused.items()}, now
+    )
+    messages.refresh_message_status(conn, message_id, now)
+    counters = rollups.Deltas()
+    counters.bump(
+        rollups.key(project.id, route.id, intake.tag, now.date()), suppressed=len(refused)
+    )
+    found = [
+        Event(
+            public_id=new_id(),
+            project_id=project.id,
+            message_id=message_id,
+            copy_id=copy_id,
+            type="message.suppressed",
+            at=now,
+            recipient=address,
+            data={
+                "reason": suppression.reason,
+                "scope": suppression.scope,
+                "applies_to": suppression.applies_to,
+                "suppression_id": suppression.public_id,
+            },
+        )
+        for copy_id, (address, suppression) in refused.items()
+    ]
+    events.record(conn, found, now, counters)

@@ -28,6 +28,7 @@ class Instrumenter:
     codec: TokenCodec
     base_url: str  # the shared origin: base_url + /c/... and /o/...
     hosts: TrackingHosts | None = None
+    bounce_domain: str | None = None  # each copy's VERP return path's domain; None: no VERP
 
     @property
     def rules(self) -> LinkRules:

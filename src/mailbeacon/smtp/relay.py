@@ -14,6 +14,11 @@ server (on its event loop) or alone by ``mailbeacon smtp``:
   database. 250 is answered only after that transaction committed: from then on the message
   and each recipient's instrumented copy are in the outbound queue, and nothing is lost.
 
+With a bounce domain (``MAILBEACON_BOUNCE_DOMAIN``, whose MX points here) the relay is also
+where bounces come back: mail to a copy's VERP return path (core/bounces/verp.py) is taken
+without AUTH, as an MX takes mail, read as a delivery status notification and recorded
+(service/bounces.py). Any other recipient still needs AUTH.
+
 The message is read by :mod:`mailbeacon.core.intake.relayed` (control headers honoured and cut out);
 the envelope decides who gets a copy (RCPT TO; Bcc recipients included), the headers only
 label them to, cc or bcc.
@@ -35,6 +40,9 @@ Replies, as an MTA gives them (RFC 5321, with RFC 3463 enhanced codes)::
     550 5.7.1  an unknown route, or an inbound one; SMTP turned off since AUTH
     550 5.7.0  an Idempotency-Key reused for another message
     451 4.3.0  storage unavailable, or any unexpected failure: the client keeps the mail
+    550 5.1.1  without AUTH, RCPT TO a bounce address that names no copy
+    250 2.0.0  a bounce: "Ok: bounce recorded" (or "Ok: nothing recorded", for a delay
+               warning, an auto-reply or a report received before)
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.auth_throttle import AuthThrottle
+from ..core.bounces import verp
 from ..core.errors import AcceptError, ConfigError, InstrumentError, RelayedMessageError
 from ..core.intake.relayed import (
     RelayedMessage,
@@ -64,6 +73,7 @@ from ..core.intake.relayed import (
 )
 from ..core.intake.submission import MAX_RECIPIENTS, parse_address
 from ..memory import after_large
+from ..service import bounces
 from ..service.accept import Accepted, Intake
 from ..service.sending import send
 from ..store import tenancy
@@ -96,6 +106,9 @@ BAD_RECIPIENT = "553 5.1.3 Bad recipient address syntax"
 BAD_SENDER = "553 5.1.7 Bad sender address syntax"
 NEEDS_SMTPUTF8 = "553 5.6.7 Non-ASCII addresses need SMTPUTF8 (RFC 6531)"
 NON_ASCII_LOCAL_PART = "553 5.6.7 Non-ASCII local parts cannot be relayed by this server"
+NO_SUCH_BOUNCE_ADDRESS = "550 5.1.1 No such bounce address"
+BOUNCE_RECORDED = "250 2.0.0 Ok: bounce recorded"
+NOT_A_BOUNCE = "250 2.0.0 Ok: nothing recorded (no new delivery failure in it)"
 # A refused AcceptError, by its API code: the reply's code and enhanced status.
 _ACCEPT_REPLIES = {
     "route_not_found": "550 5.7.1",
@@ -201,8 +214,8 @@ class RelayHandler:
     ) -> str:
         if self.closing:
             return SHUTTING_DOWN
-        if not session.authenticated:
-            return AUTH_REQUIRED
+        if not session.authenticated and self.services.settings.bounce_domain is None:
+            return AUTH_REQUIRED  # with a bounce domain, RCPT TO decides (a bounce needs none)
         if address not in ("", "<>"):  # the null sender is always allowed
             smtputf8 = any(option.upper() == "SMTPUTF8" for option in options)
             checked = _envelope_address(address, smtputf8)
@@ -218,6 +231,8 @@ class RelayHandler:
     ) -> str:
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return TOO_MANY_RECIPIENTS
+        if not session.authenticated:
+            return self._bounce_recipient(envelope, address)
         smtputf8 = any(option.upper() == "SMTPUTF8" for option in envelope.mail_options)
         checked = _envelope_address(address, smtputf8)
         if checked.startswith(("5", "4")):
@@ -226,7 +241,20 @@ class RelayHandler:
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 Ok"
 
+    def _bounce_recipient(self, envelope: Envelope, address: str) -> str:
+        """RCPT TO without AUTH: a copy's return path, or nothing."""
+        domain = self.services.settings.bounce_domain
+        assert domain is not None  # MAIL without AUTH is refused otherwise
+        if not verp.is_ours(address, domain):
+            return AUTH_REQUIRED
+        if verp.copy_of(self.services.codec, address, domain) is None:
+            return NO_SUCH_BOUNCE_ADDRESS  # a signature check: no database work
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if not session.authenticated:  # RCPT TO let bounce addresses only through
+            return await self._bounce(envelope)
         project: object = session.auth_data  # aiosmtpd types it as None
         assert isinstance(project, tenancy.Project)  # MAIL needs AUTH, DATA needs MAIL
         content = envelope.original_content or b""
@@ -243,6 +271,29 @@ class RelayHandler:
             if not self._in_flight:
                 self._idle.set()
             after_large(len(content))
+
+    async def _bounce(self, envelope: Envelope) -> str:
+        services = self.services
+        domain = services.settings.bounce_domain
+        assert domain is not None
+        content = envelope.original_content or b""
+        try:
+            done = await asyncio.to_thread(
+                bounces.receive,
+                services.db,
+                services.codec,
+                domain,
+                list(envelope.rcpt_tos),
+                content,
+                services.clock.now(),
+            )
+        except SQLAlchemyError as exc:
+            log.warning("SMTP relay: storage unavailable for a bounce, the MTA retries: %s", exc)
+            return STORAGE_UNAVAILABLE
+        except Exception:  # the sending MTA keeps it and retries
+            log.exception("SMTP relay: a bounce could not be read")
+            return FAILED
+        return BOUNCE_RECORDED if done else NOT_A_BOUNCE
 
     @property
     def in_flight(self) -> int:

@@ -369,6 +369,9 @@ def count_sql(found: Count) -> tuple[ColumnElement[bool], Any]:
     if found.permanent is not None:
         permanent = func.coalesce(events.c.data["permanent"].as_boolean(), False)
         parts.append(permanent.is_(found.permanent))
+    if found.out_of_band is not None:
+        out_of_band = func.coalesce(events.c.data["out_of_band"].as_boolean(), False)
+        parts.append(out_of_band.is_(found.out_of_band))
     weight: Any = literal(1)
     if found.weight_recipients:
         weight = func.coalesce(events.c.data["recipients"].as_integer(), 0)

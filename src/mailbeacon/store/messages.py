@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
@@ -192,11 +192,26 @@ def insert_copies(
     return [row.id for row in rows]
 
 
-def set_copy_raw(conn: Connection, copy_id: int, raw: bytes) -> None:
-    # raw as a parameter, not in .values(): see insert_message
-    conn.execute(
-        update(copies).where(copies.c.id == bindparam("copy_id")), {"copy_id": copy_id, "raw": raw}
-    )
+def set_copy_raw(
+    conn: Connection, copy_id: int, raw: bytes, envelope_from: str | None = None
+) -> None:
+    """The copy's bytes, and its own MAIL FROM (a VERP return path) when it has one."""
+    # The values as parameters, not in .values(): see insert_message.
+    values: dict[str, Any] = {"copy_id": copy_id, "raw": raw}
+    if envelope_from is not None:
+        values["envelope_from"] = envelope_from
+    conn.execute(update(copies).where(copies.c.id == bindparam("copy_id")), values)
+
+
+def suppress_copies(conn: Connection, refused: Mapping[int, str], now: datetime) -> None:
+    """Settle copies that are not sent (their recipients are suppressed): ``refused`` maps a
+    copy id to why, kept as its last error."""
+    for copy_id, reason in refused.items():
+        conn.execute(
+            update(copies)
+            .where(copies.c.id == copy_id)
+            .values(status="suppressed", next_attempt_at=None, last_error=reason, updated_at=now)
+        )
 
 
 def insert_links(conn: Connection, message_id: int, found: Sequence[Link]) -> None:
@@ -383,7 +398,9 @@ def claim_due(
             copies.c.raw,
             messages.c.public_id,
             messages.c.project_id,
-            func.coalesce(messages.c.envelope_from, messages.c.from_email).label("sender"),
+            func.coalesce(
+                copies.c.envelope_from, messages.c.envelope_from, messages.c.from_email
+            ).label("sender"),
             messages.c.route_id,
             messages.c.tag,
         )
@@ -469,16 +486,19 @@ def refresh_message_status(conn: Connection, message_id: int, now: datetime) -> 
     rows = conn.execute(
         select(copies.c.status, copies.c.attempts).where(copies.c.message_id == message_id)
     ).all()
-    statuses = [row.status for row in rows]
+    # A suppressed copy was settled at once, unsent: the others say how the message went.
+    statuses = [row.status for row in rows if row.status != "suppressed"]
     settled = {"delivered", "captured", "failed"}
-    if statuses and all(s in settled for s in statuses):
+    if rows and not statuses:
+        status = "suppressed"
+    elif statuses and all(s in settled for s in statuses):
         if "failed" in statuses:
             status = "failed"
         elif "delivered" in statuses:
             status = "delivered"
         else:
             status = "captured"
-    elif any(row.status != "queued" or row.attempts > 0 for row in rows):
+    elif any(row.status not in ("queued", "suppressed") or row.attempts > 0 for row in rows):
         status = "processed"
     else:
         status = "queued"

@@ -33,6 +33,10 @@ COUNTERS = (
     "machine_clicked",
     "unique_any_opened",
     "unique_any_clicked",
+    "hard_bounced",
+    "soft_bounced",
+    "suppressed",
+    "unsubscribed",
 )
 Key = tuple[int, int, str, str]  # project id, route id (0: none), tag ("": none), day
 

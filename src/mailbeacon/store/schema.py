@@ -51,8 +51,10 @@ __all__ = [
     "projects",
     "routes",
     "stats_daily",
+    "suppressions",
     "teams",
     "tracking_domains",
+    "tracking_opt_outs",
     "webhook_attempts",
     "webhook_deliveries",
     "webhooks",
@@ -164,7 +166,8 @@ copies = Table(
     Column("message_id", BigId, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
     Column("recipient", String(320), nullable=False),
     Column("recipient_kind", String(3), nullable=False),  # to, cc, bcc
-    Column("status", String(16), nullable=False),  # queued, processed, delivered, failed, captured
+    # queued, processed, delivered, failed, captured; suppressed: refused, never sent
+    Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=True),
     Column("lease_until", UTCDateTime, nullable=True),  # a worker holds it until then
@@ -172,6 +175,12 @@ copies = Table(
     Column("raw", LargeBinary, nullable=False),  # exactly what is handed to the upstream
     Column("delivered_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The copy's own MAIL FROM upstream: a VERP address naming it (core/bounces/verp.py), so
+    # a bounce that comes back later says whose it is; NULL: the message's
+    Column("envelope_from", String(320), nullable=True),
+    # When its recipient unsubscribed with the copy's one-click link: set once, so a second
+    # POST records nothing (service/unsubscribes.py)
+    Column("unsubscribed_at", UTCDateTime, nullable=True),
     Index(None, "message_id"),
     Index(None, "status", "next_attempt_at"),
 )
@@ -348,6 +357,10 @@ stats_daily = Table(
             "machine_clicked",
             "unique_any_opened",
             "unique_any_clicked",
+            "hard_bounced",
+            "soft_bounced",
+            "suppressed",
+            "unsubscribed",
         )
     ),
     # the key starts with route and tag: a range of days is an index range only through these
@@ -537,4 +550,41 @@ login_attempts = Table(
     Column("at", UTCDateTime, nullable=False),
     Index(None, "subject", "at"),
     Index(None, "at"),
+)
+
+# Addresses mail is not sent to (Lettermint's suppression list). ``value`` is the address in
+# lower case (personal data); scope_key names where it applies ("team", "project:<id>",
+# "route:<id>") so that one key, without NULLs, keeps an address once per scope and mail
+# category; reason: unsubscribe, hard_bounce, spam_complaint, manual (core/suppressions.py).
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("team_id", BigId, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", BigId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=True),
+    Column("route_id", BigId, ForeignKey("routes.id", ondelete="CASCADE"), nullable=True),
+    Column("scope", String(16), nullable=False),  # team, project, route
+    Column("scope_key", String(40), nullable=False),
+    Column("value", String(320), nullable=False),
+    Column("reason", String(24), nullable=False),
+    Column("applies_to", String(16), nullable=False),  # all, broadcast
+    Column(
+        "source_message_id", BigId, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("team_id", "value", "scope_key", "applies_to"),
+)
+
+# Recipients who asked not to be tracked: their copies get no pixel and no tracked links,
+# whatever the route or the email says. ``value``: the address in lower case (personal data).
+tracking_opt_outs = Table(
+    "tracking_opt_outs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("team_id", BigId, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("value", String(320), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("team_id", "value"),
 )

@@ -3,7 +3,10 @@
 A pass leases due copies (status queued, or processed with an expired lease: a worker that
 died), marks their messages processed, sends the copies with bounded concurrency, and records
 each outcome with its event: ``message.sent`` when the upstream took it (or it was captured),
-``message.failed`` when the upstream refused it for good or the retry schedule ran out.
+``message.failed`` when the upstream refused it for good or the retry schedule ran out, with
+``message.hard_bounced`` (a 5xx reply) or ``message.soft_bounced`` (4xx replies until the
+schedule ran out) carrying the reply (service/bounces.py: a hard bounce about the address
+suppresses it).
 Temporary failures go back to the queue with the next delay of the schedule. Several workers
 may share the queue: on PostgreSQL leases are taken with ``FOR UPDATE SKIP LOCKED``.
 
@@ -24,12 +27,13 @@ from datetime import datetime, timedelta
 
 from ..clock import Clock
 from ..config import Upstream
+from ..core.bounces.failures import from_reply
 from ..core.events import Event
 from ..core.retry import OUTBOUND_SCHEDULE, next_delay
 from ..memory import after_large
-from ..service import events
+from ..service import bounces, events
 from ..smtp.upstream import Outcome, Result, Sender, make_sender
-from ..store import messages, rollups
+from ..store import messages, recipients, rollups
 from ..store.db import Database
 from ..store.ids import new_id
 from . import pause
@@ -212,3 +216,17 @@ def _record(
         )
         # In the same transaction: a recorded event always reaches its webhooks and counters.
         events.record(conn, [recorded], now, deltas)
+        if event == "message.failed" and _bounced(result):
+            copy = recipients.copy_facts(conn, item.copy_id)
+            assert copy is not None  # we hold its lease: it exists
+            failure = from_reply(result.detail, permanent=result.outcome is Outcome.PERMANENT)
+            bounces.record(conn, copy, failure, now, out_of_band=False, attempts=attempts)
+
+
+def _bounced(result: Result) -> bool:
+    """A bounce is a refusal the SMTP server replied: a 5xx, or 4xx replies until the schedule
+    ran out. A failure with no reply (the upstream unreachable for the whole schedule, a
+    timeout) or of our own (SMTPUTF8 not offered, a copy that kept killing the worker) is a
+    failure, not a bounce: it says nothing about the recipient."""
+    first = "5" if result.outcome is Outcome.PERMANENT else "4"
+    return result.detail[:1] == first and result.detail[:3].isdigit()

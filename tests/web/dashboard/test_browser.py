@@ -22,11 +22,13 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from mailbeacon.app import build_services, build_workers, create_app
 from mailbeacon.clock import FixedClock
 from mailbeacon.service.context import Services
 from mailbeacon.store import messages as store
+from mailbeacon.store.schema import copies, messages
 from mailbeacon.web.dashboard.overview import FIGURES, SERIES, local_day, queries
 from mailbeacon.web.dashboard.periods import period_of
 from tests.conftest import make_settings
@@ -380,3 +382,38 @@ def test_phone_width(browser: Any, world: World) -> None:
         page.screenshot(path=str(SCREENSHOTS / "overview-phone.png"), full_page=True)
     finally:
         made.close()
+
+
+def test_a_person_unsubscribes_on_the_landing_page(
+    context: tuple[Any, Watch], world: World
+) -> None:
+    """The one-click link opened in a browser: a page asking to confirm (read by axe), and
+    the button, not the visit, unsubscribes."""
+    made, _ = context
+    world.a.lm.routes.create(
+        world.a.tenant.project.public_id,
+        {
+            "name": "Letters",
+            "route_type": "broadcast",
+            "settings": {"one_click_unsubscribe": True},  # type: ignore[typeddict-unknown-key]
+        },
+    )
+    message = send(world, route="letters", to=["reader@example.org"])
+    with world.services.db.read() as conn:
+        copy = conn.execute(
+            select(copies.c.raw)
+            .join(messages, messages.c.id == copies.c.message_id)
+            .where(messages.c.public_id == message)
+        ).scalar_one()
+    found = re.search(rb"List-Unsubscribe: <http://t\.example\.test(/u/[A-Za-z0-9_-]{32})>", copy)
+    assert found, copy[:500]
+    page = made.new_page()
+    page.goto(found.group(1).decode())
+    check(page)
+    assert page.get_by_role("heading", name="Unsubscribe").is_visible()
+    assert "unsubscribed" not in [e["event"] for e in world.a.lm.messages.events(message)["data"]]
+    page.get_by_role("button", name="Unsubscribe").click()
+    assert page.get_by_role("heading", name="Unsubscribed").is_visible()
+    check(page)
+    events = [e["event"] for e in world.a.lm.messages.events(message)["data"]]
+    assert events.count("unsubscribed") == 1

@@ -44,6 +44,8 @@ __all__ = [
 
 CREATED, SENT, FAILED = "message.created", "message.sent", "message.failed"
 OPENED, CLICKED = "message.opened", "message.clicked"
+HARD_BOUNCED, SOFT_BOUNCED = "message.hard_bounced", "message.soft_bounced"
+SUPPRESSED, UNSUBSCRIBED = "message.suppressed", "message.unsubscribed"
 
 # The levels, widest first: a dimension of a level describes the counts of it and below.
 LEVELS = ("message", "recipient", "engagement", "click")
@@ -58,6 +60,8 @@ class Count(NamedTuple):
     weight_recipients: bool = False  # message.created: add the message's recipients
     message_flag: str | None = None  # a messages column that must be true
     permanent: bool | None = None  # message.failed: permanent (a bounce) or not
+    # bounces: reported later by a DSN (true) or the upstream's own refusal (false)
+    out_of_band: bool | None = None
 
 
 class Rate(NamedTuple):
@@ -91,6 +95,17 @@ _COUNTS = [
     Count("bounced", "recipient", (FAILED,), permanent=True),
     Count("soft_bounced", "recipient", (FAILED,), permanent=False),
     Count("transport_outcome_recipients", "recipient", (SENT, FAILED)),
+    # A bounce that came back after the upstream took the copy (its in-band refusals are
+    # counted by bounced / soft_bounced, from message.failed): once per copy.
+    Count(
+        "out_of_band_bounced_recipients",
+        "recipient",
+        (HARD_BOUNCED, SOFT_BOUNCED),
+        out_of_band=True,
+    ),
+    Count("out_of_band_bounce_events", "recipient", (HARD_BOUNCED, SOFT_BOUNCED), out_of_band=True),
+    Count("suppressed", "recipient", (SUPPRESSED,)),
+    Count("unsubscribed", "recipient", (UNSUBSCRIBED,)),
     Count("open_tracked_delivered", "recipient", (SENT,), message_flag="track_opens"),
     Count("click_tracked_delivered", "recipient", (SENT,), message_flag="track_clicks"),
     *_engagement(),
@@ -112,7 +127,6 @@ METRICS = (*COUNTS, *RATES)
 
 UNSUPPORTED_METRICS = frozenset(
     {
-        "suppressed",
         "policy_rejected",
         "application_failed",
         "mta_accepted",
@@ -123,10 +137,7 @@ UNSUPPORTED_METRICS = frozenset(
         "delivery_attempts",
         "attempted_recipients",
         "effective_delivered",
-        "out_of_band_bounced_recipients",
-        "out_of_band_bounce_events",
         "complained",
-        "unsubscribed",
         "effective_delivery_rate",
         "deferral_rate",
         "complaint_rate",

@@ -39,9 +39,16 @@ LEVEL_OF_TYPE = {
     "message.created": "message",
     "message.sent": "recipient",
     "message.failed": "recipient",
+    "message.hard_bounced": "recipient",
+    "message.soft_bounced": "recipient",
+    "message.suppressed": "recipient",
+    "message.unsubscribed": "recipient",
     "message.opened": "engagement",
     "message.clicked": "click",
 }
+
+
+_BOUNCES = frozenset({"message.hard_bounced", "message.soft_bounced"})
 
 
 def message_type(route_type: str | None, transactional: bool) -> str:
@@ -57,12 +64,15 @@ def contributions(
     the same facts, remembered)."""
     failed = event.type == "message.failed"
     permanent = bool(event.data.get("permanent")) if failed else None
+    bounce = event.type in _BOUNCES
+    out_of_band = bool(event.data.get("out_of_band")) if bounce else None
     recipients = int(event.data.get("recipients", 0)) if event.type == "message.created" else 0
     return _amounts(
         event.type,
         event.classification,
         event.firsts or 0,
         permanent,
+        out_of_band,
         track_opens,
         track_clicks,
         recipients,
@@ -75,11 +85,14 @@ def _amounts(
     classification: str | None,
     firsts: int,
     permanent: bool | None,
+    out_of_band: bool | None,
     track_opens: bool,
     track_clicks: bool,
     recipients: int,
 ) -> tuple[tuple[str, int], ...]:
-    names = _counted(event_type, classification, firsts, permanent, track_opens, track_clicks)
+    names = _counted(
+        event_type, classification, firsts, permanent, out_of_band, track_opens, track_clicks
+    )
     return tuple((name, recipients if COUNTS[name].weight_recipients else 1) for name in names)
 
 
@@ -89,6 +102,7 @@ def _counted(
     classification: str | None,
     firsts: int,
     permanent: bool | None,
+    out_of_band: bool | None,
     track_opens: bool,
     track_clicks: bool,
 ) -> tuple[str, ...]:
@@ -96,7 +110,7 @@ def _counted(
     return tuple(
         count.name
         for count in COUNTS.values()
-        if _matches(count, event_type, classification, firsts, permanent, flags)
+        if _matches(count, event_type, classification, firsts, (permanent, out_of_band), flags)
     )
 
 
@@ -105,7 +119,7 @@ def _matches(
     event_type: str,
     classification: str | None,
     firsts: int,
-    permanent: bool | None,
+    facts: tuple[bool | None, bool | None],  # permanent, out_of_band
     flags: dict[str, bool],
 ) -> bool:
     if event_type not in count.types:
@@ -115,6 +129,9 @@ def _matches(
     if count.first_bit and not firsts & count.first_bit:
         return False
     if count.message_flag is not None and not flags[count.message_flag]:
+        return False
+    permanent, out_of_band = facts
+    if count.out_of_band is not None and bool(out_of_band) is not count.out_of_band:
         return False
     return count.permanent is None or bool(permanent) is count.permanent
 

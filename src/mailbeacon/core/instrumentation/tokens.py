@@ -80,6 +80,8 @@ class Purpose(enum.Enum):
     OPEN = "open"
     CLICK = "click"
     HONEYPOT = "honeypot"
+    UNSUBSCRIBE = "unsubscribe"  # the copy's one-click unsubscribe URL (RFC 8058)
+    BOUNCE = "bounce"  # the copy's VERP return path (core/bounces/verp.py)
 
     # Members are singletons compared by identity, so identity hashing is consistent with
     # Enum's equality, and it is C's: Enum's own __hash__ (hash of the name) is a Python call,

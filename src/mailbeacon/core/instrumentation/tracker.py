@@ -7,10 +7,11 @@ from datetime import date
 from .linkrules import host_of
 from .tokens import Purpose, TokenCodec
 
-__all__ = ["CLICK_PATH", "OPEN_PATH", "CopyTracker", "check_base_url"]
+__all__ = ["CLICK_PATH", "OPEN_PATH", "UNSUBSCRIBE_PATH", "CopyTracker", "check_base_url"]
 
 CLICK_PATH = "/c/"  # clicks and the honeypot: a honeypot link looks like any other link
 OPEN_PATH = "/o/"
+UNSUBSCRIBE_PATH = "/u/"  # one-click unsubscribe (RFC 8058): not the redirect path's
 
 
 def check_base_url(base_url: str) -> str:
@@ -64,6 +65,9 @@ class CopyTracker:
 
     def honeypot_url(self) -> str:
         return self._click_prefix + self._token(Purpose.HONEYPOT)
+
+    def unsubscribe_url(self) -> str:
+        return self.base_url + UNSUBSCRIBE_PATH + self._token(Purpose.UNSUBSCRIBE)
 
     def _token(self, purpose: Purpose) -> str:
         return self.codec.issue(purpose, self.copy_id, issued=self.issued, audience=self._audience)

@@ -1,9 +1,10 @@
 """Whether one email's opens and clicks are tracked.
 
 The route sets the defaults; a per-email override, in whichever vocabulary the email arrived
-with, takes precedence for that email only. Two rules beat everything: inbound routes never
-track, and an email without HTML can be neither opened (no pixel) nor clicked (plain-text parts
-are never rewritten).
+with, takes precedence for that email only. Three rules beat everything: inbound routes never
+track, an email without HTML can be neither opened (no pixel) nor clicked (plain-text parts
+are never rewritten), and a recipient who opted out of tracking gets a copy with neither
+(:func:`for_recipient`: the decision is per copy, the message's is what the others get).
 
 The vocabularies are normalised by lookup tables, one per entry point (the JSON ones live with
 their dialect: core/lettermint/submission.py, core/lettr/submission.py):
@@ -32,6 +33,7 @@ __all__ = [
     "TrackingDecision",
     "TrackingOverrides",
     "TrackingSettings",
+    "for_recipient",
     "overrides_from_headers",
     "overrides_from_json",
     "resolve_tracking",
@@ -67,6 +69,7 @@ class Because(enum.Enum):
     OVERRIDE = "override"  # the email's own override
     INBOUND = "inbound"  # inbound routes never track
     NO_HTML = "no_html"  # nothing to instrument
+    OPTED_OUT = "opted_out"  # the recipient asked not to be tracked
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,13 @@ def resolve_tracking(
     opens, opens_because = _choose(overrides.track_opens, route.track_opens)
     clicks, clicks_because = _choose(overrides.track_clicks, route.track_clicks)
     return TrackingDecision(opens, clicks, opens_because, clicks_because)
+
+
+def for_recipient(decision: TrackingDecision, *, opted_out: bool) -> TrackingDecision:
+    """One recipient's copy: the message's decision, unless they opted out of tracking."""
+    if not opted_out or not (decision.opens or decision.clicks):
+        return decision
+    return TrackingDecision(False, False, Because.OPTED_OUT, Because.OPTED_OUT)
 
 
 def _choose(override: bool | None, default: bool) -> tuple[bool, Because]:

@@ -1,8 +1,11 @@
 """Lettermint's webhook deliveries: one JSON object per delivery.
 
 ``{"id": <delivery id>, "event", "timestamp", "data": {message_id, subject, metadata, tag,
-recipient, ...}}``; engagement adds ``opened_at``/``clicked_at``, ``first_open``/``first_click``,
-``destination_url``, ``link_index``, ``anchor_text``, the client facts and the ``bot`` verdict.
+recipient, ...}}``; bounces add ``bounced_at``, ``response`` (the receiving server's reply),
+``enhanced_status`` and ``out_of_band``; ``message.suppressed`` the suppression's ``reason``,
+``scope`` and ``applies_to``; ``message.unsubscribed`` ``unsubscribed_at``; engagement adds
+``opened_at``/``clicked_at``, ``first_open``/``first_click``, ``destination_url``,
+``link_index``, ``anchor_text``, the client facts and the ``bot`` verdict.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ EVENT_NAMES: Mapping[str, str] = {
     for name in (
         *("message.created", "message.sent", "message.failed"),
         *("message.opened", "message.clicked"),
+        *("message.hard_bounced", "message.soft_bounced"),
+        *("message.suppressed", "message.unsubscribed"),
     )
 }
 
@@ -90,6 +95,22 @@ def _data(name: str, event: Event, message: MessageFacts) -> dict[str, Any]:
         )
     elif name in ("message.opened", "message.clicked"):
         data.update(_engagement(name == "message.clicked", event))
+    elif name in ("message.hard_bounced", "message.soft_bounced"):
+        data.update(
+            bounced_at=rfc3339(event.at),
+            response=info.get("response"),
+            enhanced_status=info.get("status"),
+            out_of_band=bool(info.get("out_of_band")),
+        )
+    elif name == "message.suppressed":
+        data.update(
+            suppressed_at=rfc3339(event.at),
+            reason=info.get("reason"),
+            scope=info.get("scope"),
+            applies_to=info.get("applies_to"),
+        )
+    elif name == "message.unsubscribed":
+        data.update(unsubscribed_at=rfc3339(event.at), method=info.get("method"))
     return data
 
 

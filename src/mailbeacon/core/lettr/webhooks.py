@@ -35,6 +35,12 @@ EVENT_NAMES: Mapping[str, str] = {
     "message.failed": "message.bounce",
     "message.opened": "engagement.open",
     "message.clicked": "engagement.click",
+    # a later bounce (an in-band one is message.failed's message.bounce); a suppressed
+    # recipient is SparkPost's policy rejection ("suppressed due to customer policy")
+    "message.hard_bounced": "message.out_of_band",
+    "message.soft_bounced": "message.out_of_band",
+    "message.suppressed": "message.policy_rejection",
+    "message.unsubscribed": "unsubscribe.list_unsubscribe",
 }
 _CANONICAL = (
     *("message.injection", "message.delivery", "message.bounce", "message.delay"),
@@ -69,7 +75,12 @@ _KINDS = {  # registration name: (msys category, payload type)
     "engagement.open": ("track_event", "open"),
     "engagement.initial_open": ("track_event", "initial_open"),
     "engagement.click": ("track_event", "click"),
+    "message.out_of_band": ("message_event", "out_of_band"),
+    "message.policy_rejection": ("message_event", "policy_rejection"),
+    "unsubscribe.list_unsubscribe": ("unsubscribe_event", "list_unsubscribe"),
 }
+# SparkPost's bounce class of a policy rejection: 25 "Admin Failure" (the sender's own list).
+_POLICY_CLASS = 25
 # SparkPost bounce classes: 1 undetermined (the reply is not classified), 24 timeout.
 _BOUNCE_CLASS = {True: 1, False: 24}
 
@@ -112,6 +123,20 @@ def payload(
         )
         if reason[:3].isdigit():
             item["error_code"] = reason[:3]
+    elif name == "message.out_of_band":
+        reason = str(event.data.get("response") or "")
+        item.update(
+            reason=reason,
+            raw_reason=reason,
+            bounce_class=_BOUNCE_CLASS[bool(event.data.get("permanent"))],
+        )
+        if reason[:3].isdigit():
+            item["error_code"] = reason[:3]
+    elif name == "message.policy_rejection":
+        reason = f"554 5.7.1 recipient suppressed: {event.data.get('reason')}"
+        item.update(reason=reason, raw_reason=reason, error_code="554", bounce_class=_POLICY_CLASS)
+    elif name == "unsubscribe.list_unsubscribe":
+        item["mailfrom"] = message.from_email
     else:
         item.update(_engagement(event, ip))
     return [{"msys": {category: item}}]

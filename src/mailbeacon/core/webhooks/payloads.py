@@ -16,6 +16,12 @@ message.opened     message.opened              engagement.open / open, and
                                                engagement.initial_open /
                                                initial_open for a first open
 message.clicked    message.clicked             engagement.click / click
+message.hard_/     message.hard_bounced,       message.out_of_band / out_of_band for
+soft_bounced       message.soft_bounced        a bounce that came back later (an in-band
+                                               one is message.failed's bounce)
+message.suppressed message.suppressed          message.policy_rejection
+message.           message.unsubscribed        unsubscribe.list_unsubscribe /
+unsubscribed                                   list_unsubscribe
 (test)             webhook.test                ``[{"msys": {}}]``, what SparkPost posts
                                                to check a new endpoint
 =================  ==========================  ====================================
@@ -71,6 +77,8 @@ def event_names(format: str, event: Event) -> tuple[str, ...]:
         return (name, "message.delivered")
     if format == "lettr" and event.type == "message.opened" and event.first:
         return (name, "engagement.initial_open")
+    if format == "lettr" and name == "message.out_of_band" and not event.data.get("out_of_band"):
+        return ()  # the upstream's own refusal: its message.failed is the message.bounce
     return (name,)
 
 

@@ -35,7 +35,7 @@ router = APIRouter()
 
 PAGE_SIZE = 25
 TIMELINE_PAGE = 100  # events a page of the timeline (a message may have hundreds of thousands)
-STATUSES = ("queued", "processed", "delivered", "captured", "failed")
+STATUSES = ("queued", "processed", "delivered", "captured", "failed", "suppressed")
 
 
 def _text(request: Request, name: str) -> str | None:

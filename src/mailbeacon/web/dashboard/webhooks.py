@@ -31,6 +31,10 @@ EVENTS = (
     "message.failed",
     "message.opened",
     "message.clicked",
+    "message.hard_bounced",
+    "message.soft_bounced",
+    "message.suppressed",
+    "message.unsubscribed",
 )
 LOG_SIZE = 50
 assert set(EVENTS) <= set(LETTERMINT_EVENTS)

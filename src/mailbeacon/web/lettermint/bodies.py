@@ -47,7 +47,7 @@ DeliveryMode = Literal["live", "sandbox"]
 AttachmentDelivery = Literal["inline", "url"]
 # Settings that are columns of their own; every other setting lives in routes.settings.
 TRACKING_KEYS = ("track_opens", "track_clicks")
-_FLAT_SETTINGS = ("track_opens", "track_clicks", "honeypot_link")
+_FLAT_SETTINGS = ("track_opens", "track_clicks", "honeypot_link", "one_click_unsubscribe")
 _INBOUND = ("inbound_domain", "inbound_spam_threshold", "attachment_delivery")
 
 
@@ -79,6 +79,8 @@ class RouteSettings(BaseModel):
     track_opens: StrictBool | None = None
     track_clicks: StrictBool | None = None
     honeypot_link: StrictBool | None = None
+    # mailbeacon's: add List-Unsubscribe and List-Unsubscribe-Post (RFC 8058) to each copy
+    one_click_unsubscribe: StrictBool | None = None
     generate_plaintext_fallback: StrictBool | None = None
     suppress_auto_responders: StrictBool | None = None
     suppress_disposable_recipients: StrictBool | None = None
@@ -101,6 +103,7 @@ class RouteBody(BaseModel):
     track_opens: StrictBool | None = None
     track_clicks: StrictBool | None = None
     honeypot_link: StrictBool | None = None
+    one_click_unsubscribe: StrictBool | None = None
     inbound_settings: InboundSettings | None = None
     inbound_domain: str | None = None
     inbound_spam_threshold: StrictFloat | None = None

@@ -35,8 +35,15 @@ def _check_key(key: str | None) -> str | None:
     return key
 
 
-def _created(accepted: Accepted) -> dict[str, str]:
-    return {"message_id": accepted.public_id, "status": "pending"}
+def _created(accepted: Accepted) -> dict[str, Any]:
+    """PendingSendMailResponse; with ``suppressed_recipients`` (mailbeacon's) naming the
+    recipients refused for being on the suppression list, and why."""
+    answer: dict[str, Any] = {"message_id": accepted.public_id, "status": "pending"}
+    if accepted.suppressed:
+        answer["suppressed_recipients"] = [
+            {"email": address, "reason": reason} for address, reason in accepted.suppressed.items()
+        ]
+    return answer
 
 
 @router.post("/send", status_code=202, summary="Send an email")

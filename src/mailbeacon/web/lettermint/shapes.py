@@ -15,11 +15,18 @@ message.sent      processed           ... when the copy was *captured* locally (
 message.failed    failed              refused for good, or the retry schedule ran out
 message.opened    opened              engagement, with its verdict in ``metadata``
 message.clicked   clicked
+message.hard_     hard_bounced,       the receiving server's refusal (``response``), in
+bounced, soft_    soft_bounced        band or reported later by a DSN (``out_of_band``)
+bounced
+message.          suppressed          the recipient is on the suppression list: no copy
+suppressed                            was sent (``reason``, ``scope``, ``applies_to``)
+message.          unsubscribed        the recipient used the one-click unsubscribe
+unsubscribed
 ================  ==================  ====================================================
 
-Message (and recipient) statuses follow the same table: queued, processed, delivered, failed;
-a captured copy is ``processed``. A message's status is its delivery status: opens and clicks
-are events and do not move it to ``opened``/``clicked``.
+Message (and recipient) statuses follow the same table: queued, processed, delivered, failed,
+suppressed (every recipient was); a captured copy is ``processed``. A message's status is its
+delivery status: opens and clicks are events and do not move it to ``opened``/``clicked``.
 
 Verdicts: ``metadata.classification`` is Lettermint's engagement class (human, privacy, bot,
 scanner); ``metadata.bot`` holds mailbeacon's own verdict in full.
@@ -68,6 +75,10 @@ EVENT_NAMES = {
     "message.failed": "failed",
     "message.opened": "opened",
     "message.clicked": "clicked",
+    "message.hard_bounced": "hard_bounced",
+    "message.soft_bounced": "soft_bounced",
+    "message.suppressed": "suppressed",
+    "message.unsubscribed": "unsubscribed",
 }
 STATUSES = {
     "queued": "queued",
@@ -75,6 +86,7 @@ STATUSES = {
     "captured": "processed",
     "delivered": "delivered",
     "failed": "failed",
+    "suppressed": "suppressed",
 }
 ENGAGEMENT_CLASSES = {
     "genuine": "human",

@@ -122,7 +122,8 @@ def _shape(counts: Mapping[str, int], include_machine: bool) -> dict[str, Any]:
         "sent": get("sent"),
         "delivered": get("sent"),  # handed to the upstream: what mailbeacon can know
         "failed": get("failed"),
-        "hard_bounced": 0,  # bounces are not reported back to mailbeacon
+        # the upstream's 5xx refusals and bounces that came back to a VERP return path
+        "hard_bounced": get("hard_bounced"),
         "spam_complaints": 0,
         "opened": opened,
         "unique_opened": unique_opened,

@@ -25,7 +25,7 @@ from ...store import queries, tenancy
 from ..auth import team
 from ..services import services_of
 from . import messages as lettermint_messages
-from . import shapes, unsupported
+from . import shapes, suppressions, unsupported
 from .bodies import (
     Paging,
     StoreProject,
@@ -43,6 +43,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["Lettermint Team API"])
 router.include_router(lettermint_messages.router)
+router.include_router(suppressions.router)
 router.include_router(unsupported.router)
 
 Caller = Annotated[tenancy.Team, Depends(team)]

@@ -20,7 +20,6 @@ __all__ = ["OUT_OF_SCOPE", "router"]
 _DOMAINS = "Sending domains are the upstream mail server's business, not mailbeacon's."
 _TEAM = "Team members, invites, roles, plans and usage are not kept by mailbeacon."
 _INBOUND = "mailbeacon does not receive inbound mail."
-_SUPPRESSIONS = "Suppression lists are not supported yet."
 _REPORTS = "DMARC report forwarding belongs to a sending domain, which mailbeacon does not keep."
 _SCHEDULE = "mailbeacon sends at once: there is no schedule to change or cancel."
 _RESEND = "mailbeacon does not resend a message: send it again (POST /v1/send)."
@@ -51,8 +50,6 @@ OUT_OF_SCOPE: Mapping[str, tuple[tuple[str, ...], str]] = {
     "/messages/{message_id}": (("PATCH",), _SCHEDULE),
     "/messages/{message_id}/cancel": (("POST",), _SCHEDULE),
     "/messages/{message_id}/resend": (("POST",), _RESEND),
-    "/suppressions": (("GET", "POST"), _SUPPRESSIONS),
-    "/suppressions/{suppression_id}": (("DELETE",), _SUPPRESSIONS),
     "/blocked-file-types": (("GET",), _FILES),
 }
 

@@ -3,19 +3,23 @@
 Lettr's ``GET /emails/{request_id}`` answers an ``EmailDetail`` whose ``events`` are SparkPost
 events (docs/contracts.md, 2.3). The translation is by lookup tables:
 
-======================  =================  ==================================================
-mailbeacon event        Lettr ``type``     notes
-======================  =================  ==================================================
-``message.created``     ``injection``      one per recipient (SparkPost's are per recipient)
-``message.sent``        ``delivery``       ``delv_method`` ``esmtp``, or ``capture`` locally
-``message.failed``      ``bounce``         ``bounce_class`` 1 (refused: the reply is not
-                                           parsed) or 24 (the retry schedule ran out)
-``message.opened``      ``open``           ``initial_pixel`` true: the only pixel is on top
-``message.clicked``     ``click``          ``target_link_url`` / ``target_link_name``
-======================  =================  ==================================================
+========================  ====================  =============================================
+mailbeacon event          Lettr ``type``        notes
+========================  ====================  =============================================
+``message.created``       ``injection``         one per recipient (SparkPost's are per
+                                                recipient)
+``message.sent``          ``delivery``          ``delv_method`` ``esmtp``, or ``capture``
+``message.failed``        ``bounce``            ``bounce_class`` 1 (refused: the reply is not
+                                                parsed) or 24 (the retry schedule ran out)
+``message.opened``        ``open``              ``initial_pixel`` true: the only pixel is on top
+``message.clicked``       ``click``             ``target_link_url`` / ``target_link_name``
+``message.hard_bounced``  ``out_of_band``       a bounce that came back later (an in-band one
+``message.soft_bounced``                        is ``message.failed``'s ``bounce``)
+``message.suppressed``    ``policy_rejection``  ``bounce_class`` 25: on the suppression list
+``message.unsubscribed``  ``list_unsubscribe``  the one-click unsubscribe
+========================  ====================  =============================================
 
-``policy_rejection`` is never produced: mailbeacon refuses what its policy forbids at the
-request (a 422), so nothing accepted is rejected later. Engagement events made by machines
+Engagement events made by machines
 are listed too, since Lettr has no flag to ask for them; they are labelled instead:
 ``user_agent_parsed.is_proxy`` (a privacy proxy fetched it), ``is_prefetched`` (a machine
 fetched it ahead of, or instead of, a person) and a ``bot`` object with the full verdict
@@ -45,6 +49,7 @@ _STATES = {
     "delivered": "delivered",
     "captured": "delivered",
     "failed": "bounced",
+    "suppressed": "bounced",  # Lettr has no word for it: none of it was sent
 }
 _TYPES = {
     "message.created": "injection",
@@ -52,7 +57,12 @@ _TYPES = {
     "message.failed": "bounce",
     "message.opened": "open",
     "message.clicked": "click",
+    "message.hard_bounced": "out_of_band",  # a later one: in band, message.failed's bounce
+    "message.soft_bounced": "out_of_band",
+    "message.suppressed": "policy_rejection",
+    "message.unsubscribed": "list_unsubscribe",
 }
+_BOUNCES = frozenset({"message.hard_bounced", "message.soft_bounced"})
 _ENGAGEMENT = frozenset({"message.opened", "message.clicked"})
 # SparkPost bounce classes: 1 "Undetermined" (the upstream's reply text is not classified),
 # 24 "Timeout" (not delivered before the retry schedule ran out).
@@ -118,6 +128,8 @@ def event_items(
     kind = _TYPES.get(event.type)
     if kind is None:
         return []  # an event Lettr has no word for: not guessed at
+    if event.type in _BOUNCES and not event.data.get("out_of_band"):
+        return []  # the upstream's own refusal: listed once, as message.failed's bounce
     head = {"event_id": event.public_id, "type": kind, "timestamp": timestamp(event.at)}
     if event.type == "message.created":  # message-wide in mailbeacon, per recipient here
         return [
@@ -134,6 +146,11 @@ def event_items(
         item.update(_delivery(event.data, event.at - injected))
     elif event.type == "message.failed":
         item.update(_bounce(event.data))
+    elif event.type in _BOUNCES:
+        item.update(_bounce({**event.data, "reason": event.data.get("response")}))
+    elif event.type == "message.suppressed":
+        reason = f"554 5.7.1 recipient suppressed: {event.data.get('reason')}"
+        item.update(reason=reason, raw_reason=reason, error_code="554", bounce_class=25)
     if event.type in _ENGAGEMENT:
         item.update(_engagement(view))
     return [item]
