@@ -29,17 +29,28 @@ settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
 
 SIGNING_KEYS = "1:" + "t3st-s1gning-k3y-0123456789abcdefghij"
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+EVALUATION_PROPERTY = "classifier_evaluation"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     databases.drop_template()
 
 
+# The classifier evaluation's lines (tests/core/test_classify_evaluation.py), sent as the test
+# report's user property: reports reach the controlling process under pytest-xdist too.
+_EVALUATION: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        for name, value in report.user_properties:
+            if name == EVALUATION_PROPERTY:
+                _EVALUATION.extend(str(value).splitlines())
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """Print the classifier evaluation (tests/core/test_classify_evaluation.py) after a run."""
-    from tests.core.test_classify_evaluation import EVALUATION
-
-    lines = config.stash.get(EVALUATION, [])
+    lines = _EVALUATION
     if lines:
         terminalreporter.section("classifier evaluation")
         for line in lines:

@@ -22,16 +22,15 @@ import gzip
 import io
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
-import pytest
-
 from mailbeacon.core.verdicts.classify import Hit, Verdict, classify
 from mailbeacon.core.verdicts.networks import NetworkTable
 from mailbeacon.store.networks import builtin_ranges
+from tests.conftest import EVALUATION_PROPERTY
 
 DATA = Path(__file__).parent.parent / "fixtures" / "useragents_public" / "labelled.tsv.gz"
 NETWORKS = NetworkTable(builtin_ranges())
@@ -290,10 +289,10 @@ def _pct(part: int, whole: int) -> str:
 
 
 def test_held_out_recall_false_positives_and_calibration(
-    request: pytest.FixtureRequest,
+    record_property: Callable[[str, object], None],
 ) -> None:
     lines, overall, error, _ = evaluate("heldout")
-    request.config.stash.setdefault(EVALUATION, []).extend(lines)
+    record_property(EVALUATION_PROPERTY, "\n".join(lines))  # printed at the end (conftest)
     report = "\n".join(lines)
     assert overall.recall >= TARGET_RECALL, report
     assert overall.false_positives <= TARGET_FALSE_POSITIVES, report
@@ -321,9 +320,6 @@ def test_every_machine_class_is_represented() -> None:
     counts = Counter(case.label for case in cases() if case.part == "heldout")
     for name in ("genuine", *MACHINE_CLASSES):
         assert counts[name] >= 3, name
-
-
-EVALUATION = pytest.StashKey[list[str]]()
 
 
 if __name__ == "__main__":  # the development part, mistakes included: what rules may look at
