@@ -57,6 +57,7 @@ from .workers.dispatcher import Dispatcher, dispatcher_worker
 from .workers.domains import DomainChecker, domains_worker
 from .workers.outbound import outbound_worker
 from .workers.promoter import promoter_worker
+from .workers.retention import Retention, RetentionPolicy, retention_worker
 
 if TYPE_CHECKING:
     from .smtp.relay import SmtpRelay
@@ -136,6 +137,9 @@ def build_workers(services: Services, only: Collection[str] = WORKER_NAMES) -> d
         workers["dispatcher"] = functools.partial(dispatcher_worker, build_dispatcher(services))
     if "domains" in only:
         workers["domains"] = functools.partial(domains_worker, build_domain_checker(services))
+    if "retention" in only:
+        retention = Retention(db, clock, RetentionPolicy.from_settings(settings))
+        workers["retention"] = functools.partial(retention_worker, retention)
     return workers
 
 
