@@ -39,6 +39,7 @@ from .service.cnames import CnameResolver
 from .service.context import Services
 from .service.domains import DomainPolicy
 from .service.instrumenter import Instrumenter
+from .service.link_feed import LinkFeed
 from .service.links import LinkCache
 from .service.shipper import Shipper
 from .service.tracking_hosts import TrackingHosts
@@ -237,6 +238,8 @@ class MailbeaconApp:
             shipper=services.shipper,
         )
         self.api.state.tracking = self.tracking  # its counters, for /metrics
+        # links changed after sending reach this process's cache through it
+        self.link_feed = LinkFeed(services.db, services.links)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -275,6 +278,7 @@ class MailbeaconApp:
             asyncio.create_task(worker(self._stop), name=name)
             for name, worker in self.workers.items()
         ]
+        self._tasks.append(asyncio.create_task(self.link_feed.run(self._stop), name="link_feed"))
         if self.gc_tuning is not None:
             self.gc_tuning.install()  # last: what start-up made is frozen
 
