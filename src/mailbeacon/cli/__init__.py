@@ -11,6 +11,7 @@ from . import (
     classify,
     data,
     domain,
+    erase,
     instrument,
     migrate,
     project,
@@ -36,6 +37,7 @@ _COMMANDS = (
     classify,
     data,
     user,
+    erase,
 )
 
 

@@ -24,7 +24,7 @@ from ...service.projects import RouteChanges
 from ...store import queries, tenancy
 from ..auth import team
 from ..services import services_of
-from . import link_fixes, shapes, unsupported
+from . import erasures, link_fixes, shapes, unsupported
 from . import messages as lettermint_messages
 from .bodies import (
     Paging,
@@ -44,6 +44,7 @@ __all__ = ["router"]
 router = APIRouter(tags=["Lettermint Team API"])
 router.include_router(lettermint_messages.router)
 router.include_router(link_fixes.router)
+router.include_router(erasures.router)
 router.include_router(unsupported.router)
 
 Caller = Annotated[tenancy.Team, Depends(team)]
