@@ -405,9 +405,3 @@ def update_route(conn: Connection, route_id: int, now: datetime, **values: Any) 
 
 def delete_route(conn: Connection, route_id: int) -> None:
     conn.execute(routes.delete().where(routes.c.id == route_id))
-
-
-def delete_project(conn: Connection, project_id: int) -> None:
-    """The project and, by the foreign keys' ON DELETE CASCADE, everything that is its own:
-    routes, messages, copies, links, events, counters, tracking domains, idempotency keys."""
-    conn.execute(projects.delete().where(projects.c.id == project_id))

@@ -1,4 +1,5 @@
-"""The retention worker: personal data older than the settings allow is deleted or anonymised.
+"""The retention worker: personal data older than the settings allow is deleted or anonymised,
+and deleted projects' data is purged (store/project_purge.py).
 
 ``MAILBEACON_RETENTION_HITS_DAYS`` (raw hits), ``..._BODIES_DAYS`` (message bodies, copies,
 webhook delivery bodies) and ``..._PERSONAL_DAYS`` (events' address and user agent) say how
@@ -23,6 +24,7 @@ from sqlalchemy import Connection
 
 from ..clock import Clock
 from ..config import Settings
+from ..store import project_purge
 from ..store import retention as store
 from ..store.db import Database
 from . import pause
@@ -63,6 +65,10 @@ def _hits(conn: Connection, before: datetime, limit: int) -> int:
     return store.purge_hits(conn, int(before.timestamp() * 1_000_000), limit)
 
 
+def _deleted_projects(conn: Connection, before: datetime, limit: int) -> int:
+    return project_purge.purge_batch(conn, limit)
+
+
 class Retention:
     """One batch of each kind per :meth:`run_once`; :meth:`run_until_done` for a whole purge."""
 
@@ -79,6 +85,8 @@ class Retention:
             ("webhook_deliveries", policy.bodies, store.purge_deliveries),
             ("event_fields", policy.personal, store.anonymise_events),
             ("link_feed", timedelta(days=FEED_DAYS), store.purge_invalidations),
+            # deleted projects' data (store/project_purge.py), whatever its age
+            ("deleted_projects", timedelta(0), _deleted_projects),
         ]
 
     def run_once(self) -> dict[str, int]:

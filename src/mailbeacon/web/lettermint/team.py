@@ -203,7 +203,8 @@ def update_project(
 
 @router.delete("/projects/{project_id}", summary="Delete a project and all its mail")
 def delete_project(request: Request, caller: Caller, project_id: str) -> dict[str, Any]:
-    projects.delete_project(services_of(request).db, caller, project_id)
+    services = services_of(request)
+    projects.delete_project(services.db, caller, project_id, services.clock.now())
     return {"message": "Project deleted."}
 
 
