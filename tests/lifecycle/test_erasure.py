@@ -14,8 +14,10 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from mailbeacon.service import erasure
 from mailbeacon.store.db import Database
-from mailbeacon.store.schema import erasures, metadata
+from mailbeacon.store.personal_data import REGISTRY, Locate, PersonalData
+from mailbeacon.store.schema import dashboard_users, erasures, metadata
 from tests.conftest import SIGNING_KEYS
 from tests.lifecycle.mail import capture, open_and_click, send, subscribe
 from tests.support.process import run_cli
@@ -157,3 +159,47 @@ def test_the_command_line_erases_in_one_team_or_all(
     bad = run_cli("erase", "--recipient", "carl", env=env, check=False)
     assert bad.returncode == 2
     assert "email address" in bad.stderr
+
+
+def test_a_table_added_to_the_registry_is_erased_on_request(
+    make_services: Callable[..., Any], database_url: str
+) -> None:
+    """The suppressions' way in: one registry line, erased only when the request says so."""
+    services = make_services(database_url)
+    tenant = new_tenant(services.db, services.clock)
+    kept_on_request = PersonalData(
+        dashboard_users,
+        Locate.ADDRESS,
+        "email",
+        delete=True,
+        on_request=True,
+        project=None,
+        team="team_id",
+    )
+    with services.db.write() as conn:
+        conn.execute(
+            dashboard_users.insert().values(
+                public_id="u1",
+                team_id=tenant.team.id,
+                email="dan@example.org",
+                password_hash="x",
+                created_at=services.clock.now(),
+                updated_at=services.clock.now(),
+            )
+        )
+    registry = (*REGISTRY, kept_on_request)
+
+    def erase(suppressions: bool) -> dict[str, int]:
+        return erasure.erase(
+            services.db,
+            "Dan@example.org",
+            services.clock.now(),
+            team=tenant.team,
+            requested_by="test",
+            suppressions=suppressions,
+            registry=registry,
+        ).erased
+
+    assert erase(False) == {}
+    assert erase(True) == {"dashboard_users": 1}
+    assert database_traces(services.db, "dan@example.org") == []

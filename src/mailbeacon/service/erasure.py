@@ -126,6 +126,7 @@ def erase(
                 address,
                 message_ids=list(by_message),
                 copy_ids=copy_ids,
+                team_id=team.id if team is not None else None,
                 projects=projects,
             )
         for keys in personal_data.batches(found):

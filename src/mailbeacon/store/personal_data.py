@@ -68,9 +68,11 @@ class PersonalData:
     clear: Mapping[str, Any] = field(default_factory=dict)
     delete: bool = False
     on_request: bool = False
-    # TEXT and ADDRESS rows: the column naming their project (None: found through
-    # ``via``, a (table, column, its project column) the key refers to)
+    # TEXT and ADDRESS rows, within a team: the column naming their project, or else the
+    # column naming their team (``team``), or else ``via``: (a table, the column referring to
+    # its id, its project column)
     project: str | None = "project_id"
+    team: str | None = None
     via: tuple[Table, str, str] | None = None
 
 
@@ -130,12 +132,17 @@ def _like(address: str) -> str:
     return f"%{escaped}%"
 
 
-def _within(entry: PersonalData, projects: Collection[int] | None) -> list[ColumnElement[bool]]:
-    if projects is None:
+def _within(
+    entry: PersonalData, team_id: int | None, projects: Collection[int] | None
+) -> list[ColumnElement[bool]]:
+    if team_id is None or projects is None:
         return []
     if entry.project is not None:
         return [entry.table.c[entry.project].in_(list(projects))]
-    assert entry.via is not None
+    if entry.team is not None:
+        return [entry.table.c[entry.team] == team_id]
+    if entry.via is None:
+        raise ValueError(f"{entry.table.name}: the registry entry says no way to its team")
     parent, column, project = entry.via
     owned = select(parent.c.id).where(parent.c[project].in_(list(projects)))
     return [entry.table.c[column].in_(owned)]
@@ -148,6 +155,7 @@ def locate(
     *,
     message_ids: Collection[int],
     copy_ids: Collection[int],
+    team_id: int | None,
     projects: Collection[int] | None,
 ) -> Found:
     """The primary keys of the entry's rows that hold the address's data."""
@@ -162,9 +170,9 @@ def locate(
     elif entry.locate is Locate.TEXT:
         searched = key.cast(Text) if isinstance(key.type, JSON) else key  # JSON: as its text
         text = func.lower(searched)
-        conditions = [text.like(_like(address), escape="\\"), *_within(entry, projects)]
+        conditions = [text.like(_like(address), escape="\\"), *_within(entry, team_id, projects)]
     else:
-        conditions = [func.lower(key) == address, *_within(entry, projects)]
+        conditions = [func.lower(key) == address, *_within(entry, team_id, projects)]
     if not conditions:
         return Found(entry, [])
     rows = conn.execute(select(*primary).where(*conditions))
