@@ -28,7 +28,7 @@ __all__ = ["POLL_SECONDS", "LinkFeed"]
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
-BATCH = 1000  # feed entries read per poll
+BATCH = 20_000  # feed entries per poll: a fix over a whole campaign takes a few polls
 
 
 class LinkFeed:
