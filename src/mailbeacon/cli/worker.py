@@ -1,10 +1,9 @@
 """``mailbeacon worker``: the background workers without the HTTP server.
 
 The outbound mail queue, the promoter, the webhook dispatcher, the domain checks and
-retention, or the ones named with
-``--only``. Any number of worker and serve processes share one PostgreSQL database: each
-queue is claimed with ``FOR UPDATE SKIP LOCKED``. SIGINT or SIGTERM stops it after the work
-in hand (webhook requests in flight finish or time out).
+retention, or the ones named with ``--only``. Any number of worker and serve processes share
+one PostgreSQL database: each queue is claimed with ``FOR UPDATE SKIP LOCKED``. SIGINT or
+SIGTERM stops it after the work in hand (webhook requests in flight finish or time out).
 """
 
 from __future__ import annotations
