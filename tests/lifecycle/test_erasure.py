@@ -126,6 +126,15 @@ def test_an_erased_address_appears_nowhere(
         again = httpx.post(f"{base}/v1/erasures", json={"recipient": ANN}, headers=team)
         assert again.json()["data"]["erased"] == {}
         assert again.json()["data"]["subject_hash"] == report["subject_hash"]
+        log = httpx.get(f"{base}/v1/erasures", params={"recipient": ANN}, headers=team).json()
+        assert [e["id"] for e in log["data"]] == [again.json()["data"]["id"], report["id"]]
+        assert log["data"][1]["erased"] == erased
+        assert log["data"][1]["requested_by"] == f"team:{tenant.team.public_id}"
+        assert needle not in json.dumps(log).lower()
+        others = httpx.get(
+            f"{base}/v1/erasures", params={"recipient": "x@example.org"}, headers=team
+        )
+        assert others.json()["data"] == []
         bad = httpx.post(f"{base}/v1/erasures", json={"recipient": "not an address"}, headers=team)
         assert bad.status_code == 422
         assert "recipient" in bad.json()["errors"]

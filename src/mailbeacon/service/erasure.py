@@ -32,7 +32,7 @@ from sqlalchemy import Connection, func, select, update
 from ..core.errors import Refused
 from ..core.intake.submission import parse_address
 from ..core.lifecycle.scrub import Scrubber, subject_hash
-from ..store import link_changes, personal_data, tenancy
+from ..store import erasure_log, link_changes, personal_data, tenancy
 from ..store import secrets as instance_secrets
 from ..store.db import Database
 from ..store.ids import new_id
@@ -40,9 +40,7 @@ from ..store.personal_data import REGISTRY, PersonalData
 from ..store.retention import header_block
 from ..store.schema import copies, erasures, messages
 
-__all__ = ["Erasure", "erase"]
-
-_KEY = "erasure_hash_key"
+__all__ = ["Erasure", "address_of", "erase"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +51,8 @@ class Erasure:
     at: datetime
 
 
-def _address(value: str) -> str:
+def address_of(value: str) -> str:
+    """The address as erasures know it (lower case, its domain in IDNA form), or a 422."""
     found = parse_address(value.strip()) if isinstance(value, str) else None
     if found is None or found.name:
         raise Refused(
@@ -107,7 +106,7 @@ def erase(
 ) -> Erasure:
     """Erase ``recipient`` from ``team``'s data (None: every team's). ``suppressions``: also
     the entries kept only until the person asks (see the registry's ``on_request``)."""
-    address = _address(recipient)
+    address = address_of(recipient)
     with db.read() as conn:
         projects = (
             [p.id for p in tenancy.list_projects(conn, team.id)] if team is not None else None
@@ -136,7 +135,9 @@ def erase(
     with db.write() as conn:
         _drop_bodies(conn, only_theirs)
         link_changes.invalidate(conn, list(by_message), now, erased_copies=by_message)
-        key = instance_secrets.get_or_create(conn, _KEY, lambda: secrets.token_hex(32), now)
+        key = instance_secrets.get_or_create(
+            conn, erasure_log.HASH_KEY, lambda: secrets.token_hex(32), now
+        )
         erasure = Erasure(
             new_id(),
             subject_hash(key.encode(), address),

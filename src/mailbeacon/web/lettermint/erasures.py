@@ -1,16 +1,17 @@
-"""Erasing a recipient's data from the team's (mailbeacon's own Team API endpoint;
-service/erasure.py): ``POST /v1/erasures``."""
+"""Erasing a recipient's data from the team's (mailbeacon's own Team API endpoints;
+service/erasure.py): ``POST /v1/erasures``, and the team's audit log of them,
+``GET /v1/erasures`` (``?recipient=`` finds an address's by its keyed hash)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, StrictBool, StringConstraints
 
 from ...core.timestamps import rfc3339_or_none as iso
 from ...service import erasure
-from ...store import tenancy
+from ...store import erasure_log, tenancy
 from ..auth import team
 from ..services import services_of
 from .link_fixes import changed_by
@@ -50,4 +51,34 @@ def erase(request: Request, caller: Caller, body: Erase) -> dict[str, Any]:
             "created_at": iso(done.at),
         },
         "message": "Recipient erased.",
+    }
+
+
+@router.get("/erasures", summary="The team's erasures, newest first")
+def list_erasures(
+    request: Request,
+    caller: Caller,
+    recipient: Annotated[str | None, Query(max_length=320)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+) -> dict[str, Any]:
+    """The audit log: who asked, when, what was erased; never the address (``subject_hash``
+    is its keyed hash). ``recipient`` keeps the erasures of that address."""
+    with services_of(request).db.read() as conn:
+        address = erasure.address_of(recipient) if recipient is not None else None
+        subject = erasure_log.subject_of(conn, address) if address is not None else None
+        if recipient is not None and subject is None:
+            found = []  # nothing was ever erased
+        else:
+            found = erasure_log.logged(conn, caller.id, subject, limit)
+    return {
+        "data": [
+            {
+                "id": e.public_id,
+                "subject_hash": e.subject_hash,
+                "erased": e.erased,
+                "requested_by": e.requested_by,
+                "created_at": iso(e.at),
+            }
+            for e in found
+        ]
     }
