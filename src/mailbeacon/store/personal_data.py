@@ -45,6 +45,7 @@ from .schema import (
     links,
     messages,
     observations,
+    stats_daily,
     webhook_attempts,
     webhook_deliveries,
 )
@@ -83,7 +84,7 @@ REGISTRY: tuple[PersonalData, ...] = (
         "id",
         scrub=(
             *("subject", "html", "text", "raw", "to", "cc", "bcc", "reply_to"),
-            *("metadata", "tags", "envelope_from", "attachments"),
+            *("tag", "metadata", "tags", "envelope_from", "attachments"),
         ),
     ),
     PersonalData(
@@ -113,6 +114,7 @@ REGISTRY: tuple[PersonalData, ...] = (
     ),
     # a per-value counter whose value names the person (a personalised link): not anonymous
     PersonalData(analytics_daily, Locate.TEXT, "value", delete=True),
+    PersonalData(stats_daily, Locate.TEXT, "tag", delete=True),
     PersonalData(idempotency_keys, Locate.TEXT, "response", scrub=("response",)),
 )
 
