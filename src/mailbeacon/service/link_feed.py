@@ -36,6 +36,7 @@ class LinkFeed:
         self._db = db
         self._links = links
         self._mark: int | None = None  # the last feed entry followed
+        self._failing = False  # the database was away at the last poll: said once
 
     def poll_once(self) -> int:
         """Follow what the feed holds since the last call; how many entries."""
@@ -63,8 +64,14 @@ class LinkFeed:
             try:
                 followed = await asyncio.to_thread(self.poll_once)
             except Exception:
-                log.warning("cannot follow the link feed now; trying again", exc_info=True)
+                if not self._failing:  # once per outage, not every second of it
+                    log.warning("cannot follow the link feed now; trying again", exc_info=True)
+                self._failing = True
                 followed = 0
+            else:
+                if self._failing:
+                    log.info("following the link feed again")
+                self._failing = False
             if followed < BATCH:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), POLL_SECONDS)
