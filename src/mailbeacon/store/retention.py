@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, select, update
+from sqlalchemy import Column, Connection, Table, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -153,7 +153,9 @@ def purge_copies(conn: Connection, before: datetime, limit: int) -> int:
         ready=copies.c.status.in_(SETTLED_COPIES),
     )
     if due:
-        conn.execute(update(copies).where(copies.c.id.in_(due)).values(raw=b""))
+        # only rows that still hold bytes: PostgreSQL writes a new version of every row updated
+        kept = copies.c.raw != b""
+        conn.execute(update(copies).where(copies.c.id.in_(due), kept).values(raw=b""))
     return len(due)
 
 
@@ -172,12 +174,15 @@ def purge_deliveries(conn: Connection, before: datetime, limit: int) -> int:
     if due:
         conn.execute(
             update(webhook_deliveries)
-            .where(webhook_deliveries.c.id.in_(due))
+            .where(webhook_deliveries.c.id.in_(due), webhook_deliveries.c.payload != "")
             .values(payload="", response_body=None, response_headers=None)
         )
         conn.execute(
             update(webhook_attempts)
-            .where(webhook_attempts.c.delivery_id.in_(due))
+            .where(
+                webhook_attempts.c.delivery_id.in_(due),
+                webhook_attempts.c.response_body.is_not(None),
+            )
             .values(response_body=None)
         )
     return len(due)
@@ -191,7 +196,10 @@ PERSONAL_EVENT_FIELDS: dict[str, Any] = {"recipient": None, "user_agent": None}
 def anonymise_events(conn: Connection, before: datetime, limit: int) -> int:
     due = _walk(conn, "event_fields", events, events.c.at, before, limit)
     if due:
-        conn.execute(update(events).where(events.c.id.in_(due)).values(**PERSONAL_EVENT_FIELDS))
+        personal = or_(*(events.c[name].is_not(None) for name in PERSONAL_EVENT_FIELDS))
+        conn.execute(
+            update(events).where(events.c.id.in_(due), personal).values(**PERSONAL_EVENT_FIELDS)
+        )
     return len(due)
 
 
