@@ -19,6 +19,8 @@ import asyncio
 import contextlib
 import logging
 
+from sqlalchemy import Connection
+
 from ..store import link_changes
 from ..store.db import Database
 from .links import LinkCache
@@ -44,8 +46,16 @@ class LinkFeed:
         with self._db.read() as conn:
             if self._mark is None:
                 kept = journal.feed_mark() if journal is not None else None
-                # a new journal knows no links yet: only what comes from now on matters
-                self._mark = kept if kept is not None else link_changes.newest_invalidation(conn)
+                if kept is None:
+                    # a new journal knows no links yet: only what comes from now on matters,
+                    # and from now on the journal says where its process stopped following
+                    kept = link_changes.newest_invalidation(conn)
+                    if journal is not None:
+                        journal.set_feed_mark(kept)
+                elif journal is not None and self._missed(conn, kept):
+                    log.info("link changes were missed while stopped: reading links again")
+                    journal.forget_links()
+                self._mark = kept
             entries = link_changes.invalidations_after(conn, self._mark, BATCH)
             if not entries:
                 return 0
@@ -58,6 +68,14 @@ class LinkFeed:
         if journal is not None:
             journal.set_feed_mark(self._mark)
         return len(entries)
+
+    @staticmethod
+    def _missed(conn: Connection, kept: int) -> bool:
+        """Whether entries after ``kept`` were purged before this process read them (the
+        feed keeps its newest entry, so a gap after the mark means some are gone; a gap of
+        ids for another reason only costs reading the links again)."""
+        oldest = link_changes.oldest_invalidation(conn)
+        return oldest is not None and oldest > kept + 1
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

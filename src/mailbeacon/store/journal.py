@@ -207,6 +207,14 @@ class Journal:
                     rows,
                 )
 
+    def forget_links(self) -> None:
+        """Every destination kept: the process missed changes it can no longer read (it was
+        down longer than the feed keeps them); links are read again from the database."""
+        with self.db.write() as conn:
+            conn.exec_driver_sql(_NO_AUTOCHECKPOINT)
+            conn.exec_driver_sql("DELETE FROM links")
+            conn.exec_driver_sql("DELETE FROM link_copies")
+
     def feed_mark(self) -> int | None:
         """How far this journal's process has followed the link feed; None: a new journal."""
         with self._raw() as conn:

@@ -31,6 +31,7 @@ __all__ = [
     "invalidations_after",
     "matching_links",
     "newest_invalidation",
+    "oldest_invalidation",
 ]
 
 
@@ -182,6 +183,11 @@ def history(
 
 def newest_invalidation(conn: Connection) -> int:
     return int(conn.execute(select(func.max(link_invalidations.c.id))).scalar() or 0)
+
+
+def oldest_invalidation(conn: Connection) -> int | None:
+    found = conn.execute(select(func.min(link_invalidations.c.id))).scalar()
+    return None if found is None else int(found)
 
 
 def invalidations_after(conn: Connection, last_id: int, limit: int) -> list[FeedEntry]:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, or_, select, update
+from sqlalchemy import Column, Connection, Table, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -204,12 +204,15 @@ def anonymise_events(conn: Connection, before: datetime, limit: int) -> int:
 
 
 def purge_invalidations(conn: Connection, before: datetime, limit: int) -> int:
-    """The link feed's entries older than ``before``: every process has long followed them."""
+    """The link feed's entries older than ``before``: every running process has long followed
+    them. The newest stays, so that a process back after longer can tell that entries it
+    missed are gone (service/link_feed.py)."""
+    newest = select(func.max(link_invalidations.c.id)).scalar_subquery()
     ids: Sequence[int] = [
         row[0]
         for row in conn.execute(
             select(link_invalidations.c.id)
-            .where(link_invalidations.c.at < before)
+            .where(link_invalidations.c.at < before, link_invalidations.c.id < newest)
             .order_by(link_invalidations.c.at)
             .limit(limit)
         )
