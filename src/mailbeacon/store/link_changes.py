@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, select, tuple_, update
 
-from .schema import link_changes, link_invalidations, links, messages, projects
+from .schema import link_changes, link_invalidations, links, messages
 
 __all__ = [
     "FeedEntry",
@@ -46,7 +46,8 @@ class LinkChange:
 
 @dataclass(frozen=True, slots=True)
 class LinkScope:
-    """Which of a team's messages a change by destination covers (None: any)."""
+    """Which of a team's messages a change by destination covers (None: any; project_id:
+    one of the team's projects, checked by the caller)."""
 
     project_id: int | None = None
     route_id: int | None = None
@@ -118,29 +119,28 @@ def invalidate(
 
 def matching_links(
     conn: Connection,
-    team_id: int,
+    project_id: int,
     url: str,
     scope: LinkScope,
     after: tuple[int, int],
     limit: int,
 ) -> list[tuple[int, int]]:
-    """(message id, link index) of the team's links pointing at ``url`` within ``scope``,
-    after ``after`` in key order: one batch of a change by destination."""
+    """(message id, link index) of the project's links pointing at ``url`` within ``scope``,
+    after ``after`` in key order: one batch of a change by destination. Per project, so that
+    the project's messages are walked in id order from ``after`` and the LIMIT ends the walk
+    (across projects the rows would have to be sorted, all of them, every batch)."""
     query = (
         select(links.c.message_id, links.c.link_index)
         .join(messages, messages.c.id == links.c.message_id)
-        .join(projects, projects.c.id == messages.c.project_id)
         .where(
-            projects.c.team_id == team_id,
+            messages.c.project_id == project_id,
             links.c.url == url,
             tuple_(links.c.message_id, links.c.link_index) > tuple_(*after),
         )
-        .order_by(links.c.message_id, links.c.link_index)
+        .order_by(messages.c.id, links.c.link_index)
         .limit(limit)
     )
     filters: list[Any] = []
-    if scope.project_id is not None:
-        filters.append(messages.c.project_id == scope.project_id)
     if scope.route_id is not None:
         filters.append(messages.c.route_id == scope.route_id)
     if scope.tag is not None:
