@@ -27,7 +27,9 @@ def add_parser(commands: Any) -> None:
         "processes' hit journals), print what was erased, and log the erasure under a keyed "
         "hash of the address.",
     )
-    parser.add_argument("--recipient", required=True, metavar="ADDRESS")
+    parser.add_argument(
+        "--recipient", required=True, metavar="ADDRESS", help="the address to erase (any case)"
+    )
     parser.add_argument("--team", metavar="TEAM", help="only this team's data (id or name)")
     parser.add_argument(
         "--suppressions",
