@@ -5,31 +5,31 @@ destination its journal held before is never served again."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from mailbeacon.service import link_fixes
 from mailbeacon.service.link_feed import LinkFeed
 from mailbeacon.service.links import LinkCache
-from mailbeacon.store import link_changes, retention
+from mailbeacon.store import link_changes, retention, tenancy
+from mailbeacon.store.db import Database
+from mailbeacon.store.ids import new_id
 from mailbeacon.store.journal import Journal
+from mailbeacon.store.link_changes import LinkScope
 from mailbeacon.store.schema import links, messages
 from tests.support.tenants import new_tenant
 
 OLD, NEW = "https://shop.example/old", "https://shop.example/new"
 
 
-def test_a_restarted_process_catches_up_with_links_changed_while_it_was_down(
-    make_services: Callable[..., Any], database_url: str
-) -> None:
-    services = make_services(database_url)
-    db, now = services.db, services.clock.now()
-    tenant = new_tenant(db, services.clock)
+def _message(db: Database, project_id: int, urls: list[str], now: datetime) -> int:
+    """A message with these links, as accepting one stores it."""
     with db.write() as conn:
         message_id = conn.execute(
             messages.insert()
             .values(
-                public_id="m1",
-                project_id=tenant.project.id,
+                public_id=new_id(),
+                project_id=project_id,
                 source="lettermint",
                 status="delivered",
                 from_email="s@shop.example",
@@ -49,10 +49,28 @@ def test_a_restarted_process_catches_up_with_links_changed_while_it_was_down(
             .returning(messages.c.id)
         ).scalar_one()
         conn.execute(
-            links.insert().values(
-                message_id=message_id, link_index=0, url=OLD, anchor_text="a", element="a"
-            )
+            links.insert(),
+            [
+                {
+                    "message_id": message_id,
+                    "link_index": i,
+                    "url": u,
+                    "anchor_text": "a",
+                    "element": "a",
+                }
+                for i, u in enumerate(urls)
+            ],
         )
+    return int(message_id)
+
+
+def test_a_restarted_process_catches_up_with_links_changed_while_it_was_down(
+    make_services: Callable[..., Any], database_url: str
+) -> None:
+    services = make_services(database_url)
+    db, now = services.db, services.clock.now()
+    tenant = new_tenant(db, services.clock)
+    message_id = _message(db, tenant.project.id, [OLD], now)
     path = services.shipper.journal.path
 
     def process() -> tuple[Journal, LinkCache, LinkFeed]:
@@ -93,3 +111,28 @@ def test_a_restarted_process_catches_up_with_links_changed_while_it_was_down(
     feed.poll_once()
     assert journal.links_of(7) is None  # forgotten: read again from the database
     journal.close()
+
+
+def test_a_fix_by_destination_goes_in_batches_over_every_project_of_the_team(
+    make_services: Callable[..., Any], database_url: str
+) -> None:
+    services = make_services(database_url)
+    db, now = services.db, services.clock.now()
+    tenant = new_tenant(db, services.clock)
+    with db.write() as conn:
+        second, _ = tenancy.create_project(conn, tenant.team.id, "Second", now)
+    stranger = new_tenant(db, services.clock, "Stranger")
+    ours = [_message(db, tenant.project.id, [OLD, "https://x.example", OLD], now) for _ in range(3)]
+    ours.append(_message(db, second.id, [OLD], now))
+    theirs = _message(db, stranger.project.id, [OLD], now)
+
+    fixed = link_fixes.fix_links(db, tenant.team, OLD, NEW, LinkScope(), "test", now, batch=2)
+
+    assert fixed == link_fixes.FixedLinks(links=7, messages=4)
+    with db.read() as conn:
+        assert link_changes.current_links(conn, [*ours, theirs]) == {
+            **dict.fromkeys(ours[:3], (NEW, "https://x.example", NEW)),
+            ours[3]: (NEW,),
+            theirs: (OLD,),  # another team's: untouched
+        }
+        assert [c.link_index for c in link_changes.changes_of(conn, ours[0])] == [0, 2]

@@ -64,22 +64,32 @@ def fix_links(
     scope: LinkScope,
     changed_by: str,
     now: datetime,
+    *,
+    batch: int = BATCH,
 ) -> FixedLinks:
     """Point every link of the team's messages within ``scope`` whose destination is ``url``
-    (exactly, as stored) at ``new_url``."""
+    (exactly, as stored) at ``new_url``, ``batch`` links a transaction."""
     destination = new_destination(new_url, "new_url")
     if destination == url:
         return FixedLinks(0, 0)
-    after = (0, -1)
+    with db.read() as conn:
+        owned = [p.id for p in tenancy.list_projects(conn, team.id)]
+    if scope.project_id is not None:
+        owned = [p for p in owned if p == scope.project_id]
     changed, touched = 0, set[int]()
-    while True:
-        with db.write() as conn:
-            batch = link_changes.matching_links(conn, team.id, url, scope, after, BATCH)
-            for message_id, link_index in batch:
-                link_changes.change_link(conn, message_id, link_index, destination, changed_by, now)
-            link_changes.invalidate(conn, {m for m, _ in batch}, now)
-        changed += len(batch)
-        touched.update(m for m, _ in batch)
-        if len(batch) < BATCH:
-            return FixedLinks(changed, len(touched))
-        after = batch[-1]
+    for project_id in owned:
+        after = (0, -1)
+        while True:
+            with db.write() as conn:
+                found = link_changes.matching_links(conn, project_id, url, scope, after, batch)
+                for message_id, link_index in found:
+                    link_changes.change_link(
+                        conn, message_id, link_index, destination, changed_by, now
+                    )
+                link_changes.invalidate(conn, {m for m, _ in found}, now)
+            changed += len(found)
+            touched.update(m for m, _ in found)
+            if len(found) < batch:
+                break
+            after = found[-1]
+    return FixedLinks(changed, len(touched))
