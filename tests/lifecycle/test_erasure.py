@@ -173,10 +173,11 @@ def test_the_command_line_erases_in_one_team_or_all(
 
 
 def test_a_table_added_to_the_registry_is_erased_on_request(
-    make_services: Callable[..., Any], database_url: str
+    make_services: Callable[..., Any], sqlite_url: str
 ) -> None:
-    """The suppressions' way in: one registry line, erased only when the request says so."""
-    services = make_services(database_url)
+    """The suppressions' way in: one registry line, erased only when the request says so
+    (the registry's queries are the ones the test above runs on both databases)."""
+    services = make_services(sqlite_url)
     tenant = new_tenant(services.db, services.clock)
     kept_on_request = PersonalData(
         dashboard_users,
