@@ -83,6 +83,7 @@ bench: $(BENCH_STAMP) bench-tools
 	$(BIN)/python bench/promote/run.py
 	$(BIN)/python bench/webhooks/run.py
 	$(BIN)/python bench/analytics/run.py
+	$(BIN)/python bench/retention/run.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -16,7 +16,13 @@ other status or a mismatch makes it exit non-zero.
 Before the measured runs every link is clicked once (warm-up), so that they measure the cached
 hot path; the first warm-up run, in which every click is a link's first, is reported as well.
 
-Usage: python bench/redirect/run.py [--seconds N] [--connections N] [--rounds N] [--keep]
+With ``--purge-rows N`` the database starts with N raw hits 60 days old, which the retention
+worker inside `mailbeacon serve` (MAILBEACON_RETENTION_HITS_DAYS, 28) deletes in batches while
+wrk clicks: the runs then measure the redirect while a purge runs. The rows left before and
+after the measured runs are printed, to show that it ran meanwhile.
+
+Usage: python bench/redirect/run.py [--seconds N] [--connections N] [--rounds N]
+    [--purge-rows N] [--keep]
 """
 
 from __future__ import annotations
@@ -270,12 +276,42 @@ def click_paths(database: Path, base: str) -> list[str]:
     return paths
 
 
+# Raw hits older than this are the purge's (--purge-rows), not the runs'.
+RECENT_US = int((time.time() - 30 * 86400) * 1_000_000)
+
+
 def observations(database: Path) -> tuple[int, int]:
-    """(all observations, those that are not clicks)."""
+    """(all recent observations, those that are not clicks)."""
     with contextlib.closing(sqlite3.connect(database)) as conn:
-        row = conn.execute("SELECT count(*), count(*) FILTER (WHERE kind != 2) FROM observations")
+        row = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE kind != 2) FROM observations WHERE at_us > ?",
+            (RECENT_US,),
+        )
         total, other = row.fetchone()
     return int(total), int(other)
+
+
+def old_observations(database: Path) -> int:
+    """Raw hits left for the purge (--purge-rows)."""
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        found = conn.execute("SELECT count(*) FROM observations WHERE at_us <= ?", (RECENT_US,))
+        return int(found.fetchone()[0])
+
+
+def add_old_observations(database: Path, rows: int) -> None:
+    """``rows`` promoted raw hits 60 days old, with the sizes of real ones, for the retention
+    worker to purge while the runs click."""
+    old_us = int((time.time() - 60 * 86400) * 1_000_000)
+    agent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15"
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            "INSERT INTO observations (copy_id, kind, link_index, at_us, method, host, ip, "
+            "user_agent, headers, promoted) SELECT i % 5000 + 1, 2, i % 20, ? + i, 'GET', "
+            "'t.example.com', '203.0.113.0', ?, '{\"accept-language\": \"en-GB\"}', 1 FROM n",
+            (rows, old_us, agent),
+        )
+        conn.commit()
 
 
 def settled_observations(database: Path) -> tuple[int, int]:
@@ -377,6 +413,9 @@ def main() -> int:
     parser.add_argument("--client-cpu", type=int, help="CPU for wrk (default: 1st)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--purge-rows", type=int, default=0, help="old raw hits purged while the runs click"
+    )
     args = parser.parse_args()
     try:
         with workspace(args.keep) as tmp:
@@ -411,6 +450,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
     try:
         mailbeacon(env, "migrate")
         project = json.loads(mailbeacon(env, "project", "create", "bench", "--json"))
+        if args.purge_rows:
+            add_old_observations(database, args.purge_rows)
         serve_log = tmp / "serve.log"
         processes.start(
             "mailbeacon serve",
@@ -488,6 +529,7 @@ def measure(
             clicked += result.sent
             runs += 1
         print(f"warm-up {server}: each of the {distinct} links clicked ({runs} wrk runs)")
+    purge_left = old_observations(database) if args.purge_rows else 0
     best: dict[tuple[str, str], WrkResult] = {}
     for mode, extra in MODES.items():
         for _ in range(args.rounds):
@@ -497,6 +539,11 @@ def measure(
                 if key not in best or result.rate > best[key].rate:
                     best[key] = result
     print_table(args, best, first["mailbeacon"], distinct)
+    if args.purge_rows:
+        print(
+            f"purge: {args.purge_rows} old raw hits; {purge_left} left when the measured runs "
+            f"started, {old_observations(database)} when they ended"
+        )
     after = settled_observations(database)
     return check(ours, after[0] - before[0], after[1] - before[1])
 

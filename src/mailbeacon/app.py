@@ -39,6 +39,7 @@ from .service.cnames import CnameResolver
 from .service.context import Services
 from .service.domains import DomainPolicy
 from .service.instrumenter import Instrumenter
+from .service.link_feed import LinkFeed
 from .service.links import LinkCache
 from .service.shipper import Shipper
 from .service.tracking_hosts import TrackingHosts
@@ -57,6 +58,7 @@ from .workers.dispatcher import Dispatcher, dispatcher_worker
 from .workers.domains import DomainChecker, domains_worker
 from .workers.outbound import outbound_worker
 from .workers.promoter import promoter_worker
+from .workers.retention import Retention, RetentionPolicy, retention_worker
 
 if TYPE_CHECKING:
     from .smtp.relay import SmtpRelay
@@ -138,6 +140,9 @@ def build_workers(services: Services, only: Collection[str] = WORKER_NAMES) -> d
         workers["dispatcher"] = functools.partial(dispatcher_worker, build_dispatcher(services))
     if "domains" in only:
         workers["domains"] = functools.partial(domains_worker, build_domain_checker(services))
+    if "retention" in only:
+        retention = Retention(db, clock, RetentionPolicy.from_settings(settings))
+        workers["retention"] = functools.partial(retention_worker, retention)
     return workers
 
 
@@ -236,6 +241,8 @@ class MailbeaconApp:
             shipper=services.shipper,
         )
         self.api.state.tracking = self.tracking  # its counters, for /metrics
+        # links changed after sending reach this process's cache through it
+        self.link_feed = LinkFeed(services.db, services.links)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -274,6 +281,7 @@ class MailbeaconApp:
             asyncio.create_task(worker(self._stop), name=name)
             for name, worker in self.workers.items()
         ]
+        self._tasks.append(asyncio.create_task(self.link_feed.run(self._stop), name="link_feed"))
         if self.gc_tuning is not None:
             self.gc_tuning.install()  # last: what start-up made is frozen
 

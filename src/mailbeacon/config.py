@@ -88,6 +88,10 @@ class Settings:
     database_pool_size: int  # PostgreSQL connections each process keeps
     database_max_overflow: int  # and may open beyond them at a peak
     bounce_domain: str | None  # copies' VERP return paths (core/bounces/verp.py); None: off
+    # days each kind of personal data is kept (workers/retention.py); 0: for ever
+    retention_hits_days: int
+    retention_bodies_days: int
+    retention_personal_days: int
 
     @property
     def development(self) -> bool:
@@ -486,6 +490,28 @@ SETTINGS: tuple[Setting, ...] = (
         "database_max_overflow",
         "5",
         "PostgreSQL connections a process may open beyond DATABASE_POOL_SIZE at a peak",
+        _int(0),
+    ),
+    Setting(
+        "retention_hits_days",
+        "28",
+        "days raw hits on tracking URLs (client IP, user agent, request headers) are kept; "
+        "their events, verdicts and counters stay. 0: for ever",
+        _int(0),
+    ),
+    Setting(
+        "retention_bodies_days",
+        "28",
+        "days message bodies are kept: the HTML and text, each recipient's copy (captured "
+        "mail included), and webhook deliveries' payloads and answers once delivered; the "
+        "envelope, subject, header block and events stay. 0: for ever",
+        _int(0),
+    ),
+    Setting(
+        "retention_personal_days",
+        "365",
+        "days events keep their personal fields (the recipient's address and user agent); "
+        "afterwards they stay, anonymous, with their verdicts, links and times. 0: for ever",
         _int(0),
     ),
 )

@@ -35,11 +35,39 @@ def run_cli(
 
 
 @contextlib.contextmanager
+def serve_processes(
+    env: dict[str, str], cwd: Path, count: int
+) -> Iterator[list[tuple[str, subprocess.Popen[str]]]]:
+    """``count`` `mailbeacon serve` processes on free ports, started at once (their start-ups
+    overlap); yield [(base URL, process)] once all answer."""
+    with contextlib.ExitStack() as stack:
+        started = [stack.enter_context(serve_process(env, cwd, wait=False)) for _ in range(count)]
+        for base, process in started:
+            _wait_until_serving(base, process)
+        yield started
+
+
+def _wait_until_serving(base: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"mailbeacon serve exited: {output}")
+        try:
+            httpx.get(f"{base}/v1/ping", timeout=1)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise AssertionError("mailbeacon serve did not answer in 30 s") from None
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
 def serve_process(
-    env: dict[str, str], cwd: Path, port: int | None = None
+    env: dict[str, str], cwd: Path, port: int | None = None, *, wait: bool = True
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """Start `mailbeacon serve` on ``port`` (a free one by default); yield (base URL,
-    process)."""
+    process) once it answers (at once without ``wait``)."""
     port = port or free_port()
     process = subprocess.Popen(
         [MAILBEACON, "serve", "--port", str(port)],
@@ -53,18 +81,8 @@ def serve_process(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else ""
-                raise AssertionError(f"mailbeacon serve exited: {output}")
-            try:
-                httpx.get(f"{base}/v1/ping", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("mailbeacon serve did not answer in 30 s") from None
-                time.sleep(0.1)
+        if wait:
+            _wait_until_serving(base, process)
         yield base, process
     finally:
         if process.poll() is None:

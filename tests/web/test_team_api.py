@@ -626,7 +626,7 @@ def test_retrieve_a_message_with_its_route_metadata_attachments_and_recipients(
     )
     message = site.lm.messages.retrieve(message_id)
     assert set(message) == MESSAGE_LIST_KEYS | {
-        *("attachments", "metadata", "route_id", "recipients", "links")
+        *("attachments", "metadata", "route_id", "recipients", "links", "link_changes")
     }
     [route] = site.lm.routes.list(site.tenant.project.public_id)["data"]
     assert message["route_id"] == route["id"]

@@ -12,6 +12,7 @@ from . import (
     classify,
     data,
     domain,
+    erase,
     instrument,
     migrate,
     project,
@@ -37,6 +38,7 @@ _COMMANDS = (
     classify,
     data,
     user,
+    erase,
 )
 
 

@@ -1,9 +1,9 @@
 """``mailbeacon worker``: the background workers without the HTTP server.
 
-The outbound mail queue, the promoter and the webhook dispatcher, or the ones named with
-``--only``. Any number of worker and serve processes share one PostgreSQL database: each
-queue is claimed with ``FOR UPDATE SKIP LOCKED``. SIGINT or SIGTERM stops it after the work
-in hand (webhook requests in flight finish or time out).
+The outbound mail queue, the promoter, the webhook dispatcher, the domain checks and
+retention, or the ones named with ``--only``. Any number of worker and serve processes share
+one PostgreSQL database: each queue is claimed with ``FOR UPDATE SKIP LOCKED``. SIGINT or
+SIGTERM stops it after the work in hand (webhook requests in flight finish or time out).
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 def add_parser(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "worker",
-        help="run the background workers (mail queue, promoter, webhooks) without the server",
+        help="run the background workers (mail queue, promoter, webhooks, ...) without the server",
         description="Run mailbeacon's background workers by themselves: the outbound mail "
-        "queue, the promoter (observations to events) and the webhook dispatcher. Run several "
+        "queue, the promoter (observations to events), the webhook dispatcher, the custom "
+        "domains' checks and retention (old personal data, deleted projects). Run several "
         "on one PostgreSQL database to share the work. Settings come from MAILBEACON_* "
         "variables (see `mailbeacon settings`).",
     )

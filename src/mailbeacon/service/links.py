@@ -7,6 +7,10 @@ Backed by the serve process's hit journal (store/journal.py): what the cache lea
 there behind it (:meth:`LinkCache.persist`, called by the shipper's thread), and a miss asks
 the journal before the central database, so a link this process served or sent before a
 restart still redirects while the central database is away.
+
+Links can change after sending (a fix, an erasure: store/link_changes.py); service/link_feed.py
+follows the database's feed of such changes and hands each process's cache the new
+destinations (:meth:`LinkCache.refresh`) within a second.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ class LinkCache:
     Links belong to the message, so the cache holds each message's link list once and maps
     copies to messages: a first click on any recipient's copy loads the whole message. Accepting
     a message primes the cache (same process), so even first clicks rarely reach the database.
-    Links never change once accepted: entries never go stale; a full cache forgets half.
+    Links change only through the feed (:meth:`refresh`); a full cache forgets half.
     """
 
     def __init__(self, db: Database, capacity: int = 500_000) -> None:
@@ -72,6 +76,33 @@ class LinkCache:
         if self._journal is not None and self._unsaved:
             unsaved, self._unsaved = self._unsaved, []
             self._journal.keep_links(unsaved)
+
+    def known(self, message_ids: Iterable[int]) -> set[int]:
+        """Which of these messages' links this process holds, in memory or in its journal."""
+        wanted = set(message_ids)
+        found = {m for m in wanted if m in self._links}
+        if self._journal is not None:
+            found |= self._journal.known_links(wanted - found)
+        return found
+
+    def refresh(self, fresh: dict[int, tuple[str, ...]]) -> None:
+        """These messages' links changed: their destinations now (the feed's thread). Only
+        messages held are replaced in memory; the journal gets them all (see
+        Journal.replace_links), so that no older entry written behind them survives."""
+        for message_id, urls in fresh.items():
+            if message_id in self._links:
+                self._links[message_id] = urls  # one assignment: atomic for the loop's reads
+        if self._journal is not None:
+            self._journal.replace_links(dict(fresh))
+
+    def anonymise_hits(self, copy_ids: Iterable[int]) -> None:
+        """Erased recipients' copies: their hits not yet shipped lose their personal fields."""
+        if self._journal is not None:
+            self._journal.anonymise_hits(copy_ids)
+
+    @property
+    def journal(self) -> Journal | None:
+        return self._journal
 
     async def get(self, copy_id: int, link_index: int) -> str | None:
         url = self.get_cached(copy_id, link_index)

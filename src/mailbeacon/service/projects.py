@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..core.errors import NotFound, Refused
 from ..core.intake.policy import RouteType
-from ..store import tenancy
+from ..store import project_purge, tenancy
 from ..store.db import Database
 
 __all__ = [
@@ -123,13 +123,16 @@ def update_project(
     return fresh
 
 
-def delete_project(db: Database, team: tenancy.Team, project_id: str) -> None:
-    """Delete a project of the team's with all its mail and engagement. Hits on links it sent
-    still redirect while their tokens are valid (the destinations may be cached), but are no
-    longer recorded: the promoter drops hits whose copy is gone."""
+def delete_project(db: Database, team: tenancy.Team, project_id: str, now: datetime) -> None:
+    """Delete a project of the team's with all its mail and engagement: at once it is gone
+    from the team (its sending token refused, its tracking domains freed), and its data is
+    purged in the background, in small batches (store/project_purge.py), so that deleting a
+    large project holds no lock for long. Hits on links it sent still redirect while their
+    destinations are cached, but are no longer recorded: the promoter drops hits whose copy is
+    gone."""
     with db.write() as conn:
         project = _project_of(conn, team, project_id)
-        tenancy.delete_project(conn, project.id)
+        project_purge.retire(conn, project.id, now)
 
 
 def rotate_token(

@@ -155,7 +155,8 @@ class Journal:
     # --- links ------------------------------------------------------------------------------
 
     def keep_links(self, entries: Iterable[tuple[int, Sequence[int], Sequence[str]]]) -> None:
-        """Remember (message id, copy ids, destinations): links never change once sent."""
+        """Remember (message id, copy ids, destinations); a message already kept keeps its
+        entry (a change after sending comes through :meth:`replace_links`)."""
         messages: list[tuple[int, str]] = []
         copies: list[tuple[int, int]] = []
         for message_id, copy_ids, urls in entries:
@@ -168,6 +169,66 @@ class Journal:
             conn.exec_driver_sql("INSERT OR IGNORE INTO links VALUES (?, ?)", messages)
             if copies:
                 conn.exec_driver_sql("INSERT OR IGNORE INTO link_copies VALUES (?, ?)", copies)
+
+    def known_links(self, message_ids: Iterable[int]) -> set[int]:
+        """Which of these messages' links the journal holds."""
+        wanted = list(message_ids)
+        found: set[int] = set()
+        with self._raw() as conn:
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                marks = ",".join("?" * len(part))
+                rows = conn.execute(
+                    f"SELECT message_id FROM links WHERE message_id IN ({marks})", part
+                ).fetchall()
+                found.update(row[0] for row in rows)
+        return found
+
+    def replace_links(self, fresh: dict[int, Sequence[str]]) -> None:
+        """Messages' links changed after sending (service/link_feed.py): their destinations
+        now. Written over what is kept, and kept for messages not yet written, so that a
+        stale entry of :meth:`keep_links` (which never overwrites) cannot come after it."""
+        if not fresh:
+            return
+        rows = [(m, json.dumps(list(urls))) for m, urls in fresh.items()]
+        with self.db.write() as conn:
+            conn.exec_driver_sql(_NO_AUTOCHECKPOINT)
+            conn.exec_driver_sql("INSERT OR REPLACE INTO links VALUES (?, ?)", rows)
+
+    def anonymise_hits(self, copy_ids: Iterable[int]) -> None:
+        """An erased recipient's hits still waiting here lose their personal fields (client
+        address, user agent, headers) before they are shipped."""
+        rows = [(copy_id,) for copy_id in copy_ids]
+        if rows:
+            with self.db.write() as conn:
+                conn.exec_driver_sql(_NO_AUTOCHECKPOINT)
+                conn.exec_driver_sql(
+                    "UPDATE hits SET ip = NULL, user_agent = '', headers = '{}' WHERE copy_id = ?",
+                    rows,
+                )
+
+    def forget_links(self) -> None:
+        """Every destination kept: the process missed changes it can no longer read (it was
+        down longer than the feed keeps them); links are read again from the database."""
+        with self.db.write() as conn:
+            conn.exec_driver_sql(_NO_AUTOCHECKPOINT)
+            conn.exec_driver_sql("DELETE FROM links")
+            conn.exec_driver_sql("DELETE FROM link_copies")
+
+    def feed_mark(self) -> int | None:
+        """How far this journal's process has followed the link feed; None: a new journal."""
+        with self._raw() as conn:
+            found = conn.execute("SELECT value FROM meta WHERE name = 'link_feed'").fetchone()
+        return None if found is None else int(found[0])
+
+    def set_feed_mark(self, last_id: int) -> None:
+        with self.db.write() as conn:
+            conn.exec_driver_sql(_NO_AUTOCHECKPOINT)
+            conn.exec_driver_sql(
+                "INSERT INTO meta (name, value) VALUES ('link_feed', ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (str(last_id),),
+            )
 
     def links_of(self, copy_id: int) -> tuple[int, list[str]] | None:
         """(message id, destinations) of a copy this process has known, or None."""

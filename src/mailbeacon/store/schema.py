@@ -38,10 +38,13 @@ __all__ = [
     "copies",
     "dashboard_sessions",
     "dashboard_users",
+    "erasures",
     "events",
     "idempotency_keys",
     "instance_secrets",
     "journal_marks",
+    "link_changes",
+    "link_invalidations",
     "links",
     "login_attempts",
     "messages",
@@ -49,6 +52,7 @@ __all__ = [
     "network_ranges",
     "observations",
     "projects",
+    "retention_marks",
     "routes",
     "stats_daily",
     "suppressions",
@@ -99,6 +103,9 @@ projects = Table(
     Column("token_last_used_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # deleted, its data being purged in the background (workers/purge.py); until then it
+    # belongs to a team of its own that no token opens (service/projects.py)
+    Column("deleted_at", UTCDateTime, nullable=True),
     Index(None, "team_id"),
 )
 
@@ -587,4 +594,58 @@ tracking_opt_outs = Table(
     Column("value", String(320), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("team_id", "value"),
+)
+
+# A link's destination changed after sending (service/link_fixes.py): the audit trail shown
+# with the message (who, when, old, new). Events recorded before keep the destination they had.
+link_changes = Table(
+    "link_changes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("message_id", BigId, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("link_index", Integer, nullable=False),
+    Column("old_url", Text, nullable=False),
+    Column("new_url", Text, nullable=False),
+    Column("changed_by", String(255), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "message_id", "id"),
+)
+
+# The feed every process that keeps links in memory follows (service/link_feed.py): a
+# message's links changed (a fix, an erasure), read them again. Polled by id, so any number
+# of processes on either database follow it within a second; copy_ids names, for an erasure,
+# the copies whose hits still waiting in a hit journal must lose their personal fields.
+link_invalidations = Table(
+    "link_invalidations",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("message_id", BigInteger, nullable=False),
+    Column("copy_ids", JSON, nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "at"),  # the feed's own retention
+)
+
+# The audit log of erasures (service/erasure.py): who asked, when, what was erased, and whose
+# data, as a keyed hash of the address (HMAC-SHA256 under an instance secret), never in clear:
+# a later request about the same address can be matched, the log names no one.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("team_id", BigInteger, nullable=True),  # null: every team (the command line)
+    Column("subject_hash", String(64), nullable=False),
+    Column("requested_by", String(255), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("report", JSON, nullable=False),  # rows changed per table
+    Index(None, "subject_hash"),
+)
+
+# How far the retention worker (workers/retention.py) has walked each table, by id: rows are
+# written in time order, so what lies before the mark is done, and a pass starts from it.
+retention_marks = Table(
+    "retention_marks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("last_id", BigInteger, nullable=False),
 )

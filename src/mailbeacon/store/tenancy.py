@@ -159,6 +159,14 @@ def team_by_id(conn: Connection, team_id: int) -> Team | None:
     return _team(row) if row else None
 
 
+def teams_by_reference(conn: Connection, reference: str) -> list[Team]:
+    """Teams by public id or by exact name (the operator's command line)."""
+    rows = conn.execute(
+        select(teams).where((teams.c.public_id == reference) | (teams.c.name == reference))
+    )
+    return [_team(row) for row in rows]
+
+
 def team_by_token(conn: Connection, token: str) -> Team | None:
     row = conn.execute(select(teams).where(teams.c.token_hash == hash_token(token))).first()
     return _team(row) if row else None
@@ -397,9 +405,3 @@ def update_route(conn: Connection, route_id: int, now: datetime, **values: Any) 
 
 def delete_route(conn: Connection, route_id: int) -> None:
     conn.execute(routes.delete().where(routes.c.id == route_id))
-
-
-def delete_project(conn: Connection, project_id: int) -> None:
-    """The project and, by the foreign keys' ON DELETE CASCADE, everything that is its own:
-    routes, messages, copies, links, events, counters, tracking domains, idempotency keys."""
-    conn.execute(projects.delete().where(projects.c.id == project_id))

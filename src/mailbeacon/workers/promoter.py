@@ -23,9 +23,10 @@ A pass costs a fixed number of queries whatever its size (store/promotion.py), s
 per observation: building the hit, judging it (remembered per kind of request, see
 core/verdicts/classify.py), and the database's own work of writing the event and marking the
 observation. Across passes the promoter remembers only what cannot go stale: a message's
-links, which never change once it is accepted, and the hits it built, which later passes need
-as context. Which earlier hits a copy has, and what its events already counted, is read from
-the database every pass, so several promoters (PostgreSQL) see each other's work.
+links, which change only through the feed of changed links that every pass follows first
+(store/link_changes.py), and the hits it built, which later passes need as context. Which
+earlier hits a copy has, and what its events already counted, is read from the database every
+pass, so several promoters (PostgreSQL) see each other's work.
 """
 
 from __future__ import annotations
@@ -46,12 +47,13 @@ from sqlalchemy import Connection
 from ..clock import Clock
 from ..core.analytics.classes import firsts
 from ..core.events import NO_DATA, Event
+from ..core.lifecycle.destinations import destination_at
 from ..core.verdicts.classify import Classification, Hit, Verdict, classify
 from ..core.verdicts.networks import NetworkTable
 from ..core.verdicts.useragent import client_facts
 from ..service import events
+from ..store import link_changes, promotion, rollups
 from ..store import networks as network_store
-from ..store import promotion, rollups
 from ..store.db import Database
 from ..store.ids import new_ids
 from ..store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_NAMES, KIND_OPEN
@@ -78,6 +80,9 @@ _NO_LINK: tuple[None, None] = (None, None)
 _HONEYPOT: Mapping[str, Any] = {"honeypot": True}  # shared by every honeypot event: never changed
 
 Links = dict[int, tuple[str, str]]  # a message's links by index: (url, anchor text)
+# a message's links changed after sending, by index: (when, the URL before), oldest first
+History = Mapping[int, Sequence[tuple[datetime, str]]]
+_NO_HISTORY: History = {}
 _Remembered = tuple[int, int, Hit]  # at_us, observation id (the order of a copy's hits), hit
 
 
@@ -114,6 +119,7 @@ class _CopyContext(NamedTuple):
     recipient: str
     delivered_at: datetime | None
     links: Links
+    history: History
 
 
 class Promoter:
@@ -128,6 +134,8 @@ class Promoter:
         self._networks_at = 0.0
         self._links: dict[int, Links] = {}  # message id -> its links
         self._links_held = 0
+        self._history: dict[int, History] = {}  # message id -> its links' changes, if any
+        self._feed_mark: int | None = None  # the last changed-links entry followed
         self._hits: dict[int, _Remembered] = {}  # by observation id
         self._headers: dict[str, Mapping[str, str]] = {}  # JSON text -> parsed
         self._texts: dict[str, str] = {}  # user agents and addresses, each kept once
@@ -213,12 +221,33 @@ class Promoter:
                 judged.add(observation, hit, verdict, copy)
         return judged
 
+    def _follow_feed(self, conn: Connection) -> None:
+        """Forget the remembered links of messages whose links changed since the last pass:
+        an event records the destination its click went to from then on."""
+        if self._feed_mark is None:
+            self._feed_mark = link_changes.newest_invalidation(conn)  # nothing remembered yet
+            return
+        changed = link_changes.invalidations_after(conn, self._feed_mark, REMEMBERED_LINKS)
+        for entry in changed:
+            self._links.pop(entry.message_id, None)
+            self._history.pop(entry.message_id, None)
+        if changed:
+            self._feed_mark = changed[-1].id
+
     def _contexts(self, conn: Connection, copy_ids: list[int]) -> dict[int, _CopyContext]:
+        self._follow_feed(conn)
         rows = promotion.copy_contexts(conn, copy_ids)
         links = self._links_of(conn, {row[1] for row in rows})
         return {
             copy_id: _CopyContext(
-                message_id, project_id, route_id, tag, recipient, delivered_at, links[message_id]
+                message_id,
+                project_id,
+                route_id,
+                tag,
+                recipient,
+                delivered_at,
+                links[message_id],
+                self._history.get(message_id, _NO_HISTORY),
             )
             for copy_id, message_id, recipient, delivered_at, project_id, route_id, tag in rows
         }
@@ -232,8 +261,10 @@ class Promoter:
             held = sum(len(found) for found in fetched.values())
             if self._links_held + held > REMEMBERED_LINKS:
                 self._links.clear()
+                self._history.clear()
                 self._links_held = 0
             self._links.update(fetched)
+            self._history.update(link_changes.history(conn, list(fetched)))
             self._links_held += held
             known.update(fetched)
         return known
@@ -351,6 +382,8 @@ class _Pass:
         if kind == KIND_CLICK:
             index = link_index
             url, anchor = copy.links.get(index, _NO_LINK)
+            if url is not None and copy.history:  # fixed after sending: as it was then
+                url = destination_at(url, copy.history.get(index, ()), at)
         facts = client_facts(hit.user_agent)
         self.rows.append(
             Event(

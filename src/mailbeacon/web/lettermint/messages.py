@@ -18,13 +18,13 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy import Connection
 
 from ...core.errors import ApiError
-from ...store import link_report, messages, queries, tenancy
+from ...store import link_changes, link_report, messages, queries, tenancy
 from ..auth import team
 from ..services import services_of
 from . import shapes
 from .bodies import Paging, paging, sort_order
 
-__all__ = ["router"]
+__all__ = ["moment", "router"]
 
 router = APIRouter(tags=["Lettermint Team API"])
 
@@ -50,7 +50,7 @@ def _filter(name: str) -> Any:
     return Query(alias=f"filter[{name}]", max_length=MAX_FILTER)
 
 
-def _moment(value: str | None, field: str, *, end_of_day: bool) -> datetime | None:
+def moment(value: str | None, field: str, *, end_of_day: bool) -> datetime | None:
     """A date (the whole day, in UTC) or an ISO 8601 time (UTC unless it says otherwise)."""
     if value is None:
         return None
@@ -58,16 +58,16 @@ def _moment(value: str | None, field: str, *, end_of_day: bool) -> datetime | No
         if len(value) == 10:
             day = date.fromisoformat(value)
             return datetime.combine(day, time.max if end_of_day else time.min, UTC)
-        moment = datetime.fromisoformat(value)
+        found = datetime.fromisoformat(value)
         # In UTC, as stored: 9999-12-31T23:59:59-14:00 is past the last representable year.
-        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        found = found.astimezone(UTC) if found.tzinfo else found.replace(tzinfo=UTC)
     except (ValueError, OverflowError):
         raise ApiError(
             422,
             f"The {field} is not a date.",
             errors={field: ["Use a date such as 2026-11-23 or an ISO 8601 time."]},
         ) from None
-    return moment
+    return found
 
 
 def _statuses(status: str | None, kind: str | None) -> tuple[str, ...] | None:
@@ -112,8 +112,8 @@ def message_filters(
         subject=subject,
         search=search,
         delivery_mode=delivery_mode,
-        created_from=_moment(from_date, "filter[from_date]", end_of_day=False),
-        created_to=_moment(to_date, "filter[to_date]", end_of_day=True),
+        created_from=moment(from_date, "filter[from_date]", end_of_day=False),
+        created_to=moment(to_date, "filter[to_date]", end_of_day=True),
     )
 
 
@@ -173,9 +173,13 @@ def retrieve_message(request: Request, caller: Caller, message_id: str) -> dict[
         route = tenancy.route_by_id(conn, message.route_id) if message.route_id else None
         recipients = messages.copies_of(conn, message.id)
         clicked = link_report.link_report(conn, message.id)
+        changes = link_changes.changes_of(conn, message.id)
     route_id = route.public_id if route else None
     data = shapes.message_data(message, project.delivery_mode, route_id, recipients)
     data["links"] = [shapes.link_data(link) for link in clicked]  # mailbeacon's own field
+    # and its audit trail of links changed after sending, oldest first (web/lettermint/
+    # link_fixes.py)
+    data["link_changes"] = [shapes.link_change_data(change) for change in changes]
     return data
 
 

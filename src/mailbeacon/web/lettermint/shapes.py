@@ -45,6 +45,7 @@ from ...core.errors import ApiError
 from ...core.events import Event
 from ...core.timestamps import engagement_time
 from ...core.timestamps import rfc3339_or_none as iso  # the one form: core/timestamps.py
+from ...store.link_changes import LinkChange
 from ...store.link_report import LinkClicks
 from ...store.messages import Copy, MessageRecord
 from ...store.queries import MessageStats
@@ -58,6 +59,7 @@ __all__ = [
     "event_data",
     "event_name",
     "iso",
+    "link_change_data",
     "link_data",
     "message_data",
     "message_list_data",
@@ -332,6 +334,17 @@ def link_data(link: LinkClicks) -> dict[str, Any]:
         "human_clicks_events": link.human_clicks_events,
         "machine_clicks": link.machine_clicks,
         "machine_clicks_events": link.machine_clicks_events,
+    }
+
+
+def link_change_data(change: LinkChange) -> dict[str, Any]:
+    """One entry of the message's ``link_changes``: a link pointed elsewhere after sending."""
+    return {
+        "link_index": change.link_index,
+        "old_url": change.old_url,
+        "new_url": change.new_url,
+        "changed_by": change.changed_by,
+        "changed_at": iso(change.at),
     }
 
 

@@ -24,8 +24,8 @@ from ...service.projects import RouteChanges
 from ...store import queries, tenancy
 from ..auth import team
 from ..services import services_of
+from . import erasures, link_fixes, shapes, suppressions, unsupported
 from . import messages as lettermint_messages
-from . import shapes, suppressions, unsupported
 from .bodies import (
     Paging,
     StoreProject,
@@ -44,6 +44,8 @@ __all__ = ["router"]
 router = APIRouter(tags=["Lettermint Team API"])
 router.include_router(lettermint_messages.router)
 router.include_router(suppressions.router)
+router.include_router(link_fixes.router)
+router.include_router(erasures.router)
 router.include_router(unsupported.router)
 
 Caller = Annotated[tenancy.Team, Depends(team)]
@@ -202,7 +204,8 @@ def update_project(
 
 @router.delete("/projects/{project_id}", summary="Delete a project and all its mail")
 def delete_project(request: Request, caller: Caller, project_id: str) -> dict[str, Any]:
-    projects.delete_project(services_of(request).db, caller, project_id)
+    services = services_of(request)
+    projects.delete_project(services.db, caller, project_id, services.clock.now())
     return {"message": "Project deleted."}
 
 

@@ -28,7 +28,7 @@ from ..services import services_of
 from . import shapes
 from . import webhook_shapes as views
 from .bodies import Paging, ordered, sort_order, window
-from .messages import _moment, _seek
+from .messages import _seek, moment
 
 __all__ = ["router"]
 
@@ -254,8 +254,8 @@ def delivery_filters(
     return outbox.DeliveryFilter(
         status=status,
         event_type=event_type,
-        created_from=_moment(from_date, "filter[from_date]", end_of_day=False),
-        created_to=_moment(to_date, "filter[to_date]", end_of_day=True),
+        created_from=moment(from_date, "filter[from_date]", end_of_day=False),
+        created_to=moment(to_date, "filter[to_date]", end_of_day=True),
     )
 
 
