@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from mailbeacon.cli import main
-from mailbeacon.service import erasure
+from mailbeacon.service import erasure, suppressions
+from mailbeacon.service.suppressions import SuppressionRequest
 from mailbeacon.store.db import Database
 from mailbeacon.store.personal_data import REGISTRY, Locate, PersonalData
 from mailbeacon.store.schema import dashboard_users, erasures, metadata
@@ -215,3 +216,30 @@ def test_a_table_added_to_the_registry_is_erased_on_request(
     assert erase(False) == {}
     assert erase(True) == {"dashboard_users": 1}
     assert database_traces(services.db, "dan@example.org") == []
+
+
+def test_suppressions_and_tracking_opt_outs_are_erased_only_on_request(
+    make_services: Callable[..., Any], database_url: str
+) -> None:
+    """The person's own wishes (no mail, no tracking) outlive an erasure unless it asks."""
+    services = make_services(database_url)
+    tenant = new_tenant(services.db, services.clock)
+    now = services.clock.now()
+    request = SuppressionRequest(["Eve@Example.org"], "manual", "team")
+    suppressions.add(services.db, tenant.team, request, now, field="emails")
+    suppressions.add_opt_outs(services.db, tenant.team, ["eve@example.org"], now)
+
+    def erase(asked: bool) -> dict[str, int]:
+        return erasure.erase(
+            services.db,
+            "eve@example.org",
+            services.clock.now(),
+            team=tenant.team,
+            requested_by="test",
+            suppressions=asked,
+        ).erased
+
+    assert erase(False) == {}
+    assert database_traces(services.db, "eve@example.org") != []
+    assert erase(True) == {"suppressions": 1, "tracking_opt_outs": 1}
+    assert database_traces(services.db, "eve@example.org") == []
