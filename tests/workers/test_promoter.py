@@ -248,9 +248,9 @@ def test_on_sqlite_a_pass_is_judged_without_the_write_lock(services: Services) -
     held: list[bool] = []
 
     class Watched(Promoter):
-        def _judge(self, conn: Any, found: Any) -> Any:
+        def _judge(self, conn: Any, found: Any, states: Any) -> Any:
             held.append(services.db.sqlite_lock.locked())
-            return super()._judge(conn, found)
+            return super()._judge(conn, found, states)
 
     assert promoter_of(services, Watched).run_once() == 1
     assert held == [False]
@@ -271,9 +271,9 @@ def test_on_sqlite_a_pass_judged_from_what_another_promoter_changed_is_judged_ag
     judged = 0
 
     class Overtaken(Promoter):
-        def _judge(self, conn: Any, found: Any) -> Any:
+        def _judge(self, conn: Any, found: Any, states: Any) -> Any:
             nonlocal judged
-            result = super()._judge(conn, found)
+            result = super()._judge(conn, found, states)
             judged += 1
             if judged == 1:  # another promoter promotes an earlier click, which it has not seen
                 observe(services, copy_id, KIND_CLICK, timedelta(minutes=1), link=2)
