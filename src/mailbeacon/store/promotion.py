@@ -90,7 +90,7 @@ def claim(conn: Connection, upto_us: int, limit: int, *, skip_locked: bool) -> S
     )
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
-    return _rows(conn, query)
+    return _tuples(conn, query)
 
 
 def copy_contexts(conn: Connection, copy_ids: Collection[int]) -> Sequence[CopyRow]:
@@ -128,7 +128,7 @@ def states(conn: Connection, copy_ids: Collection[int], *, lock: bool) -> Sequen
     """
     if not lock:
         query = select(*_STATE).where(_among(conn, copy_states.c.copy_id, copy_ids))
-        return _rows(conn, query)
+        return _tuples(conn, query)
     ids = bindparam("ids", sorted(copy_ids), type_=ARRAY(BigInteger))
     statement = (
         pg_insert(copy_states)
@@ -139,7 +139,7 @@ def states(conn: Connection, copy_ids: Collection[int], *, lock: bool) -> Sequen
         .on_conflict_do_update(index_elements=["copy_id"], set_={"hits": copy_states.c.hits})
         .returning(*_STATE)
     )
-    return conn.execute(statement).all()
+    return _tuples(conn, statement)
 
 
 def save_states(conn: Connection, rows: Sequence[StateRow]) -> None:
@@ -170,6 +170,18 @@ def _rows(conn: Connection, query: Select[Any]) -> Sequence[Any]:
     """All rows at once. They are Row objects, which unpack and index as tuples: the callers
     type them as the tuples above (SQLAlchemy 2.0 and 2.1 spell Row's type differently)."""
     return conn.execute(query).all()
+
+
+def _tuples(conn: Connection, query: Any) -> Sequence[Any]:
+    """All rows at once as the driver's own tuples, for queries whose columns need no type
+    processing (integers and text): a pass claims 10,000 observations, and making a Row of
+    each cost SQLAlchemy more than the driver's fetch (~7 us a row on SQLite)."""
+    result = conn.execute(query)
+    try:
+        rows: Sequence[Any] = result.cursor.fetchall()
+    finally:
+        result.close()
+    return rows
 
 
 def _among(
