@@ -15,17 +15,19 @@ and while a pass held the lock the clicks' observation writer waited for it (~0.
 pass take 10,000 observations (fewer re-reads of the same copies' context: bench/promote did
 17,000-18,100 per CPU second with 5,000, 20,000-21,600 with 10,000) while clicks wait less
 than before (lock held 220 ms median per pass of 10,000, 390 ms per pass of 5,000). A pass judged
-from a state another promoter has since changed (what its copies have seen, which decides
-``first``) is judged again. PostgreSQL keeps judging inside the transaction that holds the
-claimed rows (SKIP LOCKED).
+from a state another promoter has since changed (a copy's summary, which decides ``first``)
+is judged again. PostgreSQL keeps judging inside the transaction that holds the claimed rows
+(SKIP LOCKED) and its copies' summaries (locked in copy id order: one pass at a time per
+copy, see docs/architecture.md).
 
-A pass costs a fixed number of queries whatever its size (store/promotion.py), so its cost is
-per observation: building the hit, judging it (remembered per kind of request, see
+A pass costs a fixed number of queries whatever its size (store/promotion.py), and reads one
+summary row per copy whatever the copy's volume (core/history.py), so its cost is per
+observation: building the hit, judging it (remembered per kind of request, see
 core/verdicts/classify.py), and the database's own work of writing the event and marking the
 observation. Across passes the promoter remembers only what cannot go stale: a message's
-links, which never change once it is accepted, and the hits it built, which later passes need
-as context. Which earlier hits a copy has, and what its events already counted, is read from
-the database every pass, so several promoters (PostgreSQL) see each other's work.
+links, which never change once it is accepted, and the texts of agents and headers. What a
+copy has seen is read from its summary every pass, so several promoters see each other's
+work.
 """
 
 from __future__ import annotations
