@@ -26,6 +26,7 @@ so "every link clicked" is not seen past that), :data:`MAX_TRAPS` honeypot hits.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -88,21 +89,11 @@ class CopyHistory:
 
     def record(self, opened: bool, classification: str, counted: bool) -> Flags:
         """The flags of a new event of this copy, which then counts as seen."""
-        mask = self.opens if opened else self.clicks
-        first = None if not counted else not mask & _COUNTED
-        engaged = (self.opens | self.clicks) & _COUNTED
-        had = [name for name, bit in _CLASS_BIT.items() if mask & bit]
-        flags = Flags(
-            first,
-            not mask & _ANY,
-            counted and not engaged,
-            firsts(classification, had)[0],
-        )
-        mask |= _ANY | _CLASS_BIT.get(classification, 0) | (_COUNTED if counted else 0)
+        engaged = bool((self.opens | self.clicks) & _COUNTED)
         if opened:
-            self.opens = mask
+            flags, self.opens = _judged(self.opens, classification, counted, engaged)
         else:
-            self.clicks = mask
+            flags, self.clicks = _judged(self.clicks, classification, counted, engaged)
         self.hits += 1
         return flags
 
@@ -160,6 +151,20 @@ class CopyHistory:
         links: Sequence[list[int]] = parsed.get("links", ())
         traps = [(int(at), ip, str(agent)) for at, ip, agent in parsed.get("traps", ())]
         return cls(opens, clicks, hits, {int(pair[0]): int(pair[1]) for pair in links}, traps)
+
+
+@functools.cache
+def _judged(mask: int, classification: str, counted: bool, engaged: bool) -> tuple[Flags, int]:
+    """A new event's flags and its type's new mask (a few hundred combinations, remembered:
+    the promoter asks once per hit)."""
+    had = [name for name, bit in _CLASS_BIT.items() if mask & bit]
+    flags = Flags(
+        None if not counted else not mask & _COUNTED,
+        not mask & _ANY,
+        counted and not engaged,
+        firsts(classification, had)[0],
+    )
+    return flags, mask | _ANY | _CLASS_BIT.get(classification, 0) | (_COUNTED if counted else 0)
 
 
 def _at(micros: int) -> datetime:
