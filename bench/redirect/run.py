@@ -1,5 +1,12 @@
 """Click redirects: `mailbeacon serve` (SQLite) against nginx answering `return 302`, under wrk.
 
+First the whole job with the promoter working, as an operator runs it (the default settle
+window): clicks answered per second and the redirect's p99 while the promoter works, the
+time the backlog takes to drain after the load, and clicks fully processed (answered,
+judged, an event, counters) per second, against nginx's keep-alive rate; then the same load
+on one recipient's copy (a hot copy). Then, as a second table, the redirect alone with the
+promoter idle (MAILBEACON_SETTLE_SECONDS=3600, the server restarted on the same database).
+
 Everything runs on loopback in one temporary directory: the benchmark migrates a SQLite
 database, creates a project, starts `mailbeacon serve`, sends messages through POST /v1/send
 until there are enough distinct tracked links, reads their /c/ URLs back from the recipients'
@@ -21,8 +28,8 @@ worker inside `mailbeacon serve` (MAILBEACON_RETENTION_HITS_DAYS, 28) deletes in
 wrk clicks: the runs then measure the redirect while a purge runs. The rows left before and
 after the measured runs are printed, to show that it ran meanwhile.
 
-Usage: python bench/redirect/run.py [--seconds N] [--connections N] [--rounds N]
-    [--purge-rows N] [--keep]
+Usage: python bench/redirect/run.py [--seconds N] [--connections N] [--rounds N] [--keep]
+           [--loads "spread,hot copy"] [--drain-limit SECONDS] [--purge-rows N]
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from email import policy
 from importlib import metadata
 from pathlib import Path
@@ -61,6 +68,11 @@ RECIPIENTS_PER_MESSAGE = 5
 # Targets on one core (the issue): keep-alive >= 0.35x nginx with p99 <= 10 ms at 64
 # connections; a new connection per request >= 0.5x nginx.
 TARGETS = {"keep-alive": (0.35, 10.0), "new connection": (0.5, None)}
+# With the promoter working (issue 14): clicks fully processed >= 0.15x nginx's keep-alive
+# rate with the redirect's p99 <= 10 ms; a hot copy within 20% of the spread load.
+END_TO_END = (0.15, 10.0)
+HOT_WITHIN = 0.2
+DRAIN_LIMIT = 1800.0  # seconds the backlog may take to drain before the run gives up
 MODES = {"keep-alive": [], "new connection": ["-H", "Connection: close"]}
 
 NGINX_CONF = """\
@@ -149,6 +161,15 @@ class Processes:
                 command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **options
             )
         self._running.append((name, process))
+
+    def stop(self, name: str) -> None:
+        """Stop one server (SIGTERM, so that it ships its journal) and forget it."""
+        for found, process in list(self._running):
+            if found == name:
+                self._running.remove((found, process))
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=60)
 
     def group(self, name: str) -> int:
         """The process group (the leader's pid) of a running server."""
@@ -314,6 +335,34 @@ def add_old_observations(database: Path, rows: int) -> None:
         conn.commit()
 
 
+def backlog(database: Path) -> tuple[int, int, int]:
+    """(observations, those not yet promoted, events promoted from observations)."""
+    with contextlib.closing(sqlite3.connect(database, timeout=60)) as conn:
+        (total, waiting) = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE NOT promoted) FROM observations"
+        ).fetchone()
+        (made,) = conn.execute(
+            "SELECT count(*) FROM events WHERE observation_id IS NOT NULL"
+        ).fetchone()
+    return int(total), int(waiting), int(made)
+
+
+def drain(
+    database: Path, answered_at_least: int, since: float, limit: float = DRAIN_LIMIT
+) -> float:
+    """Wait until every answered click is shipped, judged and an event (the journal shipped,
+    nothing left unpromoted, one event per observation); the seconds from ``since``."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        total, waiting, made = backlog(database)
+        if total >= answered_at_least and waiting == 0 and made == total:
+            return time.perf_counter() - since
+        time.sleep(0.2)
+    raise BenchError(
+        f"the promoter did not drain the backlog within {limit:g} s ({waiting} hits waiting)"
+    )
+
+
 def settled_observations(database: Path) -> tuple[int, int]:
     """The count once wrk's unread requests are answered: unchanged for half a second."""
     last, since = observations(database), time.monotonic()
@@ -416,6 +465,13 @@ def main() -> int:
     parser.add_argument(
         "--purge-rows", type=int, default=0, help="old raw hits purged while the runs click"
     )
+    parser.add_argument("--drain-limit", type=float, default=DRAIN_LIMIT, help="seconds")
+    parser.add_argument(
+        "--loads",
+        default="spread,hot copy",
+        type=lambda text: [part.strip() for part in text.split(",")],
+        help="loads of the whole-job runs: spread (every copy's links), hot copy (one copy's)",
+    )
     args = parser.parse_args()
     try:
         with workspace(args.keep) as tmp:
@@ -443,7 +499,6 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
         "MAILBEACON_PUBLIC_URL": base,
         "MAILBEACON_HOST": "127.0.0.1",
         "MAILBEACON_PORT": str(port),
-        "MAILBEACON_SETTLE_SECONDS": "3600",  # the promoter stays idle during the runs
         "MAILBEACON_SMTP_PORT": "0",  # no relay: only HTTP is measured
     }
     processes = Processes()
@@ -453,20 +508,26 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
         if args.purge_rows:
             add_old_observations(database, args.purge_rows)
         serve_log = tmp / "serve.log"
-        processes.start(
-            "mailbeacon serve",
-            [*server_pin, sys.executable, "-m", "mailbeacon", "serve"],
-            serve_log,
-            env=env,
-            cwd=tmp,
-        )
+        serve = [*server_pin, sys.executable, "-m", "mailbeacon", "serve"]
+        processes.start("mailbeacon serve", serve, serve_log, env=env, cwd=tmp)
         wait_for_http(port, "/v1/ping", processes, "mailbeacon serve", serve_log)
+
+        def idle_promoter() -> int:
+            """Restart serve on the same database with the promoter idle; its group."""
+            processes.stop("mailbeacon serve")
+            idle = env | {"MAILBEACON_SETTLE_SECONDS": "3600"}
+            processes.start("mailbeacon serve", serve, tmp / "serve-idle.log", env=idle, cwd=tmp)
+            wait_for_http(port, "/v1/ping", processes, "mailbeacon serve", serve_log)
+            return processes.group("mailbeacon serve")
+
         per_message = LINKS_PER_MESSAGE * RECIPIENTS_PER_MESSAGE
         messages = math.ceil(args.links / per_message)
         started = time.perf_counter()
         send_messages(base, project["sending_token"], messages)
         wait_until_delivered(database)
         paths = click_paths(database, base)
+        hot_file = tmp / "hot.txt"  # one recipient's copy: its links only
+        hot_file.write_text("\n".join(paths[:LINKS_PER_MESSAGE]) + "\n")
         random.Random(1).shuffle(paths)  # consecutive clicks land on different copies
         paths_file = tmp / "paths.txt"
         paths_file.write_text("\n".join(paths) + "\n")
@@ -492,7 +553,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
             "nginx": (f"http://127.0.0.1:{nginx_port}", processes.group("nginx")),
             "mailbeacon": (base, processes.group("mailbeacon serve")),
         }
-        return measure(args, wrk, servers, paths_file, database, len(paths))
+        files = {"spread": paths_file, "hot copy": hot_file}
+        return measure(args, wrk, servers, files, database, len(paths), idle_promoter)
     finally:
         processes.stop_all()
 
@@ -501,16 +563,20 @@ def measure(
     args: argparse.Namespace,
     wrk: list[str],
     servers: dict[str, tuple[str, int]],
-    paths_file: Path,
+    files: dict[str, Path],
     database: Path,
     distinct: int,
+    idle_promoter: Callable[[], int],
 ) -> int:
     ours: list[WrkResult] = []  # every run against mailbeacon, for the observation check
+    paths_file = files["spread"]
 
-    def one(server: str, seconds: float, extra: list[str], start: int = 0) -> WrkResult:
+    def one(
+        server: str, seconds: float, extra: list[str], start: int = 0, paths: Path = paths_file
+    ) -> WrkResult:
         url, group = servers[server]
         cpu = cpu_seconds(group)
-        result = run_wrk(wrk, url, paths_file, seconds, args.connections, extra, start)
+        result = run_wrk(wrk, url, paths, seconds, args.connections, extra, start)
         result = dataclasses.replace(result, server_cpu_s=cpu_seconds(group) - cpu)
         if server == "mailbeacon":
             ours.append(result)
@@ -529,6 +595,29 @@ def measure(
             clicked += result.sent
             runs += 1
         print(f"warm-up {server}: each of the {distinct} links clicked ({runs} wrk runs)")
+    drain(database, before[0] + sum(r.status_302 for r in ours), time.perf_counter())
+
+    # The whole job, the promoter working (its default settle window): the load, then the
+    # backlog's drain; fully processed = answered clicks over the load plus the drain.
+    nginx = max((one("nginx", args.seconds, []) for _ in range(args.rounds)), key=rate_of)
+    whole: dict[str, tuple[WrkResult, float]] = {}
+    print_end_to_end_header(args)
+    for label, paths in files.items():
+        if label not in args.loads:
+            continue
+        total_before, _, made_before = backlog(database)
+        result = one("mailbeacon", args.seconds, [], paths=paths)
+        ended = time.perf_counter()
+        answered = result.status_302
+        drained = drain(database, total_before + answered, ended, args.drain_limit)
+        made = backlog(database)[2] - made_before
+        if made < answered:
+            raise BenchError(f"{label}: {answered} clicks answered, only {made} events made")
+        whole[label] = (result, drained)
+        print_end_to_end_row(label, result, drained, nginx)
+    print_end_to_end(nginx, whole)
+    servers["mailbeacon"] = (servers["mailbeacon"][0], idle_promoter())
+
     purge_left = old_observations(database) if args.purge_rows else 0
     best: dict[tuple[str, str], WrkResult] = {}
     for mode, extra in MODES.items():
@@ -548,6 +637,58 @@ def measure(
     return check(ours, after[0] - before[0], after[1] - before[1])
 
 
+def rate_of(result: WrkResult) -> float:
+    return result.rate
+
+
+def print_end_to_end_header(args: argparse.Namespace) -> None:
+    print(f"\nthe whole job, promoter working: wrk -t1 -c{args.connections} -d{args.seconds:g}s")
+    print(
+        f"{'load':10}{'answered/s':>12}{'p99 ms':>9}{'drain s':>9}{'processed/s':>13}"
+        f"{'x nginx':>9}{'CPU us/click':>14}",
+        flush=True,
+    )
+
+
+def processed_rate(result: WrkResult, drained: float) -> float:
+    """Clicks answered during the load over the load plus the drain."""
+    return result.status_302 / (result.duration_us / 1e6 + drained)
+
+
+def print_end_to_end_row(label: str, result: WrkResult, drained: float, nginx: WrkResult) -> None:
+    processed = processed_rate(result, drained)
+    print(
+        f"{label:10}{result.rate:12.0f}{result.p99_us / 1000:9.2f}{drained:9.1f}"
+        f"{processed:13.0f}{processed / nginx.rate:9.3f}{result.cpu_per_request_us:14.1f}",
+        flush=True,
+    )
+
+
+def print_end_to_end(nginx: WrkResult, whole: dict[str, tuple[WrkResult, float]]) -> None:
+    floor, p99_ceiling = END_TO_END
+    print(f"{'nginx':10}{nginx.rate:12.0f}{nginx.p99_us / 1000:9.2f}  (keep-alive, the baseline)")
+    print(
+        "processed/s: clicks answered during the load / (load + drain): answered, shipped, "
+        "judged, an event with its counters;\nCPU us/click: the server's CPU during the load "
+        "only (the promoter's drain afterwards is not in it)\n"
+    )
+    processed = {label: processed_rate(*measured) for label, measured in whole.items()}
+    if "spread" in whole:
+        spread, _ = whole["spread"]
+        ratio = processed["spread"] / nginx.rate
+        met = ratio >= floor and spread.p99_us / 1000 <= p99_ceiling
+        print(
+            f"end to end: processed / nginx = {ratio:.3f}x, p99 {spread.p99_us / 1000:.1f} ms; "
+            f"target >= {floor}x with p99 <= {p99_ceiling:g} ms: {'met' if met else 'NOT met'}"
+        )
+    if "spread" in whole and "hot copy" in whole:
+        hot = processed["hot copy"] / processed["spread"]
+        print(
+            f"hot copy: processed {hot:.2f}x the spread load; target within "
+            f"{HOT_WITHIN:.0%}: {'met' if hot >= 1 - HOT_WITHIN else 'NOT met'}"
+        )
+
+
 def print_table(
     args: argparse.Namespace,
     best: dict[tuple[str, str], WrkResult],
@@ -555,7 +696,10 @@ def print_table(
     distinct: int,
 ) -> None:
     rounds = f", best of {args.rounds}" if args.rounds > 1 else ""
-    print(f"\nwrk -t1 -c{args.connections} -d{args.seconds:g}s{rounds}")
+    print(
+        "\nthe redirect alone, promoter idle (MAILBEACON_SETTLE_SECONDS=3600): "
+        f"wrk -t1 -c{args.connections} -d{args.seconds:g}s{rounds}"
+    )
     print(
         f"{'mode':16}{'server':12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
         f"{'CPU us/req':>12}{'CPU busy':>10}{'wrk busy':>10}"

@@ -9,12 +9,21 @@ from datetime import UTC, datetime
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Index, select, text
+from sqlalchemy import Column, Connection, Index, select, text
 from sqlalchemy.schema import CreateIndex
 
+from mailbeacon.core.history import CopyHistory
 from mailbeacon.store import migrate
 from mailbeacon.store.db import Database
-from mailbeacon.store.schema import events, messages, metadata, projects, teams
+from mailbeacon.store.schema import (
+    copies,
+    copy_states,
+    events,
+    messages,
+    metadata,
+    projects,
+    teams,
+)
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -67,43 +76,7 @@ def test_stored_client_names_take_lettermints_names(database_url: str) -> None:
     try:
         command.downgrade(migrate._config(db), "0007")  # and so the downgrade runs too
         with db.write() as conn:
-            team = conn.execute(
-                teams.insert().values(public_id="t", name="T", token_hash="h", created_at=NOW)
-            ).inserted_primary_key[0]
-            project = conn.execute(
-                projects.insert().values(
-                    public_id="p",
-                    team_id=team,
-                    sid="s",
-                    name="P",
-                    sending_token_hash="x",
-                    token_generated_at=NOW,
-                    created_at=NOW,
-                    updated_at=NOW,
-                )
-            ).inserted_primary_key[0]
-            message = conn.execute(
-                messages.insert().values(
-                    public_id="m",
-                    project_id=project,
-                    source="lettermint",
-                    status="queued",
-                    from_email="a@b.c",
-                    to=[],
-                    cc=[],
-                    bcc=[],
-                    reply_to=[],
-                    tags=[],
-                    metadata={},
-                    attachments=[],
-                    raw=b"",
-                    transactional=True,
-                    track_opens=True,
-                    track_clicks=True,
-                    status_changed_at=NOW,
-                    created_at=NOW,
-                )
-            ).inserted_primary_key[0]
+            project, message = _message(conn)
             names = ["Mobile Safari", "Chrome Mobile", "Chrome", None, "Thunderbird"]
             conn.execute(
                 events.insert(),
@@ -124,5 +97,103 @@ def test_stored_client_names_take_lettermints_names(database_url: str) -> None:
         with db.read() as conn:
             stored = conn.execute(select(events.c.client_name).order_by(events.c.id)).scalars()
             assert list(stored) == ["Safari", "Chrome", "Chrome", None, "Thunderbird"]
+    finally:
+        db.dispose()
+
+
+def _message(conn: Connection) -> tuple[int, int]:
+    """A team, a project and a message in it, written as the tables are now: (project id,
+    message id)."""
+    team = conn.execute(
+        teams.insert().values(public_id="t", name="T", token_hash="h", created_at=NOW)
+    ).inserted_primary_key[0]
+    project = conn.execute(
+        projects.insert().values(
+            public_id="p",
+            team_id=team,
+            sid="s",
+            name="P",
+            sending_token_hash="x",
+            token_generated_at=NOW,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    ).inserted_primary_key[0]
+    message = conn.execute(
+        messages.insert().values(
+            public_id="m",
+            project_id=project,
+            source="lettermint",
+            status="queued",
+            from_email="a@b.c",
+            to=[],
+            cc=[],
+            bcc=[],
+            reply_to=[],
+            tags=[],
+            metadata={},
+            attachments=[],
+            raw=b"",
+            transactional=True,
+            track_opens=True,
+            track_clicks=True,
+            status_changed_at=NOW,
+            created_at=NOW,
+        )
+    ).inserted_primary_key[0]
+    return project, message
+
+
+def test_copies_get_their_summary_and_keep_one_first_per_type(database_url: str) -> None:
+    """Migration 0015 makes each copy's summary from its events and keeps the earliest of the
+    duplicate firsts two promoters could make before it (so its unique index can be made)."""
+    db = Database(database_url)
+    try:
+        command.downgrade(migrate._config(db), "0014")
+        with db.write() as conn:
+            project, message = _message(conn)
+            copy_id = conn.execute(
+                copies.insert().values(
+                    message_id=message,
+                    recipient="r@x.example",
+                    recipient_kind="to",
+                    status="delivered",
+                    raw=b"",
+                    updated_at=NOW,
+                )
+            ).inserted_primary_key[0]
+            made = [
+                ("message.opened", True, "genuine", True),
+                ("message.opened", True, "genuine", True),  # a second first: the bug
+                ("message.clicked", None, "security_scanner", False),
+            ]
+            conn.execute(
+                events.insert(),
+                [
+                    {
+                        "public_id": f"e{i}",
+                        "project_id": project,
+                        "message_id": message,
+                        "copy_id": copy_id,
+                        "type": kind,
+                        "at": NOW,
+                        "first": first,
+                        "classification": classification,
+                        "counts_for_metrics": counted,
+                        "data": {},
+                    }
+                    for i, (kind, first, classification, counted) in enumerate(made)
+                ],
+            )
+        migrate.upgrade(db)
+        with db.read() as conn:
+            firsts = conn.execute(select(events.c.first).order_by(events.c.id)).scalars()
+            assert list(firsts) == [True, False, None]
+            state = conn.execute(select(copy_states)).one()
+        history = CopyHistory.stored(state.opens, state.clicks, state.hits, state.recent)
+        assert state.copy_id == copy_id
+        assert history.hits == 3
+        assert history.record(True, "genuine", True).first is False  # it had its first open
+        assert history.record(False, "genuine", True).first is True  # a scanner's click only
     finally:
         db.dispose()

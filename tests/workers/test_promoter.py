@@ -18,7 +18,7 @@ from mailbeacon.service.accept import Intake, accept
 from mailbeacon.store import rollups
 from mailbeacon.store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN
 from mailbeacon.store.schema import copies, events, observations, stats_daily
-from mailbeacon.workers.promoter import Promoter
+from mailbeacon.workers.promoter import SLICE, Promoter
 from tests.support.tenants import Tenant, new_tenant
 
 CHROME = (
@@ -248,9 +248,9 @@ def test_on_sqlite_a_pass_is_judged_without_the_write_lock(services: Services) -
     held: list[bool] = []
 
     class Watched(Promoter):
-        def _judge(self, conn: Any, found: Any) -> Any:
+        def _judge(self, conn: Any, found: Any, states: Any) -> Any:
             held.append(services.db.sqlite_lock.locked())
-            return super()._judge(conn, found)
+            return super()._judge(conn, found, states)
 
     assert promoter_of(services, Watched).run_once() == 1
     assert held == [False]
@@ -271,9 +271,9 @@ def test_on_sqlite_a_pass_judged_from_what_another_promoter_changed_is_judged_ag
     judged = 0
 
     class Overtaken(Promoter):
-        def _judge(self, conn: Any, found: Any) -> Any:
+        def _judge(self, conn: Any, found: Any, states: Any) -> Any:
             nonlocal judged
-            result = super()._judge(conn, found)
+            result = super()._judge(conn, found, states)
             judged += 1
             if judged == 1:  # another promoter promotes an earlier click, which it has not seen
                 observe(services, copy_id, KIND_CLICK, timedelta(minutes=1), link=2)
@@ -299,3 +299,22 @@ def test_on_sqlite_a_pass_judged_from_what_another_promoter_changed_is_judged_ag
         ("message.clicked", True),
     ]
     assert tuple(totals) == (2, 1)  # read once: the click made the copy engaged, not the opens
+
+
+def test_a_hot_copys_hits_are_judged_in_slices_that_still_see_each_other(
+    services: Services,
+) -> None:
+    """A copy's hits in one pass are judged in slices (a bot looping on a link must not cost
+    the square of its hits): a burst across a slice's edge is still a burst, seen from both
+    sides (the last hit of a slice sees the next slice's first, and the other way round)."""
+    (copy_id,) = send(services, new_tenant(services.db, services.clock))
+    for n in range(SLICE):  # one person clicking one link, once a second: a slice's worth
+        observe(services, copy_id, KIND_CLICK, timedelta(minutes=5, seconds=n), link=0)
+    edge = timedelta(minutes=5, seconds=SLICE - 1, milliseconds=600)
+    observe(services, copy_id, KIND_CLICK, edge, link=3)  # the next slice's first hit
+    assert promoter_of(services).run_once() == SLICE + 1
+    *person, last, burst = promoted(services)
+    assert {e.classification for e in person} == {"genuine"}
+    for seen_from_both_sides in (last, burst):
+        assert seen_from_both_sides.classification == "security_scanner"
+        assert seen_from_both_sides.details == ["2 different links clicked within 1.5 s"]

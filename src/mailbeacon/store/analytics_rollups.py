@@ -25,7 +25,8 @@ from ..core.analytics.rollup import (
     DAILY,
     LEVEL_OF_TYPE,
     contributions,
-    daily_values,
+    daily_facts,
+    daily_values_of,
     message_type,
     value_key,
 )
@@ -52,10 +53,10 @@ def deltas(conn: Connection, found: Sequence[Event]) -> Deltas:
     if not found:
         return made
     facts = _message_facts(conn, {event.message_id for event in found})
-    # events with the same key and the same contributions are tallied first, then added:
-    # one dictionary update per event and key rather than one per counter
-    hours: Counter[tuple[HourKey, tuple[tuple[str, int], ...]]] = Counter()
-    days: Counter[tuple[DayKey, tuple[tuple[str, int], ...]]] = Counter()
+    # events with the same keys, values and contributions are tallied first, then added: one
+    # counter update per event, and the per-dimension work once per distinct combination
+    # (a pass's events share their links, clients, classifications and days)
+    combos: Counter[tuple[Any, ...]] = Counter()
     for event in found:
         fact = facts.get(event.message_id)
         if fact is None:
@@ -65,18 +66,24 @@ def deltas(conn: Connection, found: Sequence[Event]) -> Deltas:
         if not counted:
             continue
         stamp = int(event.at.timestamp())
-        hours[((event.project_id, stamp // 3600, route_id, kind), counted)] += 1
-        day = stamp // 86400
-        for dimension, value in daily_values(event, tag):
-            key = (event.project_id, dimension, day, value_key(value))
-            made.values[key] = value
-            days[(key, counted)] += 1
+        hour_of = (event.project_id, stamp // 3600, route_id, kind, counted, event.type)
+        combos[(*hour_of, *daily_facts(event, tag))] += 1
+    hours: Counter[tuple[HourKey, tuple[tuple[str, int], ...]]] = Counter()
+    days: Counter[tuple[DayKey, tuple[tuple[str, int], ...]]] = Counter()
+    for combo, times in combos.items():
+        project_id, hour, route_id, kind, counted, event_type = combo[:6]
+        hours[((project_id, hour, route_id, kind), counted)] += times
+        day = hour // 24
+        for dimension, value in daily_values_of(event_type, combo[6:]):
+            day_key = (project_id, dimension, day, value_key(value))
+            made.values[day_key] = value
+            days[(day_key, counted)] += times
     for (hour_key, counted), times in hours.items():
         into = made.hourly[hour_key]
         for name, amount in counted:
             into[name] += amount * times
-    for (day_key, counted), times in days.items():
-        into = made.daily[day_key]
+    for (keyed, counted), times in days.items():
+        into = made.daily[keyed]
         for name, amount in counted:
             into[name] += amount * times
     return made

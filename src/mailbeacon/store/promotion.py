@@ -6,8 +6,9 @@ cost SQLAlchemy several microseconds a row, more than the database's own work. R
 as tuples and never turned into objects. A batch's ids are bound as one value
 (:func:`_among`), not one parameter each.
 
-Observations keep no copy index (see store/schema.py), so a copy's earlier hits are found
-through their events: each promoted observation has exactly one, with the same copy.
+What a copy's past hits and events mean for judging its next ones is its summary
+(core/history.py), one ``copy_states`` row: a pass reads one row per copy it judges, however
+many hits the copy has had, where it read the copy's events before.
 """
 
 from __future__ import annotations
@@ -31,23 +32,23 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .schema import copies, events, links, messages, observations
+from .schema import copies, copy_states, links, messages, observations
 
 __all__ = [
     "ENGAGEMENT",
     "CopyRow",
     "LinkRow",
     "Observed",
-    "RecentRow",
-    "SeenRow",
+    "StateRow",
     "claim",
     "copy_contexts",
     "links_of",
     "mark_promoted",
-    "read",
-    "recent",
-    "seen",
+    "save_states",
+    "states",
 ]
 
 ENGAGEMENT = ("message.opened", "message.clicked")
@@ -59,10 +60,8 @@ Observed = tuple[int, int, int, int, int, str, str | None, str, str]
 CopyRow = tuple[int, int, str, datetime | None, int, int | None, str | None]
 # message id, link index, url, anchor text
 LinkRow = tuple[int, int, str, str]
-# copy id, event type, counts_for_metrics, classification
-SeenRow = tuple[int, str, bool | None, str | None]
-# copy id, observation id
-RecentRow = tuple[int, int]
+# copy id, opens, clicks, hits, recent (a copy's summary, core/history.py)
+StateRow = tuple[int, int, int, int, str]
 
 _OBSERVED = (
     observations.c.id,
@@ -75,6 +74,8 @@ _OBSERVED = (
     observations.c.user_agent,
     observations.c.headers,
 )
+_STATE_NAMES = ("copy_id", "opens", "clicks", "hits", "recent")
+_STATE = tuple(copy_states.c[name] for name in _STATE_NAMES)
 
 
 def claim(conn: Connection, upto_us: int, limit: int, *, skip_locked: bool) -> Sequence[Observed]:
@@ -89,13 +90,7 @@ def claim(conn: Connection, upto_us: int, limit: int, *, skip_locked: bool) -> S
     )
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
-    return _rows(conn, query)
-
-
-def read(conn: Connection, ids: Collection[int]) -> Sequence[Observed]:
-    """Observations by id, in no particular order."""
-    query = select(*_OBSERVED).where(_among(conn, observations.c.id, ids))
-    return _rows(conn, query)
+    return _tuples(conn, query)
 
 
 def copy_contexts(conn: Connection, copy_ids: Collection[int]) -> Sequence[CopyRow]:
@@ -122,32 +117,42 @@ def links_of(conn: Connection, message_ids: Collection[int]) -> Sequence[LinkRow
     return _rows(conn, query.where(_among(conn, links.c.message_id, message_ids)))
 
 
-def seen(conn: Connection, copy_ids: Collection[int]) -> Sequence[SeenRow]:
-    """Which engagement events these copies already have: each (type, counts_for_metrics,
-    classification) once per copy."""
-    query = (
-        select(
-            events.c.copy_id, events.c.type, events.c.counts_for_metrics, events.c.classification
+def states(conn: Connection, copy_ids: Collection[int], *, lock: bool) -> Sequence[StateRow]:
+    """The summaries (core/history.py) of those of these copies that have one.
+
+    ``lock`` (PostgreSQL): first make the missing ones (for copies that still exist) and lock
+    them all, in copy id order, until the transaction ends, then read them: one pass at a time
+    judges a copy, and it reads what the previous one committed. One statement takes every
+    lock in the same order (the rows are made and locked in the order the ids are sorted), so
+    two passes over overlapping copies wait for each other and never deadlock.
+    """
+    if not lock:
+        query = select(*_STATE).where(_among(conn, copy_states.c.copy_id, copy_ids))
+        return _tuples(conn, query)
+    ids = bindparam("ids", sorted(copy_ids), type_=ARRAY(BigInteger))
+    statement = (
+        pg_insert(copy_states)
+        .from_select(
+            ["copy_id"],
+            select(copies.c.id).where(copies.c.id == any_(ids)).order_by(copies.c.id),
         )
-        .where(_among(conn, events.c.copy_id, copy_ids), events.c.type.in_(ENGAGEMENT))
-        .distinct()
+        .on_conflict_do_update(index_elements=["copy_id"], set_={"hits": copy_states.c.hits})
+        .returning(*_STATE)
     )
-    return _rows(conn, query)
+    return _tuples(conn, statement)
 
 
-def recent(conn: Connection, copy_ids: Collection[int], since: datetime) -> Sequence[RecentRow]:
-    """The observations these copies' click events (honeypot hits included) from ``since`` on
-    were promoted from: the earlier hits that classification's patterns can span (bursts, all
-    links, the honeypot's company). An earlier open takes part in none of them; leaving opens
-    out spares the promoter 15% of these rows in bench/promote, where a copy's prefetched and
-    proxied opens were re-read by every pass of the next minutes."""
-    query = select(events.c.copy_id, events.c.observation_id).where(
-        _among(conn, events.c.copy_id, copy_ids),
-        events.c.at >= since,
-        events.c.type == ENGAGEMENT[1],
-        events.c.observation_id.is_not(None),
+def save_states(conn: Connection, rows: Sequence[StateRow]) -> None:
+    """Write these summaries, made or replaced (one executemany)."""
+    if not rows:
+        return
+    insert: Any = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(copy_states)
+    statement = statement.on_conflict_do_update(
+        index_elements=["copy_id"],
+        set_={name: statement.excluded[name] for name in _STATE_NAMES[1:]},
     )
-    return _rows(conn, query)
+    conn.execute(statement, [dict(zip(_STATE_NAMES, row, strict=True)) for row in rows])
 
 
 def mark_promoted(conn: Connection, ids: Collection[int]) -> int:
@@ -165,6 +170,18 @@ def _rows(conn: Connection, query: Select[Any]) -> Sequence[Any]:
     """All rows at once. They are Row objects, which unpack and index as tuples: the callers
     type them as the tuples above (SQLAlchemy 2.0 and 2.1 spell Row's type differently)."""
     return conn.execute(query).all()
+
+
+def _tuples(conn: Connection, query: Any) -> Sequence[Any]:
+    """All rows at once as the driver's own tuples, for queries whose columns need no type
+    processing (integers and text): a pass claims 10,000 observations, and making a Row of
+    each cost SQLAlchemy more than the driver's fetch (~7 us a row on SQLite)."""
+    result = conn.execute(query)
+    try:
+        rows: Sequence[Any] = result.cursor.fetchall()
+    finally:
+        result.close()
+    return rows
 
 
 def _among(

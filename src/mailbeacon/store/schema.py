@@ -32,10 +32,12 @@ ANALYTICS_COUNTS = tuple(_COUNTS)
 
 __all__ = [
     "ANALYTICS_COUNTS",
+    "FIRST_EVENTS",
     "PEOPLE_EVENTS",
     "analytics_daily",
     "analytics_hourly",
     "copies",
+    "copy_states",
     "dashboard_sessions",
     "dashboard_users",
     "erasures",
@@ -269,11 +271,6 @@ events = Table(
     Column("firsts", SmallInteger, nullable=True),
     Index(None, "message_id", "id"),
     Index(None, "project_id", "at"),
-    # A copy's earlier engagement, when the promoter judges its new hits: which kinds and
-    # classes of event it has (first flags, analytics' class firsts, unique counters) and its
-    # recent hits (bursts). The index carries all the promoter reads of them, so that never
-    # touches the table's rows.
-    Index(None, "copy_id", "at", "type", "counts_for_metrics", "observation_id", "classification"),
     # The per-link report of a message (store/link_report.py): its clicks grouped by link,
     # counted from the index alone.
     Index(
@@ -297,6 +294,38 @@ Index(
     events.c.id,
     sqlite_where=PEOPLE_EVENTS,
     postgresql_where=PEOPLE_EVENTS,
+)
+
+# One `first` event per copy and type: the promoter's one-pass-at-a-time per copy
+# (copy_states) makes it so; this is the safety net should anything else ever write events.
+FIRST_EVENTS = events.c.first.is_(True)
+Index(
+    "ux_events_first",
+    events.c.copy_id,
+    events.c.type,
+    unique=True,
+    sqlite_where=FIRST_EVENTS,
+    postgresql_where=FIRST_EVENTS,
+)
+
+# Each copy's summary for the promoter (core/history.py): what judging its next hits needs
+# of its past (what its events have been, its recent clicks and honeypot hits), one row
+# however many hits it has had. The promoter locks a pass's rows (PostgreSQL) or compares
+# ``hits`` before writing (SQLite), so one pass at a time judges a copy.
+copy_states = Table(
+    "copy_states",
+    metadata,
+    Column(
+        "copy_id",
+        BigId,
+        ForeignKey("copies.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("opens", SmallInteger, nullable=False, server_default="0"),  # bits: core/history.py
+    Column("clicks", SmallInteger, nullable=False, server_default="0"),
+    Column("hits", BigInteger, nullable=False, server_default="0"),  # hits judged so far
+    Column("recent", Text, nullable=False, server_default=""),  # the window, JSON ("": none)
 )
 
 idempotency_keys = Table(

@@ -15,38 +15,39 @@ and while a pass held the lock the clicks' observation writer waited for it (~0.
 pass take 10,000 observations (fewer re-reads of the same copies' context: bench/promote did
 17,000-18,100 per CPU second with 5,000, 20,000-21,600 with 10,000) while clicks wait less
 than before (lock held 220 ms median per pass of 10,000, 390 ms per pass of 5,000). A pass judged
-from a state another promoter has since changed (what its copies have seen, which decides
-``first``) is judged again. PostgreSQL keeps judging inside the transaction that holds the
-claimed rows (SKIP LOCKED).
+from a state another promoter has since changed (a copy's summary, which decides ``first``)
+is judged again. PostgreSQL keeps judging inside the transaction that holds the claimed rows
+(SKIP LOCKED) and its copies' summaries (locked in copy id order: one pass at a time per
+copy, see docs/architecture.md).
 
-A pass costs a fixed number of queries whatever its size (store/promotion.py), so its cost is
-per observation: building the hit, judging it (remembered per kind of request, see
+A pass costs a fixed number of queries whatever its size (store/promotion.py), and reads one
+summary row per copy whatever the copy's volume (core/history.py), so its cost is per
+observation: building the hit, judging it (remembered per kind of request, see
 core/verdicts/classify.py), and the database's own work of writing the event and marking the
 observation. Across passes the promoter remembers only what cannot go stale: a message's
 links, which change only through the feed of changed links that every pass follows first
-(store/link_changes.py), and the hits it built, which later passes need as context. Which
-earlier hits a copy has, and what its events already counted, is read from the database every
-pass, so several promoters (PostgreSQL) see each other's work.
+(store/link_changes.py), and the texts of agents and headers. What a
+copy has seen is read from its summary every pass, so several promoters see each other's
+work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
 from ..clock import Clock
-from ..core.analytics.classes import firsts
 from ..core.events import NO_DATA, Event
+from ..core.history import CopyHistory
 from ..core.lifecycle.destinations import destination_at
 from ..core.verdicts.classify import Classification, Hit, Verdict, classify
 from ..core.verdicts.networks import NetworkTable
@@ -57,7 +58,7 @@ from ..store import networks as network_store
 from ..store.db import Database
 from ..store.ids import new_ids
 from ..store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_NAMES, KIND_OPEN
-from ..store.promotion import Observed, RecentRow, SeenRow
+from ..store.promotion import Observed, StateRow
 from . import pause
 
 __all__ = ["Promoter", "promote_settled", "promoter_worker"]
@@ -67,15 +68,14 @@ log = logging.getLogger(__name__)
 BATCH = 10_000
 RETRIES = 10  # SQLite: times a pass is judged again because another promoter wrote first
 IDLE_SECONDS = 0.5
-CONTEXT = timedelta(minutes=10)  # earlier hits of a copy that a burst may include
+SLICE = 64  # a copy's hits judged together (see _judge)
+LOOKAHEAD_US = 120_000_000  # the classifier's widest pattern: every link within 2 minutes
 NETWORKS_REFRESH = 60.0  # seconds between re-reading imported network lists
 # Bounds on what is remembered across passes; past one, it is forgotten and read again.
 REMEMBERED_LINKS = 50_000
-REMEMBERED_HITS = 100_000  # ~40 MB
 REMEMBERED_TEXTS = 50_000  # distinct user agents, addresses, header sets
 
 OPENED, CLICKED = promotion.ENGAGEMENT
-_COUNTABLE = {OPENED: "countable " + OPENED, CLICKED: "countable " + CLICKED}
 _NO_LINK: tuple[None, None] = (None, None)
 _HONEYPOT: Mapping[str, Any] = {"honeypot": True}  # shared by every honeypot event: never changed
 
@@ -83,7 +83,6 @@ Links = dict[int, tuple[str, str]]  # a message's links by index: (url, anchor t
 # a message's links changed after sending, by index: (when, the URL before), oldest first
 History = Mapping[int, Sequence[tuple[datetime, str]]]
 _NO_HISTORY: History = {}
-_Remembered = tuple[int, int, Hit]  # at_us, observation id (the order of a copy's hits), hit
 
 
 async def promoter_worker(
@@ -136,7 +135,6 @@ class Promoter:
         self._links_held = 0
         self._history: dict[int, History] = {}  # message id -> its links' changes, if any
         self._feed_mark: int | None = None  # the last changed-links entry followed
-        self._hits: dict[int, _Remembered] = {}  # by observation id
         self._headers: dict[str, Mapping[str, str]] = {}  # JSON text -> parsed
         self._texts: dict[str, str] = {}  # user agents and addresses, each kept once
 
@@ -151,25 +149,30 @@ class Promoter:
         upto_us = _micros(now - timedelta(seconds=self.settle_seconds))
         db = self.db
         if not db.is_sqlite:
-            # PostgreSQL: the claimed rows stay locked (SKIP LOCKED) while they are judged,
-            # and other promoters take others; writers do not wait for each other.
+            # PostgreSQL: the claimed rows stay locked (SKIP LOCKED) while they are judged, and
+            # other promoters take others; their copies' summaries are locked before they are
+            # read (store/promotion.py ``states``), so a pass that shares copies with another
+            # waits for it to commit, then judges from what it wrote.
             with db.write() as conn:
                 found = promotion.claim(conn, upto_us, limit, skip_locked=True)
                 if not found:
                     return 0
-                self._write(conn, self._judge(conn, found), found, now, recheck=False)
+                ids = {observation[1] for observation in found}
+                read = promotion.states(conn, ids, lock=True)
+                self._write(conn, self._judge(conn, found, read), found, now, recheck=False)
             return len(found)
         # SQLite has one writer at a time, and the observation writer (the clicks) waits for
         # whoever holds the lock: judge from the database as it is, without the lock, and
         # take it only to write. If another promoter (another process) promoted some of these
-        # observations meanwhile, or wrote events for these copies (what they have seen
-        # decides `first` and the unique counters), the pass is judged again.
+        # observations meanwhile, or judged hits of these copies (their summaries decide
+        # `first`, the unique counters and bursts), the pass is judged again.
         for _ in range(RETRIES):
             with db.read() as conn:
                 found = promotion.claim(conn, upto_us, limit, skip_locked=False)
                 if not found:
                     return 0
-                judged = self._judge(conn, found)
+                ids = {observation[1] for observation in found}
+                judged = self._judge(conn, found, promotion.states(conn, ids, lock=False))
             try:
                 with db.write() as conn:
                     self._write(conn, judged, found, now, recheck=True)
@@ -191,34 +194,58 @@ class Promoter:
         """The pass's writes, in the caller's transaction. With ``recheck`` (judged outside
         it), :class:`_Stale` (roll back) if another promoter changed what the pass was judged
         from."""
-        if recheck and judged.seen_rows != _seen_rows(conn, judged.copy_ids):
-            raise _Stale
+        if recheck:
+            current = promotion.states(conn, judged.histories, lock=False)
+            if {row[0]: row[3] for row in current} != judged.before:
+                raise _Stale
         marked = promotion.mark_promoted(conn, [observation[0] for observation in found])
         if marked != len(found):
             raise _Stale
         events.record(conn, judged.rows, now, judged.deltas())
+        promotion.save_states(conn, judged.state_rows())
 
-    def _judge(self, conn: Connection, found: Sequence[Observed]) -> _Pass:
+    def _judge(
+        self, conn: Connection, found: Sequence[Observed], states: Sequence[StateRow]
+    ) -> _Pass:
         by_copy: dict[int, list[Observed]] = {}
         for observation in found:
             by_copy.setdefault(observation[1], []).append(observation)
         contexts = self._contexts(conn, list(by_copy))
-        since = _at(min(observation[4] for observation in found)) - CONTEXT
-        judged = _Pass(new_ids(len(found)), list(by_copy), _seen_rows(conn, by_copy.keys()))
-        earlier = self._earlier(conn, promotion.recent(conn, by_copy.keys(), since))
+        judged = _Pass(new_ids(len(found)), {row[0]: row[3] for row in states})
+        stored = {row[0]: row for row in states}
         table = self.networks(conn)
         for copy_id, group in by_copy.items():
             copy = contexts.get(copy_id)
             if copy is None:
                 continue  # the copy is gone (retention): nothing to attach the hit to
+            row = stored.get(copy_id)
+            history = CopyHistory() if row is None else CopyHistory.stored(*row[1:])
+            judged.histories[copy_id] = history
+            links = len(copy.links)
+            # In slices: classify compares each hit with the others it is given, so a copy
+            # with thousands of hits in one pass (a bot looping on a link) would cost the
+            # square of them. Each slice is judged with the summary of the hits before it
+            # and, as context it gives no verdict to, up to a slice of the hits after it
+            # within the classifier's widest pattern: a burst across a slice's edge is seen
+            # from both sides, as it would be in one call.
             hits = [self._hit(observation, copy.delivered_at) for observation in group]
-            # The copy's already promoted clicks of the last minutes are context: a burst may
-            # straddle two passes. (classify reads no context hit's sent_at: the hits are
-            # passed as they were built, whatever the copy's delivery time is now.)
-            before = earlier.get(copy_id, ())
-            verdicts = classify(hits, networks=table, link_count=len(copy.links), context=before)
-            for observation, hit, verdict in zip(group, hits, verdicts, strict=True):
-                judged.add(observation, hit, verdict, copy)
+            for start in range(0, len(group), SLICE):
+                end = min(start + SLICE, len(group))
+                ahead = end
+                last_us = group[end - 1][4]
+                while ahead < len(group) and ahead - end < SLICE:
+                    if group[ahead][4] - last_us > LOOKAHEAD_US:
+                        break
+                    ahead += 1
+                verdicts = classify(
+                    hits[start:ahead], networks=table, link_count=links, context=history.context()
+                )
+                for index in range(start, end):
+                    judged.add(group[index], hits[index], verdicts[index - start], copy, history)
+                history.remember(
+                    (group[i][4], hits[i].kind, group[i][3], hits[i].ip, hits[i].user_agent)
+                    for i in range(start, end)
+                )
         return judged
 
     def _follow_feed(self, conn: Connection) -> None:
@@ -269,32 +296,12 @@ class Promoter:
             known.update(fetched)
         return known
 
-    def _earlier(self, conn: Connection, recent: Sequence[RecentRow]) -> dict[int, list[Hit]]:
-        """Per copy, the hits of these observations, oldest first: built in an earlier pass
-        if this promoter made them, else read again."""
-        remembered = self._hits
-        by_copy: dict[int, list[_Remembered]] = {}
-        missing: list[int] = []
-        for copy_id, observation_id in recent:
-            entry = remembered.get(observation_id)
-            if entry is None:
-                missing.append(observation_id)
-            else:
-                by_copy.setdefault(copy_id, []).append(entry)
-        if missing:
-            for observation in promotion.read(conn, missing):
-                self._hit(observation, None)  # context: its sent_at is never read
-                by_copy.setdefault(observation[1], []).append(remembered[observation[0]])
-        return {
-            copy_id: [entry[2] for entry in sorted(found)] for copy_id, found in by_copy.items()
-        }
-
     def _hit(self, observation: Observed, sent_at: datetime | None) -> Hit:
-        observation_id, _, kind, link_index, at_us, method, ip, user_agent, headers = observation
+        _, _, kind, link_index, at_us, method, ip, user_agent, headers = observation
         texts = self._texts  # one copy of each agent and address, not one per hit
         if len(texts) >= REMEMBERED_TEXTS:
             texts.clear()
-        hit = Hit(
+        return Hit(
             KIND_NAMES[kind],
             method,
             texts.setdefault(user_agent, user_agent),
@@ -304,12 +311,6 @@ class Promoter:
             None if ip is None else texts.setdefault(ip, ip),
             self._parsed(headers),
         )
-        hits = self._hits
-        if len(hits) >= REMEMBERED_HITS:  # forget the oldest quarter
-            for stale in list(itertools.islice(hits, REMEMBERED_HITS // 4)):
-                del hits[stale]
-        hits[observation_id] = (at_us, observation_id, hit)
-        return hit
 
     def _parsed(self, headers: str) -> Mapping[str, str]:
         """The headers' JSON, parsed once per distinct text (a handful of shapes repeat);
@@ -323,58 +324,41 @@ class Promoter:
 
 
 class _Pass:
-    """One pass's events and counter increments, built as its verdicts come in."""
+    """One pass's events, counter increments and copy summaries, built as its verdicts come
+    in."""
 
-    def __init__(
-        self, public_ids: list[str], copy_ids: list[int], seen: frozenset[SeenRow]
-    ) -> None:
+    def __init__(self, public_ids: list[str], before: dict[int, int]) -> None:
         self.rows: list[Event] = []
         self._public_ids = public_ids
-        self.copy_ids = copy_ids
-        self.seen_rows = seen  # what the copies had, as read when the pass was judged
-        # (copy, type) for any event, (copy, "countable " + type) and (copy, "engaged") for
-        # human-countable ones: what decides ``first`` and the unique counters
-        self._seen: set[tuple[int, str]] = set()
-        # (copy, type) -> the classifications it has: which analytics classes a new event is
-        # the copy's first of (core/analytics/classes.py)
-        self._classes: dict[tuple[int, str], set[str]] = {}
-        for copy_id, event_type, counts_for_metrics, classification in seen:
-            self._seen.add((copy_id, event_type))
-            if classification is not None:
-                self._classes.setdefault((copy_id, event_type), set()).add(classification)
-            if counts_for_metrics:
-                self._seen.add((copy_id, _COUNTABLE[event_type]))
-                self._seen.add((copy_id, "engaged"))
+        self.before = before  # each copy's hits as its summary said when the pass was judged
+        self.histories: dict[int, CopyHistory] = {}  # the copies' summaries, moved on
         # how many events moved each set of counters, per rollup key
         self._tally: Counter[tuple[rollups.Key, tuple[str, ...]]] = Counter()
 
-    def add(self, observation: Observed, hit: Hit, verdict: Verdict, copy: _CopyContext) -> None:
+    def add(
+        self,
+        observation: Observed,
+        hit: Hit,
+        verdict: Verdict,
+        copy: _CopyContext,
+        history: CopyHistory,
+    ) -> None:
         observation_id, copy_id, kind, link_index = observation[:4]
         opened = kind == KIND_OPEN
         event_type = OPENED if opened else CLICKED
         counted = verdict.counts_for_metrics
-        seen = self._seen
-        first = None
-        if counted:
-            first = (copy_id, _COUNTABLE[event_type]) not in seen
-            seen.add((copy_id, _COUNTABLE[event_type]))
         classification = verdict.classification
-        had = self._classes.setdefault((copy_id, event_type), set())
-        class_firsts = firsts(classification.value, had)[0]
-        had.add(classification.value)
+        flags = history.record(opened, classification.value, counted)
         counters = _counters(
             opened,
             classification is Classification.GENUINE,
             classification is Classification.PRIVACY_PROXY,
             counted,
             verdict.machine,
-            bool(first),
-            (copy_id, event_type) not in seen,  # the copy's first event of the type
-            counted and (copy_id, "engaged") not in seen,
+            bool(flags.first),
+            flags.first_any,
+            flags.first_engaged,
         )
-        seen.add((copy_id, event_type))
-        if counted:
-            seen.add((copy_id, "engaged"))
         at = hit.at
         assert at is not None
         self._tally[(_rollup_key(copy, at.date()), counters)] += 1
@@ -398,7 +382,7 @@ class _Pass:
                 index,
                 url,
                 anchor,
-                first,
+                flags.first,
                 classification.value,
                 verdict.probability,
                 verdict.proxy_type,
@@ -412,22 +396,21 @@ class _Pass:
                 facts.client_name,
                 hit.user_agent,
                 _HONEYPOT if kind == KIND_HONEYPOT else NO_DATA,
-                class_firsts,
+                flags.class_firsts,
             )
         )
+
+    def state_rows(self) -> list[StateRow]:
+        return [
+            (copy_id, history.opens, history.clicks, history.hits, history.window_text())
+            for copy_id, history in self.histories.items()
+        ]
 
     def deltas(self) -> rollups.Deltas:
         deltas = rollups.Deltas()
         for (key, counters), count in self._tally.items():
             deltas.bump(key, **dict.fromkeys(counters, count))
         return deltas
-
-
-def _seen_rows(conn: Connection, copy_ids: Collection[int]) -> frozenset[SeenRow]:
-    return frozenset(
-        (copy_id, kind, counted, classification)
-        for copy_id, kind, counted, classification in promotion.seen(conn, copy_ids)
-    )
 
 
 def _micros(moment: datetime) -> int:

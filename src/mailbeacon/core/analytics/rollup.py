@@ -17,7 +17,16 @@ from collections.abc import Iterator
 from ..events import Event
 from .catalogue import COUNTS, DIMENSIONS, LEVELS, Count
 
-__all__ = ["DAILY", "LEVEL_OF_TYPE", "contributions", "daily_values", "message_type", "value_key"]
+__all__ = [
+    "DAILY",
+    "LEVEL_OF_TYPE",
+    "contributions",
+    "daily_facts",
+    "daily_values",
+    "daily_values_of",
+    "message_type",
+    "value_key",
+]
 
 # The dimensions with daily counters per value (store: analytics_daily), each with the level
 # of the events it describes (as in the catalogue).
@@ -139,14 +148,63 @@ def _matches(
 def daily_values(event: Event, tag: str | None) -> Iterator[tuple[str, str | None]]:
     """(dimension, value) of every per-value daily counter ``event`` adds to: the dimensions
     that describe its level (a message's tag for all, a link for clicks only)."""
-    for name in _daily_of(event.type):
-        yield name, _value(name, event, tag)
+    return daily_values_of(event.type, daily_facts(event, tag))
+
+
+DailyFacts = tuple[str | None, ...]  # the value of each DAILY dimension, in DAILY's order
+
+
+def daily_facts(event: Event, tag: str | None) -> DailyFacts:
+    """Every DAILY dimension's value for ``event``, whatever its level, in one tuple: the
+    promoter's events are tallied by it first (many events of a pass share it), and
+    :func:`daily_values_of` picks the dimensions of their level once per distinct tuple."""
+    recipient = event.recipient
+    # as the SQL of the exact path: what follows the first "@", lower case
+    domain = None if recipient is None else recipient[recipient.find("@") + 1 :].lower()
+    index = event.link_index
+    return (
+        tag,
+        domain,
+        event.client_name,
+        event.device_type,
+        event.classification,
+        event.family,
+        event.proxy_type,
+        event.url,
+        None if index is None else str(index),
+    )
+
+
+def daily_values_of(event_type: str, facts: DailyFacts) -> Iterator[tuple[str, str | None]]:
+    """:func:`daily_values` from an event's type and :func:`daily_facts`."""
+    for name, position in _daily_of(event_type):
+        yield name, facts[position]
 
 
 @functools.cache
-def _daily_of(event_type: str) -> tuple[str, ...]:
+def _daily_of(event_type: str) -> tuple[tuple[str, int], ...]:
+    """The DAILY dimensions an event of this type describes, each with its place in
+    :func:`daily_facts`."""
     level = LEVELS.index(LEVEL_OF_TYPE.get(event_type, "message"))
-    return tuple(name for name, at in DAILY.items() if LEVELS.index(at) <= level)
+    return tuple(
+        (name, position)
+        for position, (name, at) in enumerate(DAILY.items())
+        if LEVELS.index(at) <= level
+    )
+
+
+_FACTS_ORDER = (
+    "tag",
+    "recipient_domain",
+    "client_name",
+    "device_type",
+    "classification",
+    "family",
+    "proxy_type",
+    "link",
+    "link_index",
+)
+assert tuple(DAILY) == _FACTS_ORDER, "daily_facts builds its tuple in DAILY's order"
 
 
 @functools.lru_cache(maxsize=65536)  # a batch repeats its tags, links and domains
@@ -154,18 +212,3 @@ def value_key(value: str | None) -> str:
     """The key of a value in the daily counters: its MD5 in hex (a key, not a secret: MD5 is
     the hash PostgreSQL has built in, so a rebuild computes it in SQL), "" for none."""
     return "" if value is None else hashlib.md5(value.encode()).hexdigest()
-
-
-def _value(name: str, event: Event, tag: str | None) -> str | None:
-    if name == "tag":
-        return tag
-    if name == "recipient_domain":
-        # as the SQL of the exact path: what follows the first "@", lower case
-        recipient = event.recipient
-        return None if recipient is None else recipient[recipient.find("@") + 1 :].lower()
-    if name == "link":
-        return event.url
-    if name == "link_index":
-        return None if event.link_index is None else str(event.link_index)
-    found: str | None = getattr(event, name)
-    return found

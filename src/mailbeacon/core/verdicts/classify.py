@@ -148,7 +148,7 @@ def classify(
     holds the copy's earlier, already judged hits, which patterns may span but which get no
     verdict again. Only its clicks and honeypot hits take part in a pattern, and never by
     their ``sent_at``: a caller may leave its opens out (the promoter does, see
-    store/promotion.py ``recent``).
+    core/history.py).
     """
     table = networks or NetworkTable(())
     everything = [*context, *hits]
