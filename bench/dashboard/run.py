@@ -31,8 +31,8 @@ from types import ModuleType
 
 import httpx
 
-from mailbeacon.service import accounts
 from mailbeacon.core.errors import Refused
+from mailbeacon.service import accounts
 from mailbeacon.store.db import Database
 
 TARGET_MS = 100.0

@@ -284,6 +284,27 @@ def test_breakdowns_by_tag_and_by_link_page_through_the_sdk(world: World) -> Non
     assert by_link["https://shop.example/0"]["bot_clicks_events"] == 1  # Slack's preview
 
 
+def test_a_cursor_expires_an_hour_after_the_first_page(world: World) -> None:
+    engage(world)
+    body = {"metrics": ["delivered"], "include": ["breakdown"], "group_by": ["tag"], "limit": 1,
+            "from": "2026-11-23", "to": "2026-11-24"}  # fmt: skip
+    headers = {"authorization": f"Bearer {world.tenant.team_token}"}
+    first = httpx.post(f"{world.base}/v1/analytics", headers=headers, json=body).json()
+    cursor = first["pagination"]["next_cursor"]
+    world.services.clock.advance(minutes=59)
+    second = httpx.post(
+        f"{world.base}/v1/analytics", headers=headers, json={**body, "cursor": cursor}
+    )
+    assert second.status_code == 200, second.text
+    world.services.clock.advance(minutes=2)
+    late = httpx.post(
+        f"{world.base}/v1/analytics", headers=headers, json={**body, "cursor": cursor}
+    )
+    assert late.status_code == 422, late.text
+    assert late.json()["error"]["code"] == "cursor_expired"
+    assert "60 minutes" in late.json()["errors"]["cursor"][0]
+
+
 def test_csv_has_a_header_and_one_row_per_group(world: World) -> None:
     engage(world)
     answer = httpx.post(

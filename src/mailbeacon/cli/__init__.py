@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from ..core.errors import MailbeaconError
 from . import (
+    analytics,
     classify,
     data,
     domain,
@@ -36,6 +37,7 @@ _COMMANDS = (
     classify,
     data,
     user,
+    analytics,
 )
 
 

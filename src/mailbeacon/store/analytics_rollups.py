@@ -162,6 +162,15 @@ def rebuild(conn: Connection, project_ids: Sequence[int] | None = None) -> None:
     only events promoted since migration 0008 carry."""
     dialect = conn.dialect.name
     where = [] if project_ids is None else [events.c.project_id.in_(list(project_ids))]
+    if dialect == "postgresql":
+        # Writers recording events meanwhile wait for the rebuild (EXCLUSIVE conflicts with
+        # their upserts' ROW EXCLUSIVE, and waits for those in flight to commit): each
+        # transaction's increments then land either in what is deleted here and recounted
+        # from its committed events, or after the recount, never in both or neither.
+        # (SQLite has one writer at a time already.)
+        conn.exec_driver_sql(
+            f"LOCK TABLE {analytics_hourly.name}, {analytics_daily.name} IN EXCLUSIVE MODE"
+        )
     for table in (analytics_hourly, analytics_daily):
         purge = table.delete()
         if project_ids is not None:
