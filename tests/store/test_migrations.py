@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -12,9 +14,19 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Index, select, text
 from sqlalchemy.schema import CreateIndex
 
+from mailbeacon.service.context import Services
 from mailbeacon.store import migrate
 from mailbeacon.store.db import Database
-from mailbeacon.store.schema import events, messages, metadata, projects, teams
+from mailbeacon.store.schema import (
+    analytics_daily,
+    analytics_hourly,
+    events,
+    messages,
+    metadata,
+    projects,
+    teams,
+)
+from tests.store.test_analytics_rollup import populate
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -126,3 +138,27 @@ def test_stored_client_names_take_lettermints_names(database_url: str) -> None:
             assert list(stored) == ["Safari", "Chrome", "Chrome", None, "Thunderbird"]
     finally:
         db.dispose()
+
+
+def test_preview_counters_are_recounted_from_the_events_already_there(
+    make_services: Callable[..., Services], database_url: str
+) -> None:
+    """Migration 0013 adds the link previews' counters and fills them, for the rows of
+    events recorded before it, with what the writer would have kept."""
+    services = make_services(database_url)
+    populate(services, 6)
+    db = services.db
+
+    def counters() -> dict[str, set[tuple[Any, ...]]]:
+        with db.read() as conn:
+            return {
+                table.name: {tuple(row) for row in conn.execute(select(table))}
+                for table in (analytics_hourly, analytics_daily)
+            }
+
+    kept = counters()
+    assert any(row[-2] or row[-1] for row in kept["analytics_daily"])  # previews were counted
+    command.downgrade(migrate._config(db), "0012")
+    db.engine.dispose()  # connections that knew the dropped columns
+    migrate.upgrade(db)
+    assert counters() == kept
