@@ -17,7 +17,8 @@ connection, each query several times (the median is reported):
 - the top 50 tags and the top 50 links (the per-dimension daily counters);
 - one page of the big message's events (GET /v1/messages/{id}/events), first and last page.
 
-The server's peak resident memory (VmHWM, summed over its processes) is read at the end.
+The peak resident memory (VmHWM) of the process that answers (granian's worker) is read at
+the end, and that of the whole process group summed (with the launcher's start-up peak).
 Each figure is printed with its target and whether it is met.
 
 Usage: python bench/analytics/run.py [--events 10000000] [--database sqlite|postgresql|both]
@@ -291,9 +292,12 @@ def serving(url: str, tmp: Path) -> Iterator[tuple[str, int]]:
         log.close()
 
 
-def peak_rss_mb(group: int) -> float:
-    """VmHWM summed over the processes of a process group (Linux /proc)."""
-    total = 0
+def peak_rss_mb(group: int) -> tuple[float, float]:
+    """VmHWM of the process that answers (granian's worker: the process group's members but
+    its leader) and of the whole group summed, in MB (Linux /proc). The leader only checks
+    the schema and starts granian: its start-up peak (alembic's imports) is no query's, and
+    the sum counts the pages the two share twice."""
+    worker = total = 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -304,9 +308,11 @@ def peak_rss_mb(group: int) -> float:
             for line in (entry / "status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     total += int(line.split()[1])
+                    if int(entry.name) != group:
+                        worker = max(worker, int(line.split()[1]))
         except OSError:
             continue
-    return total / 1024
+    return worker / 1024, total / 1024
 
 
 def timed(client: httpx.Client, repeat: int, request: Callable[[], httpx.Response]) -> float:
@@ -393,8 +399,8 @@ class Prepared:
 def prepared(kind: str, args: argparse.Namespace, tmp: Path) -> Iterator[Prepared]:
     """A migrated database filled by :func:`generate`. With ``--keep NAME`` it is kept (the
     SQLite file /tmp/NAME_<key>.sqlite3, the PostgreSQL database NAME_<key>, the key being the
-    generator's version and sizes) and reused by the next run with the same NAME; its
-    counters are rebuilt when the schema moved on since they were."""
+    generator's version and sizes) and reused by the next run with the same NAME, migrated
+    to the code's schema (migrations keep counters right, so they are not rolled up again)."""
     key = f"v{GENERATOR_VERSION}_{args.events}_{args.big_events}"
     kept = f"{args.keep}_{key}" if args.keep else None
     state = Path(f"/tmp/{kept}-{kind}.json") if kept else None
@@ -422,10 +428,13 @@ def prepared(kind: str, args: argparse.Namespace, tmp: Path) -> Iterator[Prepare
             known["revision"] = migrate.current_revision(db)
             if state:
                 state.write_text(json.dumps(known))
-        else:
+        else:  # migrations keep the counters right: nothing to roll up again
+            started = time.perf_counter()
             migrate.upgrade(db)
             if known["revision"] != migrate.current_revision(db):
-                known["seconds"] = roll_up(db, known["project"])
+                print(
+                    f"  {kind}: migrated in {time.perf_counter() - started:.0f} s", file=sys.stderr
+                )
                 known["revision"] = migrate.current_revision(db)
                 state.write_text(json.dumps(known))  # type: ignore[union-attr]
         hourly, daily = rollup_rows(db)
@@ -456,7 +465,7 @@ def drop_kept(args: argparse.Namespace) -> None:
 def run_one(kind: str, args: argparse.Namespace, tmp: Path) -> tuple[dict[str, float], str]:
     with prepared(kind, args, tmp) as ready, serving(ready.url, tmp) as (base, group):
         found = measure(base, ready.token, ready.now, args.repeat)
-        found["rss"] = peak_rss_mb(group)
+        found["rss"], found["rss_group"] = peak_rss_mb(group)
     return found, ready.note
 
 
@@ -503,8 +512,9 @@ def main() -> int:
         met = found["rss"] <= TARGET_RSS_MB
         ok &= met
         print(
-            f"  {'peak RSS of mailbeacon serve':36} {found['rss']:8.0f} MB  "
-            f"(target <= {TARGET_RSS_MB:.0f} MB: {'met' if met else 'NOT met'})"
+            f"  {'peak RSS of the serving process':36} {found['rss']:8.0f} MB  "
+            f"(target <= {TARGET_RSS_MB:.0f} MB: {'met' if met else 'NOT met'}; "
+            f"{found['rss_group']:.0f} MB with its launcher's start-up peak added)"
         )
     return 0 if ok else 1
 
