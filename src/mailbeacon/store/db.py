@@ -124,8 +124,12 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
     # filled their cache on a big read (an analytics breakdown scanning a million counter
     # rows) and the serving process grew from ~220 to ~350 MB (bench/analytics at 10 million
     # events); last-in-first-out it stays at ~230 MB, and the cache it reads is a warm one.
+    # (An in-memory database has one connection per thread, no pool to order.)
+    memory = make_url(url).database in (None, "", ":memory:")
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_use_lifo=True
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        **({} if memory else {"pool_use_lifo": True}),
     )
 
     @event.listens_for(engine, "connect")
