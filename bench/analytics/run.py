@@ -234,12 +234,19 @@ def roll_up(db: Database, project_id: int) -> float:
     with db.write() as conn:
         _bulk_settings(conn, db.is_sqlite)
         analytics_rollups.rebuild(conn, [project_id])
+    vacuum(db)
+    return time.perf_counter() - started
+
+
+def vacuum(db: Database) -> None:
+    """Fresh planner statistics; on PostgreSQL no dead rows (a migration that updates the
+    counters leaves a dead version of each row it touched until autovacuum runs) and the
+    visibility map index-only scans need."""
     with db.write() as conn:
         conn.exec_driver_sql("ANALYZE")
-    if not db.is_sqlite:  # index-only scans need the visibility map of a vacuumed table
+    if not db.is_sqlite:
         with db.engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM")
-    return time.perf_counter() - started
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
 
 
 def rollup_rows(db: Database) -> tuple[int, int]:
@@ -432,6 +439,7 @@ def prepared(kind: str, args: argparse.Namespace, tmp: Path) -> Iterator[Prepare
             started = time.perf_counter()
             migrate.upgrade(db)
             if known["revision"] != migrate.current_revision(db):
+                vacuum(db)  # what a migration's updates left behind, as autovacuum would
                 print(
                     f"  {kind}: migrated in {time.perf_counter() - started:.0f} s", file=sys.stderr
                 )
