@@ -49,6 +49,8 @@ COUNTS = [
         for k in ("opens", "clicks")
         for e in ("", "_events")
     ),
+    "preview_opens_events",
+    "preview_clicks_events",
 ]
 RATES = ["delivery_rate", "bounce_rate", "human_open_rate", "human_click_rate"]
 CLASSES = {
@@ -184,6 +186,7 @@ def expected(world: World, start: datetime, end: datetime, **only: Any) -> dict[
                 if row.classification in members:
                     got[f"{name}_{what}_events"] += 1
                     got[f"{name}_{what}"] += earliest[(row.copy_id, kind, name)] == row.id
+            got[f"preview_{what}_events"] += row.classification == "link_preview"
     got["delivery_rate"] = _rate(got["delivered"], got["transport_outcome_recipients"])
     got["bounce_rate"] = _rate(got["bounced"], got["transport_outcome_recipients"])
     got["human_open_rate"] = _rate(got["human_opens"], got["open_tracked_delivered"])
@@ -213,6 +216,7 @@ def test_summary_and_daily_series_equal_the_events(world: World) -> None:
     assert summary["metrics"]["human_opens_events"] == 3
     assert summary["metrics"]["privacy_opens"] == 1
     assert summary["metrics"]["bot_clicks"] == summary["metrics"]["machine_clicks"] == 1
+    assert summary["metrics"]["preview_clicks_events"] == 1  # Slack's preview is one
     assert summary["metrics"]["bounced"] == 1
     assert summary["rate_bases"]["delivery_rate"] == {"numerator": 3, "denominator": 4}
     days = answer["data"]["time_series"]
