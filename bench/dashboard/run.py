@@ -11,7 +11,9 @@ tracking domains and the live page. The issue's target is 100 ms of server time 
 times here include the loopback round trip and the HTML, so they are an upper bound.
 
 Usage: python bench/dashboard/run.py [--events 10000000] [--database sqlite|postgresql|both]
-       [--big-events 200000] [--repeat 5]
+       [--big-events 200000] [--repeat 5] [--keep NAME]
+
+--keep NAME shares bench/analytics' kept databases (see there).
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from types import ModuleType
 
 import httpx
 
+from mailbeacon.core.errors import Refused
 from mailbeacon.service import accounts
-from mailbeacon.store import migrate
 from mailbeacon.store.db import Database
 
 TARGET_MS = 100.0
@@ -80,21 +82,13 @@ def measure(bench: ModuleType, base: str, repeat: int) -> dict[str, float]:
 
 
 def run_one(bench: ModuleType, kind: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
-    now = datetime.now(UTC)
-    with contextlib.ExitStack() as stack:
-        if kind == "sqlite":
-            url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-        else:
-            url = stack.enter_context(
-                contextlib.contextmanager(bench.postgres_database)(args.postgres_url)
-            )
-        db = Database(url)
-        migrate.upgrade(db)
-        team_token, seconds = bench.generate(db, args.events, args.big_events, now)
-        accounts.add_user(db, team_token, "bench@example.com", PASSWORD, now)
+    with bench.prepared(kind, args, tmp) as ready:
+        db = Database(ready.url)
+        with contextlib.suppress(Refused):  # a kept database has its user already
+            accounts.add_user(db, ready.token, "bench@example.com", PASSWORD, datetime.now(UTC))
         db.dispose()
-        print(f"{kind}: generated in {seconds:.0f} s", file=sys.stderr)
-        with bench.serving(url, tmp) as (base, _):
+        print(f"{kind}: {ready.note}", file=sys.stderr)
+        with bench.serving(ready.url, tmp) as (base, _):
             return measure(bench, base, args.repeat)
 
 
@@ -110,6 +104,7 @@ def main() -> int:
             "MAILBEACON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
         ),
     )
+    parser.add_argument("--keep", metavar="NAME", help="keep the databases, reuse kept ones")
     args = parser.parse_args()
     bench = _analytics_bench()
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]

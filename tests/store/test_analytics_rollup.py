@@ -48,6 +48,8 @@ METRICS = [
     "observed_clicks",
     "delivery_rate",
     "human_open_rate",
+    "preview_opens_events",
+    "preview_clicks_events",
 ]
 
 

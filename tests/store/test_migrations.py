@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -13,9 +15,12 @@ from sqlalchemy import Column, Connection, Index, select, text
 from sqlalchemy.schema import CreateIndex
 
 from mailbeacon.core.history import CopyHistory
+from mailbeacon.service.context import Services
 from mailbeacon.store import migrate
 from mailbeacon.store.db import Database
 from mailbeacon.store.schema import (
+    analytics_daily,
+    analytics_hourly,
     copies,
     copy_states,
     events,
@@ -24,6 +29,7 @@ from mailbeacon.store.schema import (
     projects,
     teams,
 )
+from tests.store.test_analytics_rollup import populate
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -197,3 +203,27 @@ def test_copies_get_their_summary_and_keep_one_first_per_type(database_url: str)
         assert history.record(False, "genuine", True).first is True  # a scanner's click only
     finally:
         db.dispose()
+
+
+def test_preview_counters_are_recounted_from_the_events_already_there(
+    make_services: Callable[..., Services], database_url: str
+) -> None:
+    """Migration 0016 adds the link previews' counters and fills them, for the rows of
+    events recorded before it, with what the writer would have kept."""
+    services = make_services(database_url)
+    populate(services, 6)
+    db = services.db
+
+    def counters() -> dict[str, set[tuple[Any, ...]]]:
+        with db.read() as conn:
+            return {
+                table.name: {tuple(row) for row in conn.execute(select(table))}
+                for table in (analytics_hourly, analytics_daily)
+            }
+
+    kept = counters()
+    assert any(row[-2] or row[-1] for row in kept["analytics_daily"])  # previews were counted
+    command.downgrade(migrate._config(db), "0015")
+    db.engine.dispose()  # connections that knew the dropped columns
+    migrate.upgrade(db)
+    assert counters() == kept

@@ -49,6 +49,8 @@ COUNTS = [
         for k in ("opens", "clicks")
         for e in ("", "_events")
     ),
+    "preview_opens_events",
+    "preview_clicks_events",
 ]
 RATES = ["delivery_rate", "bounce_rate", "human_open_rate", "human_click_rate"]
 CLASSES = {
@@ -184,6 +186,7 @@ def expected(world: World, start: datetime, end: datetime, **only: Any) -> dict[
                 if row.classification in members:
                     got[f"{name}_{what}_events"] += 1
                     got[f"{name}_{what}"] += earliest[(row.copy_id, kind, name)] == row.id
+            got[f"preview_{what}_events"] += row.classification == "link_preview"
     got["delivery_rate"] = _rate(got["delivered"], got["transport_outcome_recipients"])
     got["bounce_rate"] = _rate(got["bounced"], got["transport_outcome_recipients"])
     got["human_open_rate"] = _rate(got["human_opens"], got["open_tracked_delivered"])
@@ -213,6 +216,7 @@ def test_summary_and_daily_series_equal_the_events(world: World) -> None:
     assert summary["metrics"]["human_opens_events"] == 3
     assert summary["metrics"]["privacy_opens"] == 1
     assert summary["metrics"]["bot_clicks"] == summary["metrics"]["machine_clicks"] == 1
+    assert summary["metrics"]["preview_clicks_events"] == 1  # Slack's preview is one
     assert summary["metrics"]["bounced"] == 1
     assert summary["rate_bases"]["delivery_rate"] == {"numerator": 3, "denominator": 4}
     days = answer["data"]["time_series"]
@@ -282,6 +286,27 @@ def test_breakdowns_by_tag_and_by_link_page_through_the_sdk(world: World) -> Non
         assert metrics == {k: mine[k] for k in metrics}
     assert [row["metrics"]["human_clicks_events"] for row in rows] == [1, 1, 1]
     assert by_link["https://shop.example/0"]["bot_clicks_events"] == 1  # Slack's preview
+
+
+def test_a_cursor_expires_an_hour_after_the_first_page(world: World) -> None:
+    engage(world)
+    body = {"metrics": ["delivered"], "include": ["breakdown"], "group_by": ["tag"], "limit": 1,
+            "from": "2026-11-23", "to": "2026-11-24"}  # fmt: skip
+    headers = {"authorization": f"Bearer {world.tenant.team_token}"}
+    first = httpx.post(f"{world.base}/v1/analytics", headers=headers, json=body).json()
+    cursor = first["pagination"]["next_cursor"]
+    world.services.clock.advance(minutes=59)
+    second = httpx.post(
+        f"{world.base}/v1/analytics", headers=headers, json={**body, "cursor": cursor}
+    )
+    assert second.status_code == 200, second.text
+    world.services.clock.advance(minutes=2)
+    late = httpx.post(
+        f"{world.base}/v1/analytics", headers=headers, json={**body, "cursor": cursor}
+    )
+    assert late.status_code == 422, late.text
+    assert late.json()["error"]["code"] == "cursor_expired"
+    assert "60 minutes" in late.json()["errors"]["cursor"][0]
 
 
 def test_csv_has_a_header_and_one_row_per_group(world: World) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from ..core.errors import MailbeaconError
 from ..memory import limit_arenas
 from . import (
+    analytics,
     classify,
     data,
     domain,
@@ -39,6 +40,7 @@ _COMMANDS = (
     data,
     user,
     erase,
+    analytics,
 )
 
 

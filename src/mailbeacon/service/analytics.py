@@ -45,7 +45,7 @@ def run(
     from the events even where the hourly rollup could answer (tests compare the two)."""
     cursor = body.get("cursor") if isinstance(body, Mapping) else None
     if isinstance(cursor, str) and cursor:
-        now = shape.cursor_moment(cursor)  # the first page's moment
+        now = shape.cursor_moment(cursor, now)  # the first page's moment
     now = now.astimezone(UTC)
     query = parse(body, now)
     offset = shape.decode_cursor(query.cursor, query.canonical()) if query.cursor else 0

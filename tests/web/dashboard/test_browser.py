@@ -29,7 +29,7 @@ from mailbeacon.clock import FixedClock
 from mailbeacon.service.context import Services
 from mailbeacon.store import messages as store
 from mailbeacon.store.schema import copies, messages
-from mailbeacon.web.dashboard.overview import FIGURES, SERIES, local_day, queries
+from mailbeacon.web.dashboard.overview import FIGURES, GROUPS, local_day, queries, split
 from mailbeacon.web.dashboard.periods import period_of
 from tests.conftest import make_settings
 from tests.support import databases
@@ -290,8 +290,17 @@ def test_the_overviews_numbers_equal_post_v1_analytics(
     for i, point in enumerate(days):
         cells = rows.nth(i + 1).inner_text().split()
         assert cells[0] == local_day(point["from"], period)
-        wanted = [point["metrics"][name] for name in SERIES]
+        wanted = split(point["metrics"], "opens") + split(point["metrics"], "clicks")
         assert [int(c) for c in cells[1:]] == wanted
+    headers = rows.nth(0).inner_text().split("\t")
+    assert [h.strip() for h in headers[1:]] == [
+        f"{kind}: {label}" for kind in ("Opens", "Clicks") for label, _, _, _ in GROUPS
+    ]
+    # the Slack preview of the timeline's test is a preview, not another bot
+    clicks = [sum(split(p["metrics"], "clicks")[i] for p in days) for i in range(len(GROUPS))]
+    assert clicks[3] >= 1
+    previews = page.get_by_role("table", name="Machines in this period, by kind")
+    assert re.search(r"a link preview\s+\d+\s+[1-9]", previews.inner_text())
 
 
 def test_a_webhook_made_in_the_page_gets_a_test_delivery(

@@ -109,6 +109,12 @@ _COUNTS = [
     Count("open_tracked_delivered", "recipient", (SENT,), message_flag="track_opens"),
     Count("click_tracked_delivered", "recipient", (SENT,), message_flag="track_clicks"),
     *_engagement(),
+    # mailbeacon's own: link previews (Slack, Teams, ...) apart from the other bots, which
+    # Lettermint's bot class holds together with them; the dashboard's chart shows the two
+    # apart (other bots = bot - preview). Event counts only: a unique would need a first bit
+    # that events promoted before it existed do not carry.
+    Count("preview_opens_events", "engagement", (OPENED,), frozenset({"link_preview"})),
+    Count("preview_clicks_events", "click", (CLICKED,), frozenset({"link_preview"})),
 ]
 COUNTS: Mapping[str, Count] = MappingProxyType({count.name: count for count in _COUNTS})
 

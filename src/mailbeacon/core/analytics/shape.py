@@ -12,13 +12,31 @@ import base64
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import ApiError
 from .catalogue import RATES
 
-__all__ = ["change", "cursor_moment", "decode_cursor", "encode_cursor", "fingerprint", "values"]
+__all__ = [
+    "CURSOR_LIFETIME",
+    "change",
+    "cursor_moment",
+    "decode_cursor",
+    "encode_cursor",
+    "fingerprint",
+    "values",
+]
+
+# How long a breakdown's cursor can be used. Its pages are counted up to the moment the
+# first page was, but the counters answer in whole hours or days: the later a page is asked
+# for, the more events arrived after that moment and still inside its hour or day can move a
+# group across a page's edge (a row seen twice or never), and retention may have deleted
+# what the first page counted. An hour is ample for a client paging through in a loop (the
+# SDK's analytics_pages) or a person reading a few pages, and keeps that drift small.
+CURSOR_LIFETIME = timedelta(hours=1)
+# A cursor a little in the future: another process's clock, slightly ahead.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def values(metrics: tuple[str, ...], counts: Mapping[str, int]) -> dict[str, Any]:
@@ -78,14 +96,22 @@ def encode_cursor(canonical: Mapping[str, Any], offset: int, pinned: datetime) -
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def cursor_moment(cursor: str) -> datetime:
-    """The moment a cursor's pages are counted at (checked against the query later)."""
+def cursor_moment(cursor: str, now: datetime) -> datetime:
+    """The moment a cursor's pages are counted at (checked against the query later); a 422
+    ``cursor_expired`` once it is older than :data:`CURSOR_LIFETIME` at ``now``."""
     try:
         moment = datetime.fromisoformat(_open(cursor)["t"])
     except (ValueError, TypeError, KeyError):
         raise _bad_cursor() from None
-    if moment.tzinfo is None:
+    if moment.tzinfo is None or moment > now + CLOCK_SKEW:
         raise _bad_cursor()
+    if now - moment > CURSOR_LIFETIME:
+        minutes = int(CURSOR_LIFETIME.total_seconds() // 60)
+        message = (
+            f"This cursor has expired: a cursor can be used for {minutes} minutes after the "
+            "first page. Ask for the first page again (the same query without a cursor)."
+        )
+        raise ApiError(422, message, code="cursor_expired", errors={"cursor": [message]})
     return moment
 
 

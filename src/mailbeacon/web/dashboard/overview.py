@@ -26,22 +26,26 @@ from .periods import PRESET_LABELS, Period, period_of
 from .rendering import render
 from .scope import chosen_project
 
-__all__ = ["FIGURES", "local_day", "queries", "router"]
+__all__ = ["FIGURES", "GROUPS", "SERIES", "local_day", "queries", "router", "split"]
 
 router = APIRouter()
 
-# The chart's groups: analytics' engagement classes (core/analytics/classes.py), coloured as
-# the verdicts they hold; "bot" is previews and other bots together (split in a table below).
+# The chart's groups, coloured as the verdicts they hold: (label, colour, the counters added,
+# the counters taken away). Analytics' engagement classes (core/analytics/classes.py) put
+# link previews and other bots in one class, "bot"; the preview counters (mailbeacon's own)
+# tell them apart, so other bots are bot minus preview.
 GROUPS = (
-    ("human", "People", "genuine"),
-    ("privacy", "Privacy proxies", "privacy_proxy"),
-    ("scanner", "Scanners", "security_scanner"),
-    ("bot", "Previews and other bots", "generic_bot"),
+    ("People", "genuine", ("human",), ()),
+    ("Privacy proxies", "privacy_proxy", ("privacy",), ()),
+    ("Scanners", "security_scanner", ("scanner",), ()),
+    ("Previews", "link_preview", ("preview",), ()),
+    ("Other bots", "generic_bot", ("bot",), ("preview",)),
 )
 FIGURES = ("accepted", "delivered", "human_open_rate", "human_click_rate")
-SERIES = tuple(f"{group}_{kind}_events" for kind in ("opens", "clicks") for group, _, _ in GROUPS)
-WHO = tuple(
-    f"{group}_{kind}_events" for group in ("bot", "scanner") for kind in ("opens", "clicks")
+SERIES = tuple(
+    f"{name}_{kind}_events"
+    for kind in ("opens", "clicks")
+    for name in dict.fromkeys(n for _, _, plus, minus in GROUPS for n in (*plus, *minus))
 )
 TOP_LINKS = 10
 TOP_GROUPS = 10  # routes and tags with the most mail (a sender may use a tag per campaign)
@@ -96,13 +100,16 @@ def queries(
             "sort": {"metric": "human_clicks_events", "direction": "desc"},
             "limit": TOP_LINKS,
         },
-        "machines": {
-            **window,
-            "metrics": list(WHO),
-            "include": ["breakdown"],
-            "group_by": ["classification"],
-        },
     }
+
+
+def split(metrics: Mapping[str, Any], kind: str) -> list[int]:
+    """A point's or the summary's opens or clicks (``kind``) per group of :data:`GROUPS`."""
+    return [
+        sum(metrics[f"{n}_{kind}_events"] or 0 for n in plus)
+        - sum(metrics[f"{n}_{kind}_events"] or 0 for n in minus)
+        for _, _, plus, minus in GROUPS
+    ]
 
 
 def local_day(instant: str, period: Period) -> str:
@@ -128,15 +135,14 @@ def _change(summary: Mapping[str, Any], metric: str) -> str:
 def _chart(points: list[dict[str, Any]], kind: str, days: list[str]) -> dict[str, Any]:
     """Stacked bars as SVG coordinates (server-side: no chart script to load or vet)."""
     width, height = 600, 200
-    totals = [sum(p["metrics"][f"{g}_{kind}_events"] or 0 for g, _, _ in GROUPS) for p in points]
-    highest = max(totals, default=0)
+    values = [split(p["metrics"], kind) for p in points]
+    highest = max((sum(v) for v in values), default=0)
     top = highest or 1  # an empty chart: no division by zero
     step = width / max(len(points), 1)
     bars = []
-    for i, point in enumerate(points):
+    for i, counts in enumerate(values):
         y = float(height)
-        for group, label, colour in GROUPS:
-            value = point["metrics"][f"{group}_{kind}_events"] or 0
+        for (label, colour, _, _), value in zip(GROUPS, counts, strict=True):
             if value:
                 h = value / top * height
                 y -= h
@@ -180,22 +186,17 @@ def overview(request: Request) -> Response:
     table = [
         {
             "day": days[i],
-            "opens": [point["metrics"][f"{g}_opens_events"] for g, _, _ in GROUPS],
-            "clicks": [point["metrics"][f"{g}_clicks_events"] for g, _, _ in GROUPS],
+            "opens": split(point["metrics"], "opens"),
+            "clicks": split(point["metrics"], "clicks"),
         }
         for i, point in enumerate(points)
     ]
+    # the period's machines by kind: the summary's groups past people and privacy proxies
+    opens, clicks = split(summary["metrics"], "opens"), split(summary["metrics"], "clicks")
     machines = [
-        {
-            "who": CLASSIFICATIONS.get(row["dimensions"]["classification"] or "", "unknown"),
-            "opens": (row["metrics"]["bot_opens_events"] or 0)
-            + (row["metrics"]["scanner_opens_events"] or 0),
-            "clicks": (row["metrics"]["bot_clicks_events"] or 0)
-            + (row["metrics"]["scanner_clicks_events"] or 0),
-        }
-        for row in answers["machines"]["data"]["breakdown"]
-        if row["dimensions"]["classification"]
-        in ("link_preview", "generic_bot", "security_scanner")
+        {"who": CLASSIFICATIONS[colour], "opens": opens[i], "clicks": clicks[i]}
+        for i, (_, colour, _, _) in enumerate(GROUPS)
+        if colour in ("security_scanner", "link_preview", "generic_bot") and (opens[i] or clicks[i])
     ]
 
     def breakdown(name: str, dimension: str) -> list[tuple[str, Mapping[str, Any]]]:
@@ -217,7 +218,7 @@ def overview(request: Request) -> Response:
         presets=PRESET_LABELS,
         figures=summary["metrics"],
         changes={metric: _change(summary, metric) for metric in FIGURES},
-        groups=[(colour, label) for _, label, colour in GROUPS],
+        groups=[(colour, label) for label, colour, _, _ in GROUPS],
         opens_chart=_chart(points, "opens", days),
         clicks_chart=_chart(points, "clicks", days),
         table=table,
