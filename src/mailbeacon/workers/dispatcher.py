@@ -66,6 +66,11 @@ PASS_ROUNDS = 5  # per pass, per endpoint: this many times its concurrency
 ROUNDS = 20  # in flight, per endpoint, across passes: this many times its concurrency
 PARALLEL_PASSES = 4
 IDLE_SECONDS = 0.2
+# While passes run, they claim in place of what they record (Dispatcher.deliver); the worker's
+# own claim only adds what they leave (a pass that may grow, an endpoint newly due), and each
+# reads the outbox's head (SCAN x BATCH rows, ~10 ms of a thread that shares the GIL with
+# the requests): five a second took ~6% of the bench's samples for a row or two each.
+BUSY_IDLE_SECONDS = 1.0
 DRAIN_BYTES = 64 * 1024  # read this much of an answer so the connection can be reused
 HEADERS_KEPT = 32
 IDLE_ENDPOINT_SECONDS = 300.0  # an endpoint with nothing to send this long: its session closes
@@ -395,7 +400,7 @@ async def dispatcher_worker(dispatcher: Dispatcher, stop: asyncio.Event) -> None
                 running.add(task)
                 task.add_done_callback(_finished(running))
             if not dispatcher.may_claim_more(batch):
-                await _idle(stop, running, IDLE_SECONDS)
+                await _idle(stop, running, BUSY_IDLE_SECONDS if running else IDLE_SECONDS)
     finally:
         if running:
             await asyncio.wait(running, timeout=dispatcher.timeout + 5)
