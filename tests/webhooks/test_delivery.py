@@ -15,13 +15,14 @@ from sqlalchemy import select
 
 from mailbeacon.app import build_dispatcher
 from mailbeacon.core.events import Event
-from mailbeacon.core.webhooks.delivery import WEBHOOK_SCHEDULE
+from mailbeacon.core.webhooks.delivery import WEBHOOK_SCHEDULE, Reply, decide
 from mailbeacon.service import events as recorded
 from mailbeacon.service.webhook_guard import AddressGuard
+from mailbeacon.store import webhook_deliveries as outbox
 from mailbeacon.store import webhooks
 from mailbeacon.store.ids import new_id
 from mailbeacon.store.schema import messages, webhook_deliveries
-from mailbeacon.workers.dispatcher import Dispatcher
+from mailbeacon.workers.dispatcher import Dispatcher, dispatcher_worker
 from mailbeacon.workers.leases import LEASE
 from tests.support.receiver import Answer, Received
 from tests.webhooks.conftest import Site
@@ -389,6 +390,97 @@ async def test_the_concurrency_per_endpoint_holds_across_dispatchers(
                 await dispatcher.aclose()
         assert delivered == 16
         assert len(site.receiver.requests) == 16
+        assert site.receiver.peak == 2
+
+
+async def test_a_record_takes_back_only_the_slots_it_frees(
+    open_site: Any, database_url: str
+) -> None:
+    """A record that claims replacements in its transaction (the worker's passes) counts what
+    every dispatcher holds, as a claim does: with two of the endpoint's two slots leased, a
+    record of one takes one more, however many it asks for, and another dispatcher none."""
+    async with open_site(database_url, webhook_concurrency_per_endpoint="2") as site:
+        hook = site.create()
+        for _ in range(6):
+            site.lm.webhooks.test(hook["id"])
+        db, now = site.services.db, site.clock.now()
+        lease = now + LEASE
+        on_postgres = not db.is_sqlite
+
+        def claim(limit: int) -> list[outbox.Due]:
+            with db.write() as conn:
+                return outbox.claim_due(
+                    conn,
+                    now,
+                    lease,
+                    limit,
+                    room=lambda _: 100,
+                    skip_locked=on_postgres,
+                    per_webhook=2,
+                )
+
+        held = claim(10)
+        assert len(held) == 2
+        assert claim(10) == []  # another dispatcher: the endpoint is full
+        done = outbox.Outcome(
+            delivery_id=held[0].id,
+            webhook_id=held[0].webhook_id,
+            attempt_number=1,
+            at=now,
+            decision=decide(Reply(status_code=200), 1),
+            http_status_code=200,
+            duration_ms=3,
+            response_body="ok",
+            response_headers=[],
+        )
+        with db.write() as conn:
+            more = outbox.record_and_claim(
+                conn,
+                [done],
+                now,
+                lease,
+                10,
+                room=lambda _: 100,
+                skip_locked=on_postgres,
+                per_webhook=2,
+            )
+        assert len(more) == 1
+        assert more[0].id not in {item.id for item in held}
+        assert claim(10) == []
+        with db.read() as conn:
+            status = conn.execute(
+                select(webhook_deliveries.c.status).where(
+                    webhook_deliveries.c.id == done.delivery_id
+                )
+            ).scalar_one()
+        assert status == "success"
+
+
+async def test_the_worker_refilling_its_passes_keeps_the_limit_across_dispatchers(
+    open_site: Any, postgres_url: str
+) -> None:
+    """Four dispatcher workers (four processes, as far as the database can tell), whose passes
+    claim replacements as they record: every delivery arrives once, and the endpoint never
+    sees more than its limit at once."""
+    async with open_site(postgres_url, webhook_concurrency_per_endpoint="2") as site:
+        hook = site.create("/slow")
+        site.receiver.answer(*[Answer(200, delay=0.05)] * 24, path="/slow")
+        for _ in range(24):
+            site.lm.webhooks.test(hook["id"])
+        stop = asyncio.Event()
+        workers = [
+            asyncio.create_task(dispatcher_worker(build_dispatcher(site.services), stop))
+            for _ in range(4)
+        ]
+        try:
+            async with asyncio.timeout(30):
+                while len(site.receiver.requests) < 24:
+                    await asyncio.sleep(0.02)
+        finally:
+            stop.set()
+            await asyncio.gather(*workers)
+        assert len(site.receiver.requests) == 24
+        assert len({r.header("webhook-id") for r in site.receiver.requests}) == 24
         assert site.receiver.peak == 2
 
 

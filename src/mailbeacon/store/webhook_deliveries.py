@@ -58,6 +58,8 @@ __all__ = [
     "delivery_page",
     "last_outcomes",
     "record",
+    "record_and_claim",
+    "renew_leases",
     "retry",
 ]
 
@@ -108,7 +110,44 @@ def claim_due(
     leased, in one statement that also returns them, if they are still due and (``SKIP
     LOCKED`` on PostgreSQL) no other worker holds them: another worker's are passed over,
     not waited for, and a claim never holds rows it does not take."""
-    chosen = _choose(conn, now, limit, room, per_webhook, lock=skip_locked)
+    candidates = _candidates(conn, now, limit)
+    chosen = _choose(conn, now, candidates, limit, room, per_webhook, lock=skip_locked)
+    return _lease(conn, now, lease_until, chosen, skip_locked=skip_locked)
+
+
+def record_and_claim(
+    conn: Connection,
+    outcomes: Sequence[Outcome],
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    *,
+    room: Callable[[int], int],
+    skip_locked: bool,
+    per_webhook: int | None = None,
+) -> list[Due]:
+    """Record ``outcomes`` (as :func:`record`) and lease up to ``limit`` due deliveries in
+    their place (as :func:`claim_due`), in one transaction: a slot an attempt frees is
+    taken again without a round trip of its own. The claim comes after the record, so it
+    counts the recorded deliveries' leases as given back, sees a webhook a 410 turned off
+    and an endpoint's deliveries held back after a failure. On PostgreSQL the webhooks'
+    rows (the recorded ones' and the candidates') are locked first, in one statement in id
+    order, as :func:`claim_due` locks them: a record that locked its webhooks before a claim
+    locked more could deadlock with another dispatcher doing the same."""
+    candidates = _candidates(conn, now, limit)
+    if skip_locked:
+        touched = {o.webhook_id for o in outcomes}
+        _lock_webhooks(conn, sorted(touched | {w for _, w in candidates}))
+    record(conn, outcomes, now)
+    chosen = _choose(conn, now, candidates, limit, room, per_webhook, lock=False)
+    return _lease(conn, now, lease_until, chosen, skip_locked=skip_locked)
+
+
+def _lease(
+    conn: Connection, now: datetime, lease_until: datetime, chosen: list[int], *, skip_locked: bool
+) -> list[Due]:
+    """Lease the ``chosen`` deliveries that are still due (and, with ``skip_locked``, not
+    being leased by another dispatcher); what sending them needs."""
     if not chosen:
         return []
     ids: BindParameter[Any] = bindparam("ids", expanding=True)
@@ -146,23 +185,28 @@ def claim_due(
     return [_claimed(r, hooks[r.webhook_id]) for r in leased if r.id not in stale]
 
 
-def _choose(
-    conn: Connection,
-    now: datetime,
-    limit: int,
-    room: Callable[[int], int],
-    per_webhook: int | None,
-    *,
-    lock: bool,
-) -> list[int]:
-    """Of the ``limit * SCAN`` oldest due deliveries, the ones a claim takes, oldest first."""
+def _candidates(conn: Connection, now: datetime, limit: int) -> list[tuple[int, int]]:
+    """The ``limit * SCAN`` oldest due deliveries, read without locks: (id, webhook id)."""
     scan = (
         select(deliveries.c.id, deliveries.c.webhook_id)
         .where(_due(now))
         .order_by(deliveries.c.next_retry_at)
         .limit(limit * SCAN)
     )
-    candidates = [(int(r[0]), int(r[1])) for r in conn.execute(scan)]
+    return [(int(r[0]), int(r[1])) for r in conn.execute(scan)]
+
+
+def _choose(
+    conn: Connection,
+    now: datetime,
+    candidates: list[tuple[int, int]],
+    limit: int,
+    room: Callable[[int], int],
+    per_webhook: int | None,
+    *,
+    lock: bool,
+) -> list[int]:
+    """Of the ``candidates``, the ones a claim takes, oldest first."""
     left: dict[int, int] = {}
     if per_webhook is not None and candidates:
         leased = _leased(conn, now, sorted({w for _, w in candidates}), lock=lock)
@@ -185,18 +229,23 @@ def _leased(
     """How many deliveries of each webhook some dispatcher holds now; with ``lock``, the
     webhooks' rows stay locked to the end of the claim (in id order: no deadlock)."""
     if lock:
-        conn.execute(
-            select(webhooks.c.id)
-            .where(webhooks.c.id.in_(webhook_ids))
-            .order_by(webhooks.c.id)
-            .with_for_update()
-        ).all()
+        _lock_webhooks(conn, webhook_ids)
     counted = conn.execute(
         select(deliveries.c.webhook_id, func.count())
         .where(deliveries.c.webhook_id.in_(webhook_ids), deliveries.c.lease_until > now)
         .group_by(deliveries.c.webhook_id)
     )
     return {int(webhook_id): int(n) for webhook_id, n in counted}
+
+
+def _lock_webhooks(conn: Connection, webhook_ids: list[int]) -> None:
+    """Lock the webhooks' rows to the end of the transaction, in id order (no deadlock)."""
+    conn.execute(
+        select(webhooks.c.id)
+        .where(webhooks.c.id.in_(webhook_ids))
+        .order_by(webhooks.c.id)
+        .with_for_update()
+    ).all()
 
 
 def _claimed(row: Row[Any], hook: Row[Any]) -> Due:

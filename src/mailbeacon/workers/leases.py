@@ -10,6 +10,11 @@ pass still holds: a live worker never loses its work, a dead one's resumes withi
 Renewing and recording exclude each other (one asyncio lock): an item is released (no longer
 renewed) before its outcome is written, and the lease it holds then is the one its record
 checks, so a renewal can never slip between the two.
+
+A pass may take more items while it runs (:meth:`Leases.take_more`: the dispatcher claims
+replacements in the transaction that records outcomes). New items are leased until the lease
+the held ones share, so one renewal still moves them all, and while they are taken renewals
+wait.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 
@@ -82,6 +87,25 @@ class Leases:
         async with self._lock:
             self._held.discard(item)
             return self._lease_of.pop(item)
+
+    async def take_more(self, take: Callable[[datetime | None], Awaitable[Sequence[int]]]) -> None:
+        """Run ``take(lease)``, renewals held off, and hold the items it returns. ``lease`` is
+        what ``take`` must lease new items until to join the held ones (a fresh lease when
+        none is held), or None when no item may join: renewals have been failing and the
+        shared lease may run out before the next one."""
+        async with self._lock:
+            lease = self._joinable()
+            taken = await take(lease)
+            if taken and lease is not None:
+                self._held.update(taken)
+                self._lease_of.update((item, lease) for item in taken)
+
+    def _joinable(self) -> datetime | None:
+        now = self._clock.now()
+        if not self._held:
+            return now + self._length
+        shared = max(self._lease_of[i] for i in self._held)
+        return shared if shared - now > timedelta(seconds=self._every) else None
 
     async def renew_now(self) -> None:
         """Move the lease of every item still held to now plus the length."""
