@@ -23,9 +23,9 @@ other status or a mismatch makes it exit non-zero.
 Before the measured runs every link is clicked once (warm-up), so that they measure the cached
 hot path; the first warm-up run, in which every click is a link's first, is reported as well.
 
-With ``--purge-rows N`` the database starts with N raw hits 60 days old, which the retention
-worker inside `mailbeacon serve` (MAILBEACON_RETENTION_HITS_DAYS, 28) deletes in batches while
-wrk clicks: the runs then measure the redirect while a purge runs. The rows left before and
+With ``--purge-rows N``, N raw hits 60 days old are added before the idle-promoter runs, which
+the retention worker inside `mailbeacon serve` (MAILBEACON_RETENTION_HITS_DAYS, 28) deletes in
+batches while wrk clicks: those runs then measure the redirect while a purge runs. The rows left before and
 after the measured runs are printed, to show that it ran meanwhile.
 
 Usage: python bench/redirect/run.py [--seconds N] [--connections N] [--rounds N] [--keep]
@@ -505,16 +505,19 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
     try:
         mailbeacon(env, "migrate")
         project = json.loads(mailbeacon(env, "project", "create", "bench", "--json"))
-        if args.purge_rows:
-            add_old_observations(database, args.purge_rows)
         serve_log = tmp / "serve.log"
         serve = [*server_pin, sys.executable, "-m", "mailbeacon", "serve"]
         processes.start("mailbeacon serve", serve, serve_log, env=env, cwd=tmp)
         wait_for_http(port, "/v1/ping", processes, "mailbeacon serve", serve_log)
 
         def idle_promoter() -> int:
-            """Restart serve on the same database with the promoter idle; its group."""
+            """Restart serve on the same database with the promoter idle; its group. With
+            --purge-rows the old raw hits are added while it is down, so that its retention
+            worker purges them during the measured runs that follow (added at the start, they
+            were gone before the warm-up's drain ended)."""
             processes.stop("mailbeacon serve")
+            if args.purge_rows:
+                add_old_observations(database, args.purge_rows)
             idle = env | {"MAILBEACON_SETTLE_SECONDS": "3600"}
             processes.start("mailbeacon serve", serve, tmp / "serve-idle.log", env=idle, cwd=tmp)
             wait_for_http(port, "/v1/ping", processes, "mailbeacon serve", serve_log)
