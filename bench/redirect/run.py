@@ -25,8 +25,8 @@ hot path; the first warm-up run, in which every click is a link's first, is repo
 
 With ``--purge-rows N``, N raw hits 60 days old are added before the idle-promoter runs, which
 the retention worker inside `mailbeacon serve` (MAILBEACON_RETENTION_HITS_DAYS, 28) deletes in
-batches while wrk clicks: those runs then measure the redirect while a purge runs. The rows left before and
-after the measured runs are printed, to show that it ran meanwhile.
+batches while wrk clicks: those runs then measure the redirect while a purge runs. The rows
+left before and after the measured runs are printed, to show that it ran meanwhile.
 
 Usage: python bench/redirect/run.py [--seconds N] [--connections N] [--rounds N] [--keep]
            [--loads "spread,hot copy"] [--drain-limit SECONDS] [--purge-rows N]
