@@ -20,11 +20,11 @@ from sqlalchemy import select
 
 from mailbeacon.app import Services
 from mailbeacon.service import analytics
-from mailbeacon.service.accept import Intake, accept
 from mailbeacon.store import rollups
 from mailbeacon.store.observations import KIND_OPEN
-from mailbeacon.store.schema import copies, events, observations
+from mailbeacon.store.schema import events, observations
 from mailbeacon.workers.promoter import Promoter
+from tests.support.delivered import delivered_copies
 from tests.support.tenants import Tenant, new_tenant
 
 DELIVERED = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # the clock fixture's START
@@ -43,30 +43,9 @@ def services(make_services: Callable[..., Services], database_url: str) -> Servi
 
 
 def send(services: Services, tenant: Tenant, recipients: int) -> list[int]:
-    raw = (
-        b"From: s@shop.example\r\nTo: a@x.example\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
-        b'Content-Type: text/html; charset=utf-8\r\n\r\n<body><a href="https://shop.example/">'
-        b"Shop</a></body>\r\n"
-    )
-    intake = Intake(
-        raw=raw,
-        recipients=[(f"r{i}@x.example", "to") for i in range(recipients)],
-        source="smtp",
-        from_email="s@shop.example",
-        from_name=None,
-        subject="s",
-        to=[],
-    )
-    accepted = accept(services.db, services.instrumenter, tenant.project, intake, DELIVERED)
-    with services.db.write() as conn:
-        query = copies.update().where(copies.c.message_id == accepted.message_id)
-        conn.execute(query.values(delivered_at=DELIVERED, status="delivered"))
-        found = conn.execute(
-            select(copies.c.id)
-            .where(copies.c.message_id == accepted.message_id)
-            .order_by(copies.c.id)
-        )
-        return [row.id for row in found]
+    html = '<body><a href="https://shop.example/">Shop</a></body>'
+    addresses = [f"r{i}@x.example" for i in range(recipients)]
+    return delivered_copies(services, tenant, html, addresses, DELIVERED)
 
 
 def open_(

@@ -14,11 +14,11 @@ from sqlalchemy import Row, func, select
 
 from mailbeacon.app import Services
 from mailbeacon.clock import FixedClock
-from mailbeacon.service.accept import Intake, accept
 from mailbeacon.store import rollups
 from mailbeacon.store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN
-from mailbeacon.store.schema import copies, events, observations, stats_daily
+from mailbeacon.store.schema import events, observations, stats_daily
 from mailbeacon.workers.promoter import SLICE, Promoter
+from tests.support.delivered import delivered_copies
 from tests.support.tenants import Tenant, new_tenant
 
 CHROME = (
@@ -44,25 +44,8 @@ def promoter_of(services: Services, kind: type[Promoter] = Promoter) -> Promoter
 
 def send(services: Services, tenant: Tenant, recipients: int = 1) -> list[int]:
     """A message with five tracked links, delivered at DELIVERED; its copies' ids."""
-    raw = (
-        "From: s@shop.example\r\nTo: a@x.example\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
-        "Content-Type: text/html; charset=utf-8\r\n\r\n" + HTML + "\r\n"
-    ).encode()
-    intake = Intake(
-        raw=raw,
-        recipients=[(f"r{i}@x.example", "to") for i in range(recipients)],
-        source="smtp",
-        from_email="s@shop.example",
-        from_name=None,
-        subject="s",
-        to=[],
-    )
-    accepted = accept(services.db, services.instrumenter, tenant.project, intake, DELIVERED)
-    with services.db.write() as conn:
-        query = copies.update().where(copies.c.message_id == accepted.message_id)
-        conn.execute(query.values(delivered_at=DELIVERED, status="delivered"))
-        found = conn.execute(select(copies.c.id).where(copies.c.message_id == accepted.message_id))
-        return [row.id for row in found]
+    addresses = [f"r{i}@x.example" for i in range(recipients)]
+    return delivered_copies(services, tenant, HTML, addresses, DELIVERED)
 
 
 def observe(

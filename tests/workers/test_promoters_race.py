@@ -23,10 +23,10 @@ from sqlalchemy import Connection, func, select
 
 from mailbeacon.app import Services
 from mailbeacon.core.analytics.classes import BITS, CLASSES
-from mailbeacon.service.accept import Intake, accept
 from mailbeacon.store.db import Database
 from mailbeacon.store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN
-from mailbeacon.store.schema import analytics_hourly, copies, events, observations, stats_daily
+from mailbeacon.store.schema import analytics_hourly, events, observations, stats_daily
+from tests.support.delivered import delivered_copies
 from tests.support.tenants import Tenant, new_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,26 +72,8 @@ def promoters(url: str, directory: Path, count: int = 2) -> Iterator[None]:
 
 
 def new_copies(services: Services, tenant: Tenant, number: int) -> list[int]:
-    raw = (
-        "From: s@shop.example\r\nTo: a@x.example\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
-        "Content-Type: text/html; charset=utf-8\r\n\r\n" + HTML + "\r\n"
-    ).encode()
-    intake = Intake(
-        raw=raw,
-        recipients=[(f"r{number}-{i}@x.example", "to") for i in range(NEW_COPIES)],
-        source="smtp",
-        from_email="s@shop.example",
-        from_name=None,
-        subject="s",
-        to=[],
-    )
-    db = services.db
-    accepted = accept(db, services.instrumenter, tenant.project, intake, DELIVERED)
-    with db.write() as conn:
-        query = copies.update().where(copies.c.message_id == accepted.message_id)
-        conn.execute(query.values(delivered_at=DELIVERED, status="delivered"))
-        found = conn.execute(select(copies.c.id).where(copies.c.message_id == accepted.message_id))
-        return [row.id for row in found]
+    addresses = [f"r{number}-{i}@x.example" for i in range(NEW_COPIES)]
+    return delivered_copies(services, tenant, HTML, addresses, DELIVERED)
 
 
 def burst(db: Database, copy_ids: list[int], number: int) -> int:
