@@ -23,7 +23,13 @@ from mailbeacon.store import tenancy
 from mailbeacon.store.analytics import Period, source_for
 from mailbeacon.store.analytics_rollups import rebuild
 from mailbeacon.store.ids import new_id
-from mailbeacon.store.schema import ANALYTICS_COUNTS, analytics_daily, analytics_hourly, copies
+from mailbeacon.store.schema import (
+    ANALYTICS_COUNTS,
+    analytics_daily,
+    analytics_hourly,
+    analytics_values,
+    copies,
+)
 from tests.conftest import START
 
 CLASSIFICATIONS = ["genuine", "privacy_proxy", "security_scanner", "link_preview", "generic_bot"]
@@ -171,6 +177,23 @@ QUERIES: list[dict[str, Any]] = [
         "filters": [{"dimension": "link_index", "operator": "not_in", "values": ["1"]}],
     },
     {"metrics": CLICKS, "include": ["breakdown"], "group_by": ["client_name"]},
+    # ranked from the values' totals (store/analytics_top.py): all days, and a window that
+    # cuts values' days
+    {
+        "include": ["breakdown"],
+        "group_by": ["tag"],
+        "sort": {"metric": "human_opens", "direction": "desc"},
+        "limit": 2,
+    },
+    {
+        "metrics": [*CLICKS, "human_clicks_events"],
+        "include": ["breakdown"],
+        "group_by": ["link"],
+        "sort": {"metric": "human_clicks_events", "direction": "desc"},
+        "limit": 2,
+        "from": "2026-11-24",
+        "to": "2026-11-24",
+    },
     {
         "metrics": CLICKS,
         "include": ["summary", "breakdown"],
@@ -247,7 +270,7 @@ def test_a_rebuild_from_the_events_gives_the_counters_the_writer_kept(
     def counters() -> dict[str, set[tuple[Any, ...]]]:
         found: dict[str, set[tuple[Any, ...]]] = {}
         with services.db.read() as conn:
-            for table in (analytics_hourly, analytics_daily):
+            for table in (analytics_hourly, analytics_daily, analytics_values):
                 rows = conn.execute(select(table)).all()
                 # a group whose counts are all zero is the same as no row
                 found[table.name] = {

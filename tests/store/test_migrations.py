@@ -21,6 +21,7 @@ from mailbeacon.store.db import Database
 from mailbeacon.store.schema import (
     analytics_daily,
     analytics_hourly,
+    analytics_values,
     copies,
     copy_states,
     events,
@@ -227,3 +228,23 @@ def test_preview_counters_are_recounted_from_the_events_already_there(
     db.engine.dispose()  # connections that knew the dropped columns
     migrate.upgrade(db)
     assert counters() == kept
+
+
+def test_each_values_totals_are_filled_from_the_daily_counters(
+    make_services: Callable[..., Services], database_url: str
+) -> None:
+    """Migration 0017 gives each value already counted the totals and days the writer keeps."""
+    services = make_services(database_url)
+    populate(services, 7)
+    db = services.db
+
+    def totals() -> set[tuple[Any, ...]]:
+        with db.read() as conn:
+            return {tuple(row) for row in conn.execute(select(analytics_values))}
+
+    kept = totals()
+    assert len(kept) > 20
+    command.downgrade(migrate._config(db), "0016")
+    db.engine.dispose()
+    migrate.upgrade(db)
+    assert totals() == kept

@@ -198,7 +198,8 @@ class _Answer:
         if found and following < reachable:
             next_cursor = shape.encode_cursor(query.canonical(), following, self.now)
         return rows, {
-            "total_groups": total,
+            # the groups the ranking holds: past its limit, only that there are more
+            "total_groups": min(total, RANKED_GROUP_LIMIT),
             "returned_groups": len(found),
             "next_cursor": next_cursor,
             "truncated": total > RANKED_GROUP_LIMIT,

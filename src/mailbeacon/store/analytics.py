@@ -39,7 +39,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..core.analytics.catalogue import COUNTS, TAG_PREFIX, Count
 from ..core.analytics.classes import CLASSES
 from ..core.analytics.rollup import DAILY, value_key
-from .schema import analytics_daily, analytics_hourly, events, messages, routes
+from .analytics_top import count_groups, top
+from .schema import RANKED_COUNTS, analytics_daily, analytics_hourly, events, messages, routes
 
 __all__ = [
     "ROLLUP_DIMENSIONS",
@@ -84,6 +85,9 @@ class Totals:
 
 
 ROLLUP_DIMENSIONS = frozenset({"project_id", "route_id", "message_type"})
+# How many groups a ranking from the values' totals counts at most (service/analytics.py's
+# ranked_group_limit and one: whether the ranking was truncated).
+GROUPS_COUNTED = 10_001
 
 
 def source_for(
@@ -133,6 +137,13 @@ def count(
     dims = [source.dimension(name) for name in group_by]
     conditions = source.conditions(selection)
     conditions += [source.filter(name, op, values) for name, op, values in selection.filters]
+    walked = None
+    if limit is not None and only is None and isinstance(source, _Daily):
+        walked = _walk(conn, source, selection, group_by, order, rate, limit, offset)
+    if walked is not None:  # the page's values are known: their counts only, unranked
+        page, total = walked
+        conditions.append(analytics_daily.c.value_key.in_(page))
+        limit = None
     if only is not None:
         conditions.append(
             or_(*(and_(*(_equals(d, v) for d, v in zip(dims, row, strict=True))) for row in only))
@@ -157,17 +168,24 @@ def count(
     keys = [d.label(f"d{i}") for i, d in enumerate(dims)]
     if grain is not None:
         keys.append(source.grain(grain).label("grain"))
+    tie = source.tie(group_by)
     query = select(*keys, *sums).select_from(source.table).where(*conditions)
     if keys:
-        query = query.group_by(*keys)
+        query = query.group_by(*keys, *([] if tie is None else [tie]))
+    if walked is not None:
+        query = query.add_columns(analytics_daily.c.value_key.label("key"))
     total_col = None
     if limit is not None:
         total_col = func.count().over().label("total_groups")
         query = query.add_columns(total_col)
         ranking = _ranking(current, selection, order, rate)
-        query = query.order_by(*ranking, *(k.asc().nulls_first() for k in keys))
+        ties = [k.asc().nulls_first() for k in keys] if tie is None else [tie.desc()]
+        query = query.order_by(*ranking, *ties)
         query = query.limit(limit).offset(offset)
-    rows = conn.execute(query).all()
+    rows = list(conn.execute(query).all())
+    if walked is not None:
+        place = {key: index for index, key in enumerate(walked[0])}
+        rows.sort(key=lambda row: place[row._mapping["key"]])
     made = []
     total = 0
     periods = range(len(selection.periods))
@@ -185,9 +203,49 @@ def count(
         )
         if total_col is not None:
             total = int(mapping["total_groups"])
-    if total_col is None:
+    if walked is not None:
+        total = walked[1]
+    elif total_col is None:
         total = len(made)
     return made, total
+
+
+def _walk(
+    conn: Connection,
+    source: _Daily,
+    selection: Selection,
+    group_by: Sequence[str],
+    order: tuple[str, bool] | None,
+    rate: tuple[str, str] | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[str], int] | None:
+    """The page's value keys and the number of groups (up to the ranking's cap), walked from
+    the values' totals (store/analytics_top.py) when the ranking allows it: one project, the
+    values of the dimension grouped, no other filter, one period, highest first by a counter
+    with a ranking index. None otherwise (the full sort of the daily counters answers)."""
+    counter, descending = order if order else (selection.counts[0], True)
+    if (
+        rate is not None
+        or not descending
+        or counter not in RANKED_COUNTS
+        or list(group_by) != [source.name]
+        or len(selection.periods) != 1
+    ):
+        return None
+    projects = set(selection.project_ids)
+    for name, operator, values in selection.filters:
+        if name != "project_id" or operator not in ("eq", "in"):
+            return None
+        projects &= set(values)
+    if len(projects) != 1:
+        return None
+    (project_id,) = projects
+    period = selection.periods[0]
+    days = (_hour(period.start, 86400), _hour(period.end, 86400, up=True))
+    page = top(conn, int(project_id), source.name, counter, days, limit=limit, offset=offset)
+    total = count_groups(conn, int(project_id), source.name, days, cap=GROUPS_COUNTED)
+    return page.keys, total
 
 
 class _Source:
@@ -214,6 +272,10 @@ class _Source:
 
     def filter(self, name: str, operator: str, values: Sequence[Value]) -> Any:
         return _compare(self.dimension(name), operator, values)
+
+    def tie(self, group_by: Sequence[str]) -> Any:
+        """What breaks ties in a ranking, descending, if not the groups' keys ascending."""
+        return None
 
 
 class _Events(_Source):
@@ -245,6 +307,12 @@ class _Events(_Source):
 
     def grain(self, seconds: int) -> Any:
         return grain_sql(seconds, self.dialect)
+
+    def tie(self, group_by: Sequence[str]) -> Any:
+        """A dimension with daily counters ranks ties as they do (by the value's key)."""
+        if len(group_by) == 1 and group_by[0] in DAILY:
+            return func.coalesce(func.md5(self.dimension(group_by[0])), "")
+        return None
 
     def filter(self, name: str, operator: str, values: Sequence[Value]) -> Any:
         if name.startswith("is_"):
@@ -322,6 +390,10 @@ class _Daily(_Source):
 
     def grain(self, seconds: int) -> Any:
         return analytics_daily.c.day
+
+    def tie(self, group_by: Sequence[str]) -> Any:
+        """The value's key (its hash), as the ranking from the totals orders them."""
+        return analytics_daily.c.value_key if self.name in group_by else None
 
     def filter(self, name: str, operator: str, values: Sequence[Value]) -> Any:
         if name == "project_id":

@@ -33,7 +33,15 @@ from ..core.analytics.rollup import (
 )
 from ..core.events import Event
 from .analytics import count_sql, dimension_sql, grain_sql
-from .schema import ANALYTICS_COUNTS, analytics_daily, analytics_hourly, events, messages, routes
+from .schema import (
+    ANALYTICS_COUNTS,
+    analytics_daily,
+    analytics_hourly,
+    analytics_values,
+    events,
+    messages,
+    routes,
+)
 
 __all__ = ["Deltas", "add", "deltas", "rebuild"]
 
@@ -110,6 +118,28 @@ def add(conn: Connection, found: Deltas) -> None:
         for (p, d, day, k), counts in found.daily.items()
     ]
     _upsert(conn, analytics_daily, ["project_id", "dimension", "day", "value_key"], daily)
+    # each value's totals and span, from the same increments (store/analytics_top.py)
+    spans: dict[tuple[int, str, str], tuple[int, int, Counter[str]]] = {}
+    for (p, d, day, k), counts in found.daily.items():
+        first, last, summed = spans.get((p, d, k), (day, day, Counter()))
+        summed.update(counts)
+        spans[(p, d, k)] = (min(first, day), max(last, day), summed)
+    totals = [
+        (
+            {
+                "project_id": p,
+                "dimension": d,
+                "value_key": k,
+                "value": found.values[(p, d, first, k)],
+                "first_day": first,
+                "last_day": last,
+            },
+            summed,
+        )
+        # in key order: concurrent writers (PostgreSQL) lock the rows in the same order
+        for (p, d, k), (first, last, summed) in sorted(spans.items())
+    ]
+    _upsert(conn, analytics_values, ["project_id", "dimension", "value_key"], totals)
 
 
 def _upsert(
@@ -129,16 +159,25 @@ def _upsert(
         conn.execute(_upsert_statement(conn.dialect.name, table.name, tuple(key), names), params)
 
 
+_TABLES = {table.name: table for table in (analytics_hourly, analytics_daily, analytics_values)}
+
+
 @functools.lru_cache(maxsize=512)
 def _upsert_statement(dialect: str, name: str, key: tuple[str, ...], names: tuple[str, ...]) -> Any:
     """Built once per shape: making the ON CONFLICT clause cost more than running it."""
-    table = analytics_hourly if name == analytics_hourly.name else analytics_daily
+    table = _TABLES[name]
     insert: Any = (postgresql if dialect == "postgresql" else sqlite).insert
     statement = insert(table)
-    return statement.on_conflict_do_update(
-        index_elements=list(key),
-        set_={column: table.c[column] + statement.excluded[column] for column in names},
-    )
+    moved: dict[str, Any] = {
+        column: table.c[column] + statement.excluded[column] for column in names
+    }
+    if table is analytics_values:  # the span grows, never shrinks
+        least, greatest = (
+            (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
+        )
+        moved["first_day"] = least(table.c.first_day, statement.excluded.first_day)
+        moved["last_day"] = greatest(table.c.last_day, statement.excluded.last_day)
+    return statement.on_conflict_do_update(index_elements=list(key), set_=moved)
 
 
 def _message_facts(
@@ -164,7 +203,7 @@ def _message_facts(
 
 
 def rebuild(conn: Connection, project_ids: Sequence[int] | None = None) -> None:
-    """Recompute both counter tables from the events, in SQL (store/analytics.py's exact
+    """Recompute the counter tables from the events, in SQL (store/analytics.py's exact
     path, grouped by each table's key): for data generated in bulk (bench/analytics) and for
     events recorded before the counters existed. Unique counts need ``events.firsts``, which
     only events promoted since migration 0008 carry."""
@@ -176,10 +215,9 @@ def rebuild(conn: Connection, project_ids: Sequence[int] | None = None) -> None:
         # transaction's increments then land either in what is deleted here and recounted
         # from its committed events, or after the recount, never in both or neither.
         # (SQLite has one writer at a time already.)
-        conn.exec_driver_sql(
-            f"LOCK TABLE {analytics_hourly.name}, {analytics_daily.name} IN EXCLUSIVE MODE"
-        )
-    for table in (analytics_hourly, analytics_daily):
+        names = ", ".join(t.name for t in (analytics_hourly, analytics_daily, analytics_values))
+        conn.exec_driver_sql(f"LOCK TABLE {names} IN EXCLUSIVE MODE")
+    for table in (analytics_hourly, analytics_daily, analytics_values):
         purge = table.delete()
         if project_ids is not None:
             purge = purge.where(table.c.project_id.in_(list(project_ids)))
@@ -199,9 +237,6 @@ def rebuild(conn: Connection, project_ids: Sequence[int] | None = None) -> None:
     )
     columns = ["project_id", "hour", "route_id", "message_type", *ANALYTICS_COUNTS]
     conn.execute(analytics_hourly.insert().from_select(columns, hourly))
-    if dialect == "sqlite":  # SQLite has no MD5 of its own: lend it Python's
-        raw: Any = conn.connection.driver_connection
-        raw.create_function("md5", 1, _md5, deterministic=True)
     day = grain_sql(86400, dialect)
     for dimension, level in DAILY.items():
         value = dimension_sql(dimension, dialect)
@@ -229,6 +264,23 @@ def rebuild(conn: Connection, project_ids: Sequence[int] | None = None) -> None:
         )
         columns = ["project_id", "dimension", "day", "value_key", "value", *counted]
         conn.execute(analytics_daily.insert().from_select(columns, daily))
+    # each value's totals: the sums of its daily rows (max(value): a key's rows hold one value)
+    daily_of = analytics_daily.c
+    totals = (
+        select(
+            daily_of.project_id,
+            daily_of.dimension,
+            daily_of.value_key,
+            func.max(daily_of.value),
+            func.min(daily_of.day),
+            func.max(daily_of.day),
+            *(func.sum(daily_of[name]) for name in ANALYTICS_COUNTS),
+        )
+        .where(*([] if project_ids is None else [daily_of.project_id.in_(list(project_ids))]))
+        .group_by(daily_of.project_id, daily_of.dimension, daily_of.value_key)
+    )
+    columns = ["project_id", "dimension", "value_key", "value", "first_day", "last_day"]
+    conn.execute(analytics_values.insert().from_select([*columns, *ANALYTICS_COUNTS], totals))
 
 
 def _reads_messages(expression: Any) -> bool:
@@ -239,7 +291,3 @@ def _reads_messages(expression: Any) -> bool:
 def _sum(name: str) -> Any:
     predicate, weight = count_sql(COUNTS[name])
     return func.coalesce(func.sum(case((predicate, weight), else_=0)), 0)
-
-
-def _md5(value: str | None) -> str | None:
-    return None if value is None else value_key(value)

@@ -21,6 +21,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
+from ..core.analytics.rollup import value_key
+
 __all__ = ["Database", "is_unavailable"]
 
 # SQLite's page cache per connection, in KiB when negative (SQLite's default is 2 MiB). A
@@ -165,6 +167,8 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute(f"PRAGMA cache_size={SQLITE_READ_CACHE_SIZE}")
         cursor.close()
+        # PostgreSQL's md5(), which SQLite lacks: the analytics counters key values by it
+        dbapi_connection.create_function("md5", 1, _md5, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
@@ -185,6 +189,10 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
             record.invalidate()
 
     return engine
+
+
+def _md5(value: str | None) -> str | None:
+    return None if value is None else value_key(value)
 
 
 def _holds_large_value(bound: Any) -> bool:

@@ -38,6 +38,7 @@ from sqlalchemy import (
 from ..core.lifecycle.scrub import ERASED, Scrubber
 from .schema import (
     analytics_daily,
+    analytics_values,
     copies,
     events,
     idempotency_keys,
@@ -116,6 +117,7 @@ REGISTRY: tuple[PersonalData, ...] = (
     ),
     # a per-value counter whose value names the person (a personalised link): not anonymous
     PersonalData(analytics_daily, Locate.TEXT, "value", delete=True),
+    PersonalData(analytics_values, Locate.TEXT, "value", delete=True),  # the same values' totals
     PersonalData(stats_daily, Locate.TEXT, "tag", delete=True),
     PersonalData(idempotency_keys, Locate.TEXT, "response", scrub=("response",)),
     # the person's own wishes (no mail, no tracking): kept unless the erasure asks

@@ -23,6 +23,7 @@ from .retention import mark, set_mark
 from .schema import (
     analytics_daily,
     analytics_hourly,
+    analytics_values,
     copies,
     events,
     idempotency_keys,
@@ -96,7 +97,13 @@ def purge_batch(conn: Connection, limit: int) -> int:
     done = _deliveries(conn, project_id)
     if done:
         return done
-    for table in (stats_daily, analytics_hourly, analytics_daily, idempotency_keys):
+    for table in (
+        stats_daily,
+        analytics_hourly,
+        analytics_daily,
+        analytics_values,
+        idempotency_keys,
+    ):
         # small tables per project, keyed by it: one statement each
         found = conn.execute(table.delete().where(table.c.project_id == project_id)).rowcount
         if found:

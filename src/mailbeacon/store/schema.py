@@ -34,8 +34,10 @@ __all__ = [
     "ANALYTICS_COUNTS",
     "FIRST_EVENTS",
     "PEOPLE_EVENTS",
+    "RANKED_COUNTS",
     "analytics_daily",
     "analytics_hourly",
+    "analytics_values",
     "copies",
     "copy_states",
     "dashboard_sessions",
@@ -442,7 +444,47 @@ analytics_daily = Table(
         Column(name, Integer, nullable=False, default=0, server_default="0")
         for name in ANALYTICS_COUNTS
     ),
+    # a value's days (the window sum of a value read by the ranking, store/analytics_top.py)
+    Index(None, "project_id", "dimension", "value_key", "day"),
     # SQLite: the rows in key order (a range of the key is a range of the table)
+    sqlite_with_rowid=False,
+)
+
+# The counters a breakdown can be ranked by without reading every value of the window
+# (store/analytics_top.py): each has an index on analytics_values. Others rank by summing
+# analytics_daily over the window.
+RANKED_COUNTS = (
+    "delivered",
+    "human_opens",
+    "human_clicks",
+    "human_opens_events",
+    "human_clicks_events",
+)
+
+# Each value's all-time totals of analytics_daily (the sums of its rows) and the first and
+# last day it has a row, added to by the same writer in the same transaction. A value's total
+# bounds its sum over any window, and equals it when its days lie inside the window: walking
+# the values by total, a top-N stops once the next total is below the N-th window sum found.
+analytics_values = Table(
+    "analytics_values",
+    metadata,
+    Column("project_id", BigId, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("dimension", String(32), primary_key=True),
+    Column("value_key", String(40), primary_key=True),
+    Column("value", Text, nullable=True),
+    Column("first_day", Integer, nullable=False),
+    Column("last_day", Integer, nullable=False),
+    *(
+        Column(name, Integer, nullable=False, default=0, server_default="0")
+        for name in ANALYTICS_COUNTS
+    ),
+    # the values with a row since a day (how many groups a window has)
+    Index(None, "project_id", "dimension", "last_day"),
+    # the ranking's order, read backwards: a counter descending, ties by the key descending
+    *(
+        Index(f"ix_analytics_values_{name}", "project_id", "dimension", name, "value_key")
+        for name in RANKED_COUNTS
+    ),
     sqlite_with_rowid=False,
 )
 
