@@ -144,7 +144,11 @@ def count(
         page, total = walked
         conditions.append(analytics_daily.c.value_key.in_(page))
         limit = None
-    if only is not None:
+    if only is not None and isinstance(source, _Daily) and list(group_by) == [source.name]:
+        # the values by their key: an index range each, where the value itself is not indexed
+        hashed = [value_key(None if row[0] is None else str(row[0])) for row in only]
+        conditions.append(analytics_daily.c.value_key.in_(hashed))
+    elif only is not None:
         conditions.append(
             or_(*(and_(*(_equals(d, v) for d, v in zip(dims, row, strict=True))) for row in only))
             if only
