@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, event, select
 
 from mailbeacon.core.analytics.rollup import value_key
 from mailbeacon.store import analytics_rollups, tenancy
+from mailbeacon.store.analytics import Period, Selection, count
 from mailbeacon.store.analytics_rollups import Deltas
 from mailbeacon.store.analytics_top import count_groups, top
 from mailbeacon.store.db import Database
@@ -141,3 +143,47 @@ def test_a_top_ten_among_thousands_reads_one_batch(
         found = top(conn, project_id, DIMENSION, "human_clicks", (0, 30), limit=10)
     assert found.keys == expected[:10]
     assert len(selects) == 1  # a walk over every value takes six batches or more
+
+
+def test_sqlite_reads_the_counters_through_the_indexes_named(sqlite_url: str) -> None:
+    """SQLite plans without statistics (nothing runs ANALYZE) and, left to itself, read a
+    walked page's counts through the window's range of the primary key: every value's rows.
+    Each statement of a ranked breakdown is planned here as it ran."""
+    db = Database(sqlite_url)
+    try:
+        project_id = _project(db)
+        _add(db, project_id, [(d, f"v{v}", {"human_clicks": v}) for v in range(40) for d in (1, 2)])
+        ran: list[tuple[str, Any]] = []
+
+        def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            if "analytics_" in statement and statement.lstrip().upper().startswith("SELECT"):
+                ran.append((statement, parameters))
+
+        selection = Selection([project_id], ["human_clicks"], [], [_days(1, 3)])
+        event.listen(db.engine, "before_cursor_execute", note)
+        with db.read() as conn:
+            found, total = count(
+                conn, selection, group_by=[DIMENSION], order=("human_clicks", True), limit=5
+            )
+            event.remove(db.engine, "before_cursor_execute", note)
+            assert [row.dimensions[0] for row in found] == [f"v{v}" for v in range(39, 34, -1)]
+            assert total == 40
+            plans = [
+                " / ".join(
+                    step[-1] for step in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+                )
+                for sql, params in ran
+            ]
+        assert len(plans) >= 3  # the walk, the count, the page's counts
+        for plan in plans:
+            for step in plan.split(" / "):
+                if "analytics_" in step and "SCAN" not in step.split()[0:1]:
+                    assert "INDEX ix_analytics_" in step, plan
+    finally:
+        db.dispose()
+
+
+def _days(first: int, end: int) -> Period:
+    return Period(
+        datetime.fromtimestamp(first * 86400, UTC), datetime.fromtimestamp(end * 86400, UTC)
+    )

@@ -39,7 +39,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..core.analytics.catalogue import COUNTS, TAG_PREFIX, Count
 from ..core.analytics.classes import CLASSES
 from ..core.analytics.rollup import DAILY, value_key
-from .analytics_top import count_groups, top
+from .analytics_top import BY_VALUE, count_groups, top
 from .schema import RANKED_COUNTS, analytics_daily, analytics_hourly, events, messages, routes
 
 __all__ = [
@@ -135,20 +135,23 @@ def count(
     else:
         source = _Events(conn.dialect.name, group_by, filtered)
     dims = [source.dimension(name) for name in group_by]
-    conditions = source.conditions(selection)
-    conditions += [source.filter(name, op, values) for name, op, values in selection.filters]
     walked = None
-    if limit is not None and only is None and isinstance(source, _Daily):
-        walked = _walk(conn, source, selection, group_by, order, rate, limit, offset)
-    if walked is not None:  # the page's values are known: their counts only, unranked
-        page, total = walked
-        conditions.append(analytics_daily.c.value_key.in_(page))
-        limit = None
-    if only is not None and isinstance(source, _Daily) and list(group_by) == [source.name]:
-        # the values by their key: an index range each, where the value itself is not indexed
-        hashed = [value_key(None if row[0] is None else str(row[0])) for row in only]
-        conditions.append(analytics_daily.c.value_key.in_(hashed))
-    elif only is not None:
+    hashed = None  # the values of a daily breakdown by key (an index range each), if known
+    if isinstance(source, _Daily) and list(group_by) == [source.name]:
+        if limit is not None and only is None:
+            walked = _walk(conn, source, selection, order, rate, limit, offset)
+        if walked is not None:  # the page's values are known: their counts only, unranked
+            hashed, limit = walked[0], None
+        elif only is not None:
+            hashed = [value_key(None if row[0] is None else str(row[0])) for row in only]
+            only = None
+    if hashed is not None:
+        assert isinstance(source, _Daily)
+        conditions = source.keyed(selection, hashed)
+    else:
+        conditions = source.conditions(selection)
+    conditions += [source.filter(name, op, values) for name, op, values in selection.filters]
+    if only is not None:
         conditions.append(
             or_(*(and_(*(_equals(d, v) for d, v in zip(dims, row, strict=True))) for row in only))
             if only
@@ -174,6 +177,8 @@ def count(
         keys.append(source.grain(grain).label("grain"))
     tie = source.tie(group_by)
     query = select(*keys, *sums).select_from(source.table).where(*conditions)
+    if hashed is not None:  # each value's days, not the window's rows of every value
+        query = query.with_hint(analytics_daily, f"INDEXED BY {BY_VALUE}", "sqlite")
     if keys:
         query = query.group_by(*keys, *([] if tie is None else [tie]))
     if walked is not None:
@@ -218,22 +223,20 @@ def _walk(
     conn: Connection,
     source: _Daily,
     selection: Selection,
-    group_by: Sequence[str],
     order: tuple[str, bool] | None,
     rate: tuple[str, str] | None,
     limit: int,
     offset: int,
 ) -> tuple[list[str], int] | None:
     """The page's value keys and the number of groups (up to the ranking's cap), walked from
-    the values' totals (store/analytics_top.py) when the ranking allows it: one project, the
-    values of the dimension grouped, no other filter, one period, highest first by a counter
+    the values' totals (store/analytics_top.py) when the ranking allows it: one project, no
+    other filter, one period, highest first by a counter
     with a ranking index. None otherwise (the full sort of the daily counters answers)."""
     counter, descending = order if order else (selection.counts[0], True)
     if (
         rate is not None
         or not descending
         or counter not in RANKED_COUNTS
-        or list(group_by) != [source.name]
         or len(selection.periods) != 1
     ):
         return None
@@ -378,6 +381,17 @@ class _Daily(_Source):
             analytics_daily.c.dimension == self.name,
             analytics_daily.c.day >= min(_hour(p.start, 86400) for p in selection.periods),
             analytics_daily.c.day < max(_hour(p.end, 86400, up=True) for p in selection.periods),
+        ]
+
+    def keyed(self, selection: Selection, keys: Sequence[str]) -> list[Any]:
+        """The conditions for these values only (read through their index: BY_VALUE)."""
+        day = analytics_daily.c.day
+        return [
+            analytics_daily.c.project_id.in_(list(selection.project_ids)),
+            analytics_daily.c.dimension == self.name,
+            analytics_daily.c.value_key.in_(list(keys)),
+            day >= min(_hour(p.start, 86400) for p in selection.periods),
+            day < max(_hour(p.end, 86400, up=True) for p in selection.periods),
         ]
 
     def inside(self, period: Period) -> Any:

@@ -24,11 +24,17 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, exists, func, or_, select, tuple_
+from sqlalchemy import Connection, and_, func, literal, or_, select, tuple_
 
 from .schema import RANKED_COUNTS, analytics_daily, analytics_values
 
-__all__ = ["Ranked", "count_groups", "top"]
+__all__ = ["BY_VALUE", "Ranked", "count_groups", "top"]
+
+# The daily counters' index of a value's days. Queries name the indexes they need on SQLite
+# (store/db.py): without statistics its planner may read the window's whole range of the
+# primary key, every value's rows, instead.
+BY_VALUE = "ix_analytics_daily_project_id_dimension_value_key_day"
+BY_LAST_DAY = "ix_analytics_values_project_id_dimension_last_day_first_day"
 
 _FIRST_BATCH = 64
 _MOST_BATCH = 4096
@@ -60,7 +66,8 @@ def top(
     if want <= 0:
         return Ranked([])
     start, end = days
-    column = analytics_values.c[counter]
+    values = analytics_values.c
+    column = values[counter]
     # the best (window sum, key) pairs found so far, ascending: best[-want] is the N-th
     best: list[tuple[int, str]] = []
 
@@ -73,21 +80,14 @@ def top(
     size = max(_FIRST_BATCH, 2 * want)
     while True:
         query = (
-            select(
-                column,
-                analytics_values.c.value_key,
-                analytics_values.c.first_day,
-                analytics_values.c.last_day,
-            )
-            .where(
-                analytics_values.c.project_id == project_id,
-                analytics_values.c.dimension == dimension,
-            )
-            .order_by(column.desc(), analytics_values.c.value_key.desc())
+            select(column, values.value_key, values.first_day, values.last_day)
+            .where(values.project_id == project_id, values.dimension == dimension)
+            .order_by(column.desc(), values.value_key.desc())
             .limit(size)
+            .with_hint(analytics_values, f"INDEXED BY ix_analytics_values_{counter}", "sqlite")
         )
         if after is not None:
-            query = query.where(tuple_(column, analytics_values.c.value_key) < tuple_(*after))
+            query = query.where(tuple_(column, values.value_key) < tuple_(*after))
         rows = conn.execute(query).all()
         crossing: list[str] = []
         stop = False
@@ -135,6 +135,7 @@ def _window_sums(
             daily.day < days[1],
         )
         .group_by(daily.value_key)
+        .with_hint(analytics_daily, f"INDEXED BY {BY_VALUE}", "sqlite")
     ).all()
     return [(int(total), key) for total, key in found]
 
@@ -147,12 +148,17 @@ def count_groups(
     start, end = days
     values = analytics_values.c
     daily = analytics_daily.c
-    has_row = exists().where(
-        daily.project_id == values.project_id,
-        daily.dimension == values.dimension,
-        daily.value_key == values.value_key,
-        daily.day >= start,
-        daily.day < end,
+    has_row = (
+        select(literal(1))
+        .where(
+            daily.project_id == values.project_id,
+            daily.dimension == values.dimension,
+            daily.value_key == values.value_key,
+            daily.day >= start,
+            daily.day < end,
+        )
+        .with_hint(analytics_daily, f"INDEXED BY {BY_VALUE}", "sqlite")
+        .exists()
     )
     inside = (
         select(values.value_key)
@@ -164,6 +170,7 @@ def count_groups(
             or_(values.first_day >= start, values.last_day < end, and_(has_row)),
         )
         .limit(cap)
+        .with_hint(analytics_values, f"INDEXED BY {BY_LAST_DAY}", "sqlite")
         .subquery()
     )
     return int(conn.execute(select(func.count()).select_from(inside)).scalar_one())

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import make_url
 
 from ..core.analytics.rollup import value_key
@@ -140,6 +141,16 @@ def _pragma(conn: Connection, pragma: str) -> None:
     conn.connection.driver_connection.execute(f"PRAGMA {pragma}")  # type: ignore[union-attr]
 
 
+class _SQLiteCompiler(SQLiteCompiler):
+    """SQLite's compiler with table hints: ``select(...).with_hint(table, "INDEXED BY ix",
+    "sqlite")`` names the index a query must use (SQLAlchemy's own drops them). SQLite plans
+    without statistics (nothing runs ANALYZE), and picks a wide range of a primary key over
+    a narrow index at times: the analytics counters name theirs (store/analytics_top.py)."""
+
+    def get_from_hint_text(self, table: Any, text: str | None) -> str | None:
+        return text
+
+
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
     # LIFO: a request takes the connection used last, so sequential requests keep reusing one
     # or two of the pool's connections. Each connection keeps a page cache of its own, up to
@@ -155,6 +166,8 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         connect_args={"check_same_thread": False, "timeout": 30},
         **({} if memory else {"pool_use_lifo": True}),
     )
+
+    engine.dialect.statement_compiler = _SQLiteCompiler
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

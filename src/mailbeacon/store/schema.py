@@ -478,8 +478,8 @@ analytics_values = Table(
         Column(name, Integer, nullable=False, default=0, server_default="0")
         for name in ANALYTICS_COUNTS
     ),
-    # the values with a row since a day (how many groups a window has)
-    Index(None, "project_id", "dimension", "last_day"),
+    # the values with a row since a day (how many groups a window has), covering
+    Index(None, "project_id", "dimension", "last_day", "first_day"),
     # the ranking's order, read backwards: a counter descending, ties by the key descending
     *(
         Index(f"ix_analytics_values_{name}", "project_id", "dimension", name, "value_key")

@@ -66,9 +66,9 @@ def upgrade() -> None:
     )
     # the indexes after the rows: one sort each instead of a B-tree insert per row
     op.create_index(
-        op.f("ix_analytics_values_project_id_dimension_last_day"),
+        op.f("ix_analytics_values_project_id_dimension_last_day_first_day"),
         "analytics_values",
-        ["project_id", "dimension", "last_day"],
+        ["project_id", "dimension", "last_day", "first_day"],
     )
     for name in RANKED:
         op.create_index(
