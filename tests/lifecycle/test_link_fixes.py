@@ -74,12 +74,6 @@ def pair(
         yield Pair(one, two, db, new_tenant(db, SystemClock()))
 
 
-def _location(base: str, token: str) -> str:
-    answer = click(base, token)
-    assert answer.status_code == 302
-    return answer.headers["location"]
-
-
 def _clicks(db: Database, message: str) -> list[str]:
     """The destinations the message's click events recorded, in time order."""
     with db.read() as conn:
