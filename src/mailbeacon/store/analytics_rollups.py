@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Table, case, func, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.visitors import iterate
 
 from ..core.analytics.catalogue import COUNTS, LEVELS
@@ -121,23 +121,36 @@ def _upsert(
     """Insert the rows, or add their counts to the rows already there: one executemany per
     set of counters a row moves (a handful: an event moves a few of the ~30), so each row
     binds its key and those counters only."""
-    by_counters: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    shapes: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[Any, ...]]]
+    shapes = defaultdict(list)  # (the columns named, the counters moved) -> rows
     for keyed, counts in rows:
         names = tuple(sorted(counts))
-        by_counters[names].append({**keyed, **counts})
-    for names, params in by_counters.items():
-        conn.execute(_upsert_statement(conn.dialect.name, table.name, tuple(key), names), params)
+        shapes[(tuple(keyed), names)].append((*keyed.values(), *(counts[n] for n in names)))
+    for (named, moved), params in shapes.items():
+        statement = _upsert_sql(conn.dialect, table.name, tuple(key), named, moved)
+        conn.exec_driver_sql(statement, params)
 
 
 @functools.lru_cache(maxsize=512)
-def _upsert_statement(dialect: str, name: str, key: tuple[str, ...], names: tuple[str, ...]) -> Any:
-    """Built once per shape: making the ON CONFLICT clause cost more than running it."""
-    table = analytics_hourly if name == analytics_hourly.name else analytics_daily
-    insert: Any = (postgresql if dialect == "postgresql" else sqlite).insert
-    statement = insert(table)
-    return statement.on_conflict_do_update(
-        index_elements=list(key),
-        set_={column: table.c[column] + statement.excluded[column] for column in names},
+def _upsert_sql(
+    dialect: Dialect,
+    name: str,
+    key: tuple[str, ...],
+    named: tuple[str, ...],
+    moved: tuple[str, ...],
+) -> str:
+    """Written once per shape and run with the driver's own executemany: through SQLAlchemy
+    every row also bound the Python default (0) of each counter it does not move, ~30
+    parameters, each processed in Python; those columns take their server default, 0, here."""
+    quote = dialect.identifier_preparer.quote
+    marker = "%s" if dialect.name == "postgresql" else "?"
+    table = quote(name)
+    columns = (*named, *moved)
+    added = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in moved)
+    return (
+        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([marker] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET {added}"
     )
 
 
