@@ -18,8 +18,14 @@ then also shows that they kept ``first`` and the unique counters exact (one ``fi
 copy and type, each unique counter equal to the copies that have such an event). Per CPU
 second there counts the promoter processes' CPU, not PostgreSQL's.
 
+``--load spread`` and ``--load hot`` replace the scenarios with clicks as bench/redirect's
+whole-job runs make them (wrk: no user agent, one address, 20,000 a second in time order),
+cycling through the shuffled links of 500 copies (spread) or of one copy (hot: a link posted
+publicly, a bot looping): issue 14 asks a hot copy's hits to cost about what spread ones do.
+
 Usage: python bench/promote/run.py [--observations 100000] [--rounds 1]
-           [--database sqlite|postgresql] [--postgres-url URL] [--processes 1]
+           [--load mixed|spread|hot] [--database sqlite|postgresql] [--postgres-url URL]
+           [--processes 1]
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from mailbeacon.gc_tuning import GcTuning
 from mailbeacon.service.accept import Intake, accept
 from mailbeacon.store import migrate, rollups, tenancy
 from mailbeacon.store.db import Database
-from mailbeacon.store.observations import KIND_OPEN
+from mailbeacon.store.observations import KIND_CLICK, KIND_OPEN
 from mailbeacon.store.schema import copies, events, observations, stats_daily
 from mailbeacon.workers.promoter import Promoter
 
@@ -84,7 +90,11 @@ def recreate_postgres(url: str, *, drop_only: bool = False) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def prepare(url: str, wanted: int) -> tuple[Database, list[tuple]]:
+WRK_RATE = 20_000  # clicks a second in the spread and hot loads
+WRK_COPIES = 500  # the spread load's copies, as bench/redirect's 100 messages to 5 recipients
+
+
+def prepare(url: str, wanted: int, shape: str = "mixed") -> tuple[Database, list[tuple]]:
     db = Database(url)
     migrate.upgrade(db)
     settings = load_settings({"MAILBEACON_DATABASE_URL": url, "MAILBEACON_SIGNING_KEYS": KEYS})
@@ -115,7 +125,10 @@ def prepare(url: str, wanted: int) -> tuple[Database, list[tuple]]:
         )
     with db.write() as conn:
         conn.execute(copies.update().values(delivered_at=START, status="delivered"))
-        copy_ids = [row.id for row in conn.execute(select(copies.c.id))]
+        copy_ids = [row.id for row in conn.execute(select(copies.c.id).order_by(copies.c.id))]
+    if shape != "mixed":
+        db.dispose()
+        return Database(url), wrk_rows(copy_ids[: 1 if shape == "hot" else WRK_COPIES], wanted)
     rng = random.Random(7)
     rows: list[tuple] = []
     while len(rows) < wanted:
@@ -166,6 +179,29 @@ def prepare(url: str, wanted: int) -> tuple[Database, list[tuple]]:
             rows.append(_row(copy_id, 2, rng.randrange(10), at, "HEAD", AGENTS[1], ip, False))
     db.dispose()
     return Database(url), rows[:wanted]
+
+
+def wrk_rows(copy_ids: list[int], wanted: int) -> list[tuple]:
+    """Clicks as wrk makes them in bench/redirect: every link of these copies, shuffled,
+    clicked in turn at WRK_RATE a second, without a user agent, from loopback (truncated)."""
+    links = [(copy_id, index) for copy_id in copy_ids for index in range(10)]
+    random.Random(3).shuffle(links)
+    begin = int((START + timedelta(minutes=5)).timestamp() * 1_000_000)
+    return [
+        (
+            links[n % len(links)][0],
+            KIND_CLICK,
+            links[n % len(links)][1],
+            begin + n * 1_000_000 // WRK_RATE,
+            "GET",
+            "t.example",
+            "127.0.0.0",
+            "",
+            "{}",
+            0,
+        )
+        for n in range(wanted)
+    ]
 
 
 def _row(
@@ -350,8 +386,8 @@ def check(db: Database, rows: list[tuple]) -> tuple[list[str], Counter[tuple[str
         ),
         "unique_opened": (totals["unique_opened"], firsts.get("message.opened", 0)),
         "unique_clicked": (totals["unique_clicked"], firsts.get("message.clicked", 0)),
-        "unique_any_opened": (totals["unique_any_opened"], engaged.get("message.opened")),
-        "unique_any_clicked": (totals["unique_any_clicked"], engaged.get("message.clicked")),
+        "unique_any_opened": (totals["unique_any_opened"], engaged.get("message.opened", 0)),
+        "unique_any_clicked": (totals["unique_any_clicked"], engaged.get("message.clicked", 0)),
         # exact across promoters: one first per copy that has a countable event of the type
         "first opens": (firsts.get("message.opened", 0), counted_copies.get("message.opened", 0)),
         "first clicks": (
@@ -390,6 +426,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--observations", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=1, help="promote the same rows N times")
+    parser.add_argument(
+        "--load",
+        choices=("mixed", "spread", "hot"),
+        default="mixed",
+        help="the scenarios (mixed), or wrk-like clicks over 500 copies (spread) or one (hot)",
+    )
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--postgres-url", default=POSTGRES, help="a database to (re)create")
     parser.add_argument("--processes", type=int, default=1, help="promoter processes at once")
@@ -401,7 +443,7 @@ def main() -> int:
             recreate_postgres(url)
         try:
             print(f"preparing {args.observations} observations ...", flush=True)
-            db, rows = prepare(url, args.observations)
+            db, rows = prepare(url, args.observations, args.load)
             settings = load_settings(
                 {"MAILBEACON_DATABASE_URL": url, "MAILBEACON_SIGNING_KEYS": KEYS}
             )
@@ -428,7 +470,7 @@ def main() -> int:
             if postgres:
                 recreate_postgres(url, drop_only=True)
     where = "PostgreSQL" if postgres else "SQLite"
-    print(f"{where}, {args.processes} promoter process(es)")
+    print(f"{where}, {args.processes} promoter process(es), load {args.load}")
     print(f"promoted {len(rows)} observations into as many events and their rollups (checked)")
     print("events by verdict:")
     for (event_type, kind), n in sorted(verdicts.items()):

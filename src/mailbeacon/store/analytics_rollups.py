@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Table, case, func, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.visitors import iterate
 
 from ..core.analytics.catalogue import COUNTS, LEVELS
@@ -151,33 +151,44 @@ def _upsert(
     """Insert the rows, or add their counts to the rows already there: one executemany per
     set of counters a row moves (a handful: an event moves a few of the ~30), so each row
     binds its key and those counters only."""
-    by_counters: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    shapes: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[Any, ...]]]
+    shapes = defaultdict(list)  # (the columns named, the counters moved) -> rows
     for keyed, counts in rows:
         names = tuple(sorted(counts))
-        by_counters[names].append({**keyed, **counts})
-    for names, params in by_counters.items():
-        conn.execute(_upsert_statement(conn.dialect.name, table.name, tuple(key), names), params)
-
-
-_TABLES = {table.name: table for table in (analytics_hourly, analytics_daily, analytics_values)}
+        shapes[(tuple(keyed), names)].append((*keyed.values(), *(counts[n] for n in names)))
+    for (named, moved), params in shapes.items():
+        statement = _upsert_sql(conn.dialect, table.name, tuple(key), named, moved)
+        conn.exec_driver_sql(statement, params)
 
 
 @functools.lru_cache(maxsize=512)
-def _upsert_statement(dialect: str, name: str, key: tuple[str, ...], names: tuple[str, ...]) -> Any:
-    """Built once per shape: making the ON CONFLICT clause cost more than running it."""
-    table = _TABLES[name]
-    insert: Any = (postgresql if dialect == "postgresql" else sqlite).insert
-    statement = insert(table)
-    moved: dict[str, Any] = {
-        column: table.c[column] + statement.excluded[column] for column in names
-    }
-    if table is analytics_values:  # the span grows, never shrinks
-        least, greatest = (
-            (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
-        )
-        moved["first_day"] = least(table.c.first_day, statement.excluded.first_day)
-        moved["last_day"] = greatest(table.c.last_day, statement.excluded.last_day)
-    return statement.on_conflict_do_update(index_elements=list(key), set_=moved)
+def _upsert_sql(
+    dialect: Dialect,
+    name: str,
+    key: tuple[str, ...],
+    named: tuple[str, ...],
+    moved: tuple[str, ...],
+) -> str:
+    """Written once per shape and run with the driver's own executemany: through SQLAlchemy
+    every row also bound the Python default (0) of each counter it does not move, ~30
+    parameters, each processed in Python; those columns take their server default, 0, here."""
+    quote = dialect.identifier_preparer.quote
+    marker = "%s" if dialect.name == "postgresql" else "?"
+    table = quote(name)
+    columns = (*named, *moved)
+    sets = [f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in moved]
+    if name == analytics_values.name:  # a value's span grows, never shrinks
+        least, greatest = ("least", "greatest") if dialect.name == "postgresql" else ("min", "max")
+        sets += [
+            f"first_day = {least}({table}.first_day, excluded.first_day)",
+            f"last_day = {greatest}({table}.last_day, excluded.last_day)",
+        ]
+    added = ", ".join(sets)
+    return (
+        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([marker] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET {added}"
+    )
 
 
 def _message_facts(

@@ -74,12 +74,19 @@ def insert_many(conn: Connection, found: Sequence[Event]) -> None:
         return
     sqlite = conn.dialect.name == "sqlite"
     encoded: dict[Any, str] = {}  # a batch repeats the same reason codes and details
+    # ... often as the very same objects (the promoter's verdicts are remembered): encoded
+    # once per object, by identity (every one is alive in ``found`` while this runs)
+    seen: dict[int, str] = {}
     params = []
     for event in found:
         values: list[Any] = list(event[:-1])
         for index in _JSON:
-            if values[index] is not None:
-                values[index] = _json(values[index], encoded)
+            value = values[index]
+            if value is not None:
+                text = seen.get(id(value))
+                if text is None:
+                    text = seen[id(value)] = _json(value, encoded)
+                values[index] = text
         moment: datetime = values[_AT]
         if moment.tzinfo is not UTC:
             moment = moment.astimezone(UTC)

@@ -68,8 +68,6 @@ log = logging.getLogger(__name__)
 BATCH = 10_000
 RETRIES = 10  # SQLite: times a pass is judged again because another promoter wrote first
 IDLE_SECONDS = 0.5
-SLICE = 64  # a copy's hits judged together (see _judge)
-LOOKAHEAD_US = 120_000_000  # the classifier's widest pattern: every link within 2 minutes
 NETWORKS_REFRESH = 60.0  # seconds between re-reading imported network lists
 # Bounds on what is remembered across passes; past one, it is forgotten and read again.
 REMEMBERED_LINKS = 50_000
@@ -222,30 +220,17 @@ class Promoter:
             history = CopyHistory() if row is None else CopyHistory.stored(*row[1:])
             judged.histories[copy_id] = history
             links = len(copy.links)
-            # In slices: classify compares each hit with the others it is given, so a copy
-            # with thousands of hits in one pass (a bot looping on a link) would cost the
-            # square of them. Each slice is judged with the summary of the hits before it
-            # and, as context it gives no verdict to, up to a slice of the hits after it
-            # within the classifier's widest pattern: a burst across a slice's edge is seen
-            # from both sides, as it would be in one call.
+            # One call per copy: classify sweeps a copy's clicks in time order (a window's
+            # two edges moving forward), so a copy's thousands of hits in one pass (a bot
+            # looping on its links) cost their number, and every pattern sees them all.
             hits = [self._hit(observation, copy.delivered_at) for observation in group]
-            for start in range(0, len(group), SLICE):
-                end = min(start + SLICE, len(group))
-                ahead = end
-                last_us = group[end - 1][4]
-                while ahead < len(group) and ahead - end < SLICE:
-                    if group[ahead][4] - last_us > LOOKAHEAD_US:
-                        break
-                    ahead += 1
-                verdicts = classify(
-                    hits[start:ahead], networks=table, link_count=links, context=history.context()
-                )
-                for index in range(start, end):
-                    judged.add(group[index], hits[index], verdicts[index - start], copy, history)
-                history.remember(
-                    (group[i][4], hits[i].kind, group[i][3], hits[i].ip, hits[i].user_agent)
-                    for i in range(start, end)
-                )
+            verdicts = classify(hits, networks=table, link_count=links, context=history.context())
+            for observation, hit, verdict in zip(group, hits, verdicts, strict=True):
+                judged.add(observation, hit, verdict, copy, history)
+            history.remember(
+                (observation[4], hit.kind, observation[3], hit.ip, hit.user_agent)
+                for observation, hit in zip(group, hits, strict=True)
+            )
         return judged
 
     def _follow_feed(self, conn: Connection) -> None:

@@ -31,14 +31,20 @@ Signals, each an :class:`Evidence` with a strength; no single weak one decides:
    a click within seconds of delivery. An open and a click in the same second (what Outlook
    desktop users do) is not a pattern;
 5. the honeypot: a hit on it is a machine, and that client's other hits around it are suspect.
+
+The patterns are found in one sweep over the copy's clicks in time order (a window's two edges
+moving forward) and a lookup of each client's honeypot hits, not by comparing every pair of
+hits: a copy's thousands of hits (a link posted publicly, a bot looping) cost their number, not
+its square (tests/core/test_classify_patterns.py holds the sweep to the pairwise definition).
 """
 
 from __future__ import annotations
 
+import bisect
 import enum
 import functools
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -133,6 +139,7 @@ _PREFETCH_HEADERS = {
     "x-moz": "prefetch",
 }
 _C = Classification
+_NEVER = datetime.min.replace(tzinfo=UTC)  # sorts a hit without a time (none reach it)
 
 
 def classify(
@@ -355,28 +362,55 @@ def _network_evidence(hit: Hit, network: NetworkRange) -> Evidence | None:
 
 
 def _clicks(hits: Sequence[Hit]) -> list[int]:
-    return [i for i, h in enumerate(hits) if h.kind == "click" and h.at is not None]
+    """The clicks' positions in ``hits``, in the order they were made."""
+    found = [i for i, h in enumerate(hits) if h.kind == "click" and h.at is not None]
+    found.sort(key=lambda i: hits[i].at or _NEVER)  # stable: ties keep their order
+    return found
+
+
+def _distinct_near(hits: Sequence[Hit], clicks: list[int], window: timedelta) -> list[int]:
+    """For each click (``clicks`` in time order), how many distinct links were clicked within
+    ``window`` of it, itself included: one sweep with the window's two edges moving forward,
+    so a copy's thousands of clicks (a bot looping on its links) cost their number, not its
+    square."""
+    times = [hits[i].at or _NEVER for i in clicks]
+    links = [hits[i].link_index for i in clicks]
+    inside: dict[int | None, int] = {}  # link -> its clicks between the edges
+    found: list[int] = []
+    low = high = 0
+    end = len(clicks)
+    for at in times:
+        while high < end and times[high] - at <= window:
+            inside[links[high]] = inside.get(links[high], 0) + 1
+            high += 1
+        while at - times[low] > window:
+            left = inside[links[low]] - 1
+            if left:
+                inside[links[low]] = left
+            else:
+                del inside[links[low]]
+            low += 1
+        found.append(len(inside))
+    return found
 
 
 def _bursts(
     hits: Sequence[Hit], clicks: list[int], evidence: list[list[Evidence]], skip: int
 ) -> None:
     """Distinct links clicked within BURST_WINDOW of each other: no person does that."""
-    for i in clicks:
-        if i < skip:
-            continue
-        at = hits[i].at
-        assert at is not None
-        near = {hits[j].link_index for j in clicks if abs((hits[j].at or at) - at) <= BURST_WINDOW}
-        if len(near) >= 2:
-            evidence[i].append(
-                Evidence(
-                    _C.SECURITY_SCANNER,
-                    BURST,
-                    "timing",
-                    f"{len(near)} different links clicked within {_seconds(BURST_WINDOW)} s",
-                )
-            )
+    for i, near in zip(clicks, _distinct_near(hits, clicks, BURST_WINDOW), strict=True):
+        if i >= skip and near >= 2:
+            evidence[i].append(_burst(near))
+
+
+@functools.lru_cache(maxsize=256)
+def _burst(links: int) -> Evidence:
+    return Evidence(
+        _C.SECURITY_SCANNER,
+        BURST,
+        "timing",
+        f"{links} different links clicked within {_seconds(BURST_WINDOW)} s",
+    )
 
 
 def _all_links(
@@ -388,46 +422,51 @@ def _all_links(
 ) -> None:
     if not link_count or link_count < 3:
         return
-    for i in clicks:
-        if i < skip:
-            continue
-        at = hits[i].at
-        assert at is not None
-        near = {
-            hits[j].link_index for j in clicks if abs((hits[j].at or at) - at) <= ALL_LINKS_WINDOW
-        }
-        if len(near) >= link_count:
-            evidence[i].append(
-                Evidence(
-                    _C.SECURITY_SCANNER,
-                    ALL_LINKS,
-                    "link_pattern",
-                    f"all {link_count} links clicked within {_seconds(ALL_LINKS_WINDOW)} s",
-                )
-            )
+    for i, near in zip(clicks, _distinct_near(hits, clicks, ALL_LINKS_WINDOW), strict=True):
+        if i >= skip and near >= link_count:
+            evidence[i].append(_every_link(link_count))
+
+
+@functools.lru_cache(maxsize=256)
+def _every_link(link_count: int) -> Evidence:
+    return Evidence(
+        _C.SECURITY_SCANNER,
+        ALL_LINKS,
+        "link_pattern",
+        f"all {link_count} links clicked within {_seconds(ALL_LINKS_WINDOW)} s",
+    )
+
+
+_HONEYPOT_COMPANY = Evidence(
+    _C.SECURITY_SCANNER,
+    80,
+    "link_pattern",
+    "the same client followed the hidden honeypot link moments apart",
+)
 
 
 def _honeypot_company(hits: Sequence[Hit], evidence: list[list[Evidence]], skip: int) -> None:
     """The client that followed the honeypot: its other hits around then are suspect."""
-    traps = [h for h in hits if h.kind == "honeypot" and h.at is not None]
+    traps: dict[tuple[str | None, str], list[datetime]] = {}  # per client, in time order
+    for hit in hits:
+        if hit.kind == "honeypot" and hit.at is not None:
+            traps.setdefault((hit.ip, hit.user_agent), []).append(hit.at)
     if not traps:
         return
-    for i, hit in enumerate(hits):
-        if i < skip or hit.kind == "honeypot" or hit.at is None:
+    for moments in traps.values():
+        moments.sort()
+    for i in range(skip, len(hits)):
+        hit = hits[i]
+        if hit.kind == "honeypot" or hit.at is None:
             continue
-        for trap in traps:
-            assert trap.at is not None
-            same_client = (hit.ip, hit.user_agent) == (trap.ip, trap.user_agent)
-            if same_client and abs(trap.at - hit.at) <= HONEYPOT_WINDOW:
-                evidence[i].append(
-                    Evidence(
-                        _C.SECURITY_SCANNER,
-                        80,
-                        "link_pattern",
-                        "the same client followed the hidden honeypot link moments apart",
-                    )
-                )
-                break
+        times = traps.get((hit.ip, hit.user_agent))
+        if times is None:
+            continue
+        # the client's trap hits nearest before and after this one
+        after = bisect.bisect_left(times, hit.at)
+        near = [times[j] for j in (after - 1, after) if 0 <= j < len(times)]
+        if any(abs(trap - hit.at) <= HONEYPOT_WINDOW for trap in near):
+            evidence[i].append(_HONEYPOT_COMPANY)
 
 
 def _too_soon(
