@@ -30,7 +30,7 @@ from ..store.schema import events
 __all__ = ["METRIC_DEFINITION_VERSION", "RANKED_GROUP_LIMIT", "run"]
 
 METRIC_DEFINITION_VERSION = "mailbeacon-2026-12"
-RANKED_GROUP_LIMIT = 10_000  # rows a breakdown can be paged through, best first
+RANKED_GROUP_LIMIT = counting.RANKED_GROUP_LIMIT  # the store counts groups one past it
 
 
 def run(

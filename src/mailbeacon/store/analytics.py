@@ -39,10 +39,19 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..core.analytics.catalogue import COUNTS, TAG_PREFIX, Count
 from ..core.analytics.classes import CLASSES
 from ..core.analytics.rollup import DAILY, value_key
-from .analytics_top import BY_VALUE, count_groups, top
-from .schema import RANKED_COUNTS, analytics_daily, analytics_hourly, events, messages, routes
+from .analytics_top import count_groups, top
+from .schema import (
+    DAILY_BY_VALUE,
+    RANKED_COUNTS,
+    analytics_daily,
+    analytics_hourly,
+    events,
+    messages,
+    routes,
+)
 
 __all__ = [
+    "RANKED_GROUP_LIMIT",
     "ROLLUP_DIMENSIONS",
     "Period",
     "Selection",
@@ -85,9 +94,7 @@ class Totals:
 
 
 ROLLUP_DIMENSIONS = frozenset({"project_id", "route_id", "message_type"})
-# How many groups a ranking from the values' totals counts at most (service/analytics.py's
-# ranked_group_limit and one: whether the ranking was truncated).
-GROUPS_COUNTED = 10_001
+RANKED_GROUP_LIMIT = 10_000  # rows a breakdown can be paged through, best first
 
 
 def source_for(
@@ -145,11 +152,9 @@ def count(
         elif only is not None:
             hashed = [value_key(None if row[0] is None else str(row[0])) for row in only]
             only = None
+    conditions = source.conditions(selection)
     if hashed is not None:
-        assert isinstance(source, _Daily)
-        conditions = source.keyed(selection, hashed)
-    else:
-        conditions = source.conditions(selection)
+        conditions.append(analytics_daily.c.value_key.in_(hashed))
     conditions += [source.filter(name, op, values) for name, op, values in selection.filters]
     if only is not None:
         conditions.append(
@@ -178,7 +183,7 @@ def count(
     tie = source.tie(group_by)
     query = select(*keys, *sums).select_from(source.table).where(*conditions)
     if hashed is not None:  # each value's days, not the window's rows of every value
-        query = query.with_hint(analytics_daily, f"INDEXED BY {BY_VALUE}", "sqlite")
+        query = query.with_hint(analytics_daily, f"INDEXED BY {DAILY_BY_VALUE}", "sqlite")
     if keys:
         query = query.group_by(*keys, *([] if tie is None else [tie]))
     if walked is not None:
@@ -228,10 +233,11 @@ def _walk(
     limit: int,
     offset: int,
 ) -> tuple[list[str], int] | None:
-    """The page's value keys and the number of groups (up to the ranking's cap), walked from
-    the values' totals (store/analytics_top.py) when the ranking allows it: one project, no
-    other filter, one period, highest first by a counter
-    with a ranking index. None otherwise (the full sort of the daily counters answers)."""
+    """The page's value keys and the number of groups (counted to one past the ranking's
+    limit: whether it was truncated), walked from the values' totals (store/analytics_top.py)
+    when the ranking allows it: one project, no other filter, one period, highest first by a
+    counter with a ranking index. None otherwise (the full sort of the daily counters
+    answers)."""
     counter, descending = order if order else (selection.counts[0], True)
     if (
         rate is not None
@@ -251,8 +257,8 @@ def _walk(
     period = selection.periods[0]
     days = (_hour(period.start, 86400), _hour(period.end, 86400, up=True))
     page = top(conn, int(project_id), source.name, counter, days, limit=limit, offset=offset)
-    total = count_groups(conn, int(project_id), source.name, days, cap=GROUPS_COUNTED)
-    return page.keys, total
+    total = count_groups(conn, int(project_id), source.name, days, cap=RANKED_GROUP_LIMIT + 1)
+    return page, total
 
 
 class _Source:
@@ -381,17 +387,6 @@ class _Daily(_Source):
             analytics_daily.c.dimension == self.name,
             analytics_daily.c.day >= min(_hour(p.start, 86400) for p in selection.periods),
             analytics_daily.c.day < max(_hour(p.end, 86400, up=True) for p in selection.periods),
-        ]
-
-    def keyed(self, selection: Selection, keys: Sequence[str]) -> list[Any]:
-        """The conditions for these values only (read through their index: BY_VALUE)."""
-        day = analytics_daily.c.day
-        return [
-            analytics_daily.c.project_id.in_(list(selection.project_ids)),
-            analytics_daily.c.dimension == self.name,
-            analytics_daily.c.value_key.in_(list(keys)),
-            day >= min(_hour(p.start, 86400) for p in selection.periods),
-            day < max(_hour(p.end, 86400, up=True) for p in selection.periods),
         ]
 
     def inside(self, period: Period) -> Any:

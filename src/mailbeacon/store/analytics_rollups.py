@@ -45,6 +45,7 @@ from .schema import (
 
 __all__ = ["Deltas", "add", "deltas", "rebuild"]
 
+_TABLES = (analytics_hourly, analytics_daily, analytics_values)  # the counters, rebuilt together
 HourKey = tuple[int, int, int, str]  # project id, Unix hour, route id (0: none), message type
 DayKey = tuple[int, str, int, str]  # project id, dimension, Unix day, value key
 
@@ -226,9 +227,9 @@ def rebuild(conn: Connection, project_ids: Sequence[int] | None = None) -> None:
         # transaction's increments then land either in what is deleted here and recounted
         # from its committed events, or after the recount, never in both or neither.
         # (SQLite has one writer at a time already.)
-        names = ", ".join(t.name for t in (analytics_hourly, analytics_daily, analytics_values))
+        names = ", ".join(table.name for table in _TABLES)
         conn.exec_driver_sql(f"LOCK TABLE {names} IN EXCLUSIVE MODE")
-    for table in (analytics_hourly, analytics_daily, analytics_values):
+    for table in _TABLES:
         purge = table.delete()
         if project_ids is not None:
             purge = purge.where(table.c.project_id.in_(list(project_ids)))

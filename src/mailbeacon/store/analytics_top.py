@@ -22,29 +22,21 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, func, literal, or_, select, tuple_
+from sqlalchemy import Connection, func, literal, or_, select, tuple_
 
-from .schema import RANKED_COUNTS, analytics_daily, analytics_values
+from .schema import (
+    DAILY_BY_VALUE,
+    RANKING_INDEXES,
+    VALUES_BY_LAST_DAY,
+    analytics_daily,
+    analytics_values,
+)
 
-__all__ = ["BY_VALUE", "Ranked", "count_groups", "top"]
-
-# The daily counters' index of a value's days. Queries name the indexes they need on SQLite
-# (store/db.py): without statistics its planner may read the window's whole range of the
-# primary key, every value's rows, instead.
-BY_VALUE = "ix_analytics_daily_project_id_dimension_value_key_day"
-BY_LAST_DAY = "ix_analytics_values_project_id_dimension_last_day_first_day"
+__all__ = ["count_groups", "top"]
 
 _FIRST_BATCH = 64
 _MOST_BATCH = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class Ranked:
-    """The value keys of the asked page, best first."""
-
-    keys: list[str]
 
 
 def top(
@@ -56,15 +48,16 @@ def top(
     *,
     limit: int,
     offset: int = 0,
-) -> Ranked:
-    """The page ``offset`` .. ``offset + limit`` of the dimension's values ranked by their sum
-    of ``counter`` over ``days`` (first day, day after the last), highest first, ties by
-    value key descending; only values with a counter row in the window."""
-    if counter not in RANKED_COUNTS:
+) -> list[str]:
+    """The value keys of the page ``offset`` .. ``offset + limit`` of the dimension's values
+    ranked by their sum of ``counter`` over ``days`` (first day, day after the last), highest
+    first, ties by value key descending; only values with a counter row in the window."""
+    index = RANKING_INDEXES.get(counter)
+    if index is None:
         raise ValueError(f"{counter} has no ranking index")
     want = offset + limit
     if want <= 0:
-        return Ranked([])
+        return []
     start, end = days
     values = analytics_values.c
     column = values[counter]
@@ -84,7 +77,7 @@ def top(
             .where(values.project_id == project_id, values.dimension == dimension)
             .order_by(column.desc(), values.value_key.desc())
             .limit(size)
-            .with_hint(analytics_values, f"INDEXED BY ix_analytics_values_{counter}", "sqlite")
+            .with_hint(analytics_values, f"INDEXED BY {index}", "sqlite")
         )
         if after is not None:
             query = query.where(tuple_(column, values.value_key) < tuple_(*after))
@@ -109,7 +102,7 @@ def top(
         after = (rows[-1][0], rows[-1][1])
         size = min(size * 2, _MOST_BATCH)
     ranked = [key for _, key in reversed(best)]
-    return Ranked(ranked[offset:want])
+    return ranked[offset:want]
 
 
 def _window_sums(
@@ -135,7 +128,7 @@ def _window_sums(
             daily.day < days[1],
         )
         .group_by(daily.value_key)
-        .with_hint(analytics_daily, f"INDEXED BY {BY_VALUE}", "sqlite")
+        .with_hint(analytics_daily, f"INDEXED BY {DAILY_BY_VALUE}", "sqlite")
     ).all()
     return [(int(total), key) for total, key in found]
 
@@ -157,7 +150,7 @@ def count_groups(
             daily.day >= start,
             daily.day < end,
         )
-        .with_hint(analytics_daily, f"INDEXED BY {BY_VALUE}", "sqlite")
+        .with_hint(analytics_daily, f"INDEXED BY {DAILY_BY_VALUE}", "sqlite")
         .exists()
     )
     inside = (
@@ -167,10 +160,10 @@ def count_groups(
             values.dimension == dimension,
             values.last_day >= start,
             values.first_day < end,
-            or_(values.first_day >= start, values.last_day < end, and_(has_row)),
+            or_(values.first_day >= start, values.last_day < end, has_row),
         )
         .limit(cap)
-        .with_hint(analytics_values, f"INDEXED BY {BY_LAST_DAY}", "sqlite")
+        .with_hint(analytics_values, f"INDEXED BY {VALUES_BY_LAST_DAY}", "sqlite")
         .subquery()
     )
     return int(conn.execute(select(func.count()).select_from(inside)).scalar_one())

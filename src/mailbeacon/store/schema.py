@@ -32,9 +32,12 @@ ANALYTICS_COUNTS = tuple(_COUNTS)
 
 __all__ = [
     "ANALYTICS_COUNTS",
+    "DAILY_BY_VALUE",
     "FIRST_EVENTS",
     "PEOPLE_EVENTS",
     "RANKED_COUNTS",
+    "RANKING_INDEXES",
+    "VALUES_BY_LAST_DAY",
     "analytics_daily",
     "analytics_hourly",
     "analytics_values",
@@ -427,6 +430,9 @@ analytics_hourly = Table(
     sqlite_with_rowid=False,
 )
 
+# The daily counters' index of a value's days (named: store/analytics_top.py gives it to SQLite)
+DAILY_BY_VALUE = "ix_analytics_daily_project_id_dimension_value_key_day"
+
 # Daily analytics counters per value of one dimension (core/analytics/rollup.py DAILY:
 # tag, link, recipient_domain, client_name, ...), for breakdowns by and filters on one
 # dimension: a window of one dimension is an index range, however many values it has. The
@@ -445,7 +451,7 @@ analytics_daily = Table(
         for name in ANALYTICS_COUNTS
     ),
     # a value's days (the window sum of a value read by the ranking, store/analytics_top.py)
-    Index(None, "project_id", "dimension", "value_key", "day"),
+    Index(DAILY_BY_VALUE, "project_id", "dimension", "value_key", "day"),
     # SQLite: the rows in key order (a range of the key is a range of the table)
     sqlite_with_rowid=False,
 )
@@ -460,6 +466,10 @@ RANKED_COUNTS = (
     "human_opens_events",
     "human_clicks_events",
 )
+# Index names the ranking's queries give SQLite (store/db.py: INDEXED BY), which plans without
+# statistics and may otherwise read a window's whole primary key range
+RANKING_INDEXES = {name: f"ix_analytics_values_{name}" for name in RANKED_COUNTS}
+VALUES_BY_LAST_DAY = "ix_analytics_values_project_id_dimension_last_day_first_day"
 
 # Each value's all-time totals of analytics_daily (the sums of its rows) and the first and
 # last day it has a row, added to by the same writer in the same transaction. A value's total
@@ -479,11 +489,11 @@ analytics_values = Table(
         for name in ANALYTICS_COUNTS
     ),
     # the values with a row since a day (how many groups a window has), covering
-    Index(None, "project_id", "dimension", "last_day", "first_day"),
+    Index(VALUES_BY_LAST_DAY, "project_id", "dimension", "last_day", "first_day"),
     # the ranking's order, read backwards: a counter descending, ties by the key descending
     *(
-        Index(f"ix_analytics_values_{name}", "project_id", "dimension", name, "value_key")
-        for name in RANKED_COUNTS
+        Index(index, "project_id", "dimension", name, "value_key")
+        for name, index in RANKING_INDEXES.items()
     ),
     sqlite_with_rowid=False,
 )
