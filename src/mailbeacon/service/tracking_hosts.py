@@ -78,6 +78,7 @@ class TrackingHosts:
         self._memo: dict[str, bytes] = {}
         self._lock = threading.Lock()  # one reading of the database at a time
         self._reading: asyncio.Future[None] | None = None
+        self._reading_since = float("-inf")  # when ``_reading`` was started
 
     # --- reading the database ---------------------------------------------------------------
 
@@ -123,15 +124,23 @@ class TrackingHosts:
         return self._monotonic() - self._snapshot.loaded_at >= self._miss_seconds
 
     async def _read(self) -> None:
-        """Refresh in a thread; concurrent callers share one reading."""
-        if self._reading is None or self._reading.done():
-            self._reading = asyncio.get_running_loop().run_in_executor(None, self.refresh)
+        """Refresh in a thread; concurrent callers share one reading, if it was started
+        within the miss window. An older one may have read the database before the change
+        this miss looks for, and may even be over, its future not yet told so (that waits
+        for the loop's next turn): such a reading is not this miss's, so another starts."""
+        if self._monotonic() - self._reading_since >= self._miss_seconds:
+            self._start_reading()
+        assert self._reading is not None
         await asyncio.shield(self._reading)
 
     def _read_soon(self) -> None:
         """Start a refresh without waiting for it (the redirect path answers meanwhile)."""
         if self._reading is None or self._reading.done():
-            self._reading = asyncio.get_running_loop().run_in_executor(None, self.refresh)
+            self._start_reading()
+
+    def _start_reading(self) -> None:
+        self._reading_since = self._monotonic()
+        self._reading = asyncio.get_running_loop().run_in_executor(None, self.refresh)
 
     # --- accepting messages (threads) ---------------------------------------------------------
 
