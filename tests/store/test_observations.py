@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,73 @@ def test_on_sqlite_a_batch_commits_on_the_loop_unless_a_writer_holds_the_lock(
             assert observations.count(conn) == 21
     finally:
         other.close()
+        db.dispose()
+
+
+def _hold_lock_in_a_thread(db: Database, seconds: float) -> threading.Thread:
+    """Another thread of the process (the shipper deleting what it shipped) holds the write
+    lock for ``seconds``; returns once it holds it."""
+    held = threading.Event()
+
+    def hold() -> None:
+        with db.sqlite_lock:
+            held.set()
+            time.sleep(seconds)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait()
+    return thread
+
+
+def test_on_sqlite_a_batch_waits_on_the_loop_for_a_lock_another_thread_holds_briefly(
+    sqlite_url: str,
+) -> None:
+    """The batch is tried again on the loop, gathering the clicks that arrive meanwhile, and
+    commits there once the lock is free: one commit, none handed to the thread."""
+    db = Database(sqlite_url)
+
+    async def scenario() -> None:
+        writer = ObservationWriter(db)
+        writer.start(asyncio.get_running_loop())
+        try:
+            holder = _hold_lock_in_a_thread(db, 0.005)
+            first = writer.record(row(1))
+            await asyncio.sleep(0.002)
+            second = writer.record(row(2))  # while the first waits: the same batch
+            await asyncio.wait_for(asyncio.gather(first, second), 5)
+            holder.join()
+            assert writer.lock_waits > 0
+            assert (writer.inline_batches, writer.written) == (1, 2)
+        finally:
+            writer.stop()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        db.dispose()
+
+
+def test_a_batch_waiting_for_the_lock_when_the_writer_stops_is_written(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+
+    async def scenario() -> None:
+        writer = ObservationWriter(db)
+        writer.start(asyncio.get_running_loop())
+        holder = _hold_lock_in_a_thread(db, 0.1)
+        writer.record(row(1))  # its future is settled on a turn of the loop that never comes
+        await asyncio.sleep(0.01)
+        assert writer.lock_waits > 0
+        assert writer.written == 0
+        writer.stop()  # the thread takes the batch and waits for the lock
+        holder.join()
+        assert writer.written == 1
+
+    try:
+        asyncio.run(scenario())
+        with db.read() as conn:
+            assert observations.count(conn) == 1
+    finally:
         db.dispose()
 
 
