@@ -302,3 +302,37 @@ def test_a_hot_copys_many_hits_in_one_pass_still_see_each_other(
     for seen_from_both_sides in (last, burst):
         assert seen_from_both_sides.classification == "security_scanner"
         assert seen_from_both_sides.details == ["2 different links clicked within 1.5 s"]
+
+
+def test_the_worker_promotes_in_a_thread_of_its_own_at_a_lower_priority(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In serve the promoter shares a core with the loop that answers clicks: the kernel must
+    run the loop first when both are ready (the redirect's p99, bench/redirect)."""
+    import asyncio
+    import os
+
+    from mailbeacon.workers import promoter as module
+
+    seen: list[tuple[str, int, int]] = []
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def run_once(self: Promoter, **_: Any) -> int:
+            me = threading.get_native_id()
+            seen.append((threading.current_thread().name, me, os.getpriority(os.PRIO_PROCESS, me)))
+            loop.call_soon_threadsafe(stop.set)
+            return 0
+
+        monkeypatch.setattr(Promoter, "run_once", run_once)
+        await module.promoter_worker(services.db, services.clock, 0, stop)
+
+    loop_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    asyncio.run(scenario())
+    [(name, thread_id, priority)] = seen
+    assert name.startswith("promoter")
+    assert thread_id != threading.get_native_id()
+    assert priority == min(loop_priority + module.PROMOTER_NICE, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_priority
