@@ -347,16 +347,30 @@ def backlog(database: Path) -> tuple[int, int, int]:
     return int(total), int(waiting), int(made)
 
 
+def unpromoted(database: Path) -> int:
+    """Observations not yet promoted: a range of the ``(promoted, at_us)`` index, as short as
+    the backlog. (Counting every row, as :func:`backlog` does, read a million-row index 5
+    times a second while the server promoted, each read a snapshot that kept the server's
+    WAL from starting over.)"""
+    with contextlib.closing(sqlite3.connect(database, timeout=60)) as conn:
+        (waiting,) = conn.execute("SELECT count(*) FROM observations WHERE promoted = 0").fetchone()
+    return int(waiting)
+
+
 def drain(
     database: Path, answered_at_least: int, since: float, limit: float = DRAIN_LIMIT
 ) -> float:
     """Wait until every answered click is shipped, judged and an event (the journal shipped,
-    nothing left unpromoted, one event per observation); the seconds from ``since``."""
+    nothing left unpromoted, one event per observation); the seconds from ``since``. The
+    whole count only once nothing waits."""
     deadline = time.monotonic() + limit
+    waiting = -1
     while time.monotonic() < deadline:
-        total, waiting, made = backlog(database)
-        if total >= answered_at_least and waiting == 0 and made == total:
-            return time.perf_counter() - since
+        waiting = unpromoted(database)
+        if waiting == 0:
+            total, waiting, made = backlog(database)
+            if total >= answered_at_least and waiting == 0 and made == total:
+                return time.perf_counter() - since
         time.sleep(0.2)
     raise BenchError(
         f"the promoter did not drain the backlog within {limit:g} s ({waiting} hits waiting)"
