@@ -4,6 +4,8 @@ promoter promoted it or another one did."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +19,7 @@ from mailbeacon.clock import FixedClock
 from mailbeacon.store import rollups
 from mailbeacon.store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN
 from mailbeacon.store.schema import events, observations, stats_daily
-from mailbeacon.workers.promoter import Promoter
+from mailbeacon.workers.promoter import PROMOTER_NICE, Promoter, promoter_worker
 from tests.support.delivered import delivered_copies
 from tests.support.tenants import Tenant, new_tenant
 
@@ -309,11 +311,6 @@ def test_the_worker_promotes_in_a_thread_of_its_own_at_a_lower_priority(
 ) -> None:
     """In serve the promoter shares a core with the loop that answers clicks: the kernel must
     run the loop first when both are ready (the redirect's p99, bench/redirect)."""
-    import asyncio
-    import os
-
-    from mailbeacon.workers import promoter as module
-
     seen: list[tuple[str, int, int]] = []
 
     async def scenario() -> None:
@@ -327,12 +324,12 @@ def test_the_worker_promotes_in_a_thread_of_its_own_at_a_lower_priority(
             return 0
 
         monkeypatch.setattr(Promoter, "run_once", run_once)
-        await module.promoter_worker(services.db, services.clock, 0, stop)
+        await promoter_worker(services.db, services.clock, 0, stop)
 
     loop_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     asyncio.run(scenario())
     [(name, thread_id, priority)] = seen
     assert name.startswith("promoter")
     assert thread_id != threading.get_native_id()
-    assert priority == min(loop_priority + module.PROMOTER_NICE, 19)
+    assert priority == min(loop_priority + PROMOTER_NICE, 19)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_priority

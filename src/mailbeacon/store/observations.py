@@ -13,8 +13,10 @@ one transaction per batch, not per hit, and there is no fixed tick to wait for.
 
 On SQLite (with ``synchronous=normal``, the default) a batch is first tried on the event loop
 itself, when no other writer holds the lock: the insert and commit of a batch of 64 take the
-loop ~0.4 ms, less than handing it to the thread costs (:meth:`_commit_inline`). The thread
-takes the batches that would have to wait for a lock. Both write through DBAPI connections of
+loop ~0.4 ms, less than handing it to the thread costs (:meth:`_commit_inline`). A batch that
+finds the lock held by another thread of this process waits on the loop for it, briefly
+(:meth:`_wait_for_lock`); the thread takes the batches that would wait longer, or for
+another process. Both write through DBAPI connections of
 their own: SQLAlchemy's connection checkout, events and transaction objects cost more than the
 insert of a whole small batch (about 150 us against 5 us a row). Those connections never
 checkpoint the log: store/checkpoints.py does, so that no click waits for an fsync. PostgreSQL
@@ -169,9 +171,9 @@ class ObservationWriter:
         switch interval, so a thread's batch of 64 took 5-11 ms (bench/redirect, the whole
         job), where the lock itself is held for about a millisecond."""
         assert self._loop is not None
-        now = self._loop.time()
         if self._stopping:
             return False
+        now = self._loop.time()
         if self._locked_since is None:
             self._locked_since = now
         elif now - self._locked_since >= _LOCK_PATIENCE:
