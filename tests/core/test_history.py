@@ -51,3 +51,20 @@ def test_the_stored_form_reads_back_the_same() -> None:
     assert (back.link_at, back.traps) == (history.link_at, history.traps)
     assert CopyHistory().window_text() == ""
     assert CopyHistory.stored(1, 2, 3, "").link_at == {}
+
+
+def test_a_link_counts_a_copy_once_for_people_and_once_for_machines() -> None:
+    history = CopyHistory()
+    assert history.clicked(3, True, False) == (True, False)
+    assert history.clicked(3, True, False) == (False, False)  # the same reader again
+    assert history.clicked(3, False, True) == (False, True)  # then a scanner
+    assert history.clicked(3, False, False) == (False, False)  # a proxy: neither
+    assert history.clicked(0, False, True) == (False, True)
+    assert history.clicked(200, True, True) == (True, True)  # a message of many links
+    assert history.linked_text() == f"{(1 << 200) | 8:x}:{(1 << 200) | 9:x}"
+    back = CopyHistory.stored(0, 0, 0, "", history.linked_text())
+    assert (back.human_links, back.machine_links) == (history.human_links, history.machine_links)
+    assert back.clicked(0, False, True) == (False, False)  # read back, it remembers
+    assert CopyHistory().linked_text() == ""
+    assert CopyHistory.stored(0, 0, 0, "", "").human_links == 0
+    assert CopyHistory.stored(0, 0, 0, "", "0:4").machine_links == 4

@@ -18,6 +18,7 @@ from mailbeacon.core.history import CopyHistory
 from mailbeacon.service.context import Services
 from mailbeacon.store import migrate
 from mailbeacon.store.db import Database
+from mailbeacon.store.observations import KIND_CLICK
 from mailbeacon.store.schema import (
     analytics_daily,
     analytics_hourly,
@@ -27,12 +28,21 @@ from mailbeacon.store.schema import (
     events,
     messages,
     metadata,
+    observations,
     projects,
     teams,
 )
+from mailbeacon.workers.promoter import promote_settled
 from tests.store.test_analytics_rollup import populate
+from tests.support import link_figures
+from tests.support.delivered import delivered_copies
+from tests.support.tenants import new_tenant
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
 
 
 def test_migrations_match_the_declared_schema(db: Database) -> None:
@@ -248,3 +258,68 @@ def test_each_values_totals_are_filled_from_the_daily_counters(
     db.engine.dispose()
     migrate.upgrade(db)
     assert totals() == kept
+
+
+def test_links_counters_and_copies_clicked_links_are_filled_from_the_events(
+    make_services: Callable[..., Services], database_url: str
+) -> None:
+    """Migration 0018 fills the links' counters and each copy's clicked links, for the click
+    events recorded before it, with what the promoter keeps."""
+    services = make_services(database_url)
+    services.clock.advance(hours=1)
+    tenant = new_tenant(services.db, services.clock)
+    copy_ids = delivered_copies(
+        services,
+        tenant,
+        "<body>" + '<a href="https://a.example/">A</a>' * 3,
+        ["a@x.example", "b@x.example", "c@x.example"],
+        NOW,
+    )
+    db = services.db
+    at_us = int(NOW.timestamp() * 1_000_000)
+    hits = [  # copy, link, user agent: people, a HEAD probe, a preview bot, the same twice
+        (copy_ids[0], 0, "GET", CHROME),
+        (copy_ids[0], 0, "GET", CHROME),
+        (copy_ids[1], 0, "HEAD", CHROME),
+        (copy_ids[1], 2, "GET", CHROME),
+        (copy_ids[2], 1, "GET", "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"),
+        (copy_ids[2], 1, "GET", CHROME),
+    ]
+    with db.write() as conn:
+        conn.execute(
+            observations.insert(),
+            [
+                {
+                    "copy_id": copy_id,
+                    "kind": KIND_CLICK,
+                    "link_index": link,
+                    "at_us": at_us + 60_000_000 * (n + 1),
+                    "method": method,
+                    "host": "t.example.test",
+                    "ip": "203.0.113.7",
+                    "user_agent": agent,
+                    "headers": '{"accept-language":"en-GB"}',
+                    "promoted": False,
+                }
+                for n, (copy_id, link, method, agent) in enumerate(hits)
+            ],
+        )
+    assert promote_settled(db, services.clock, services.settings.settle_seconds) == len(hits)
+
+    def kept() -> tuple[link_figures.Figures, set[tuple[int, str]]]:
+        with db.read() as conn:
+            linked = {
+                tuple(row)
+                for row in conn.execute(select(copy_states.c.copy_id, copy_states.c.linked))
+            }
+            return link_figures.kept(conn), linked
+
+    figures, linked = kept()
+    with db.read() as conn:
+        assert figures == link_figures.from_events(conn)
+    assert len(figures) == 3
+    assert all(text for _, text in linked)
+    command.downgrade(migrate._config(db), "0017")
+    db.engine.dispose()
+    migrate.upgrade(db)
+    assert kept() == (figures, linked)

@@ -16,10 +16,11 @@ from sqlalchemy import Row, func, select
 
 from mailbeacon.app import Services
 from mailbeacon.clock import FixedClock
-from mailbeacon.store import rollups
+from mailbeacon.store import link_report, rollups
 from mailbeacon.store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN
 from mailbeacon.store.schema import events, observations, stats_daily
 from mailbeacon.workers.promoter import PROMOTER_NICE, Promoter, promoter_worker
+from tests.support import link_figures
 from tests.support.delivered import delivered_copies
 from tests.support.tenants import Tenant, new_tenant
 
@@ -182,6 +183,36 @@ def test_first_is_counted_across_passes(services: Services, fresh: bool) -> None
         counted = rollups.read(conn, [tenant.project.id], DELIVERED.date(), DELIVERED.date())
     day = counted[DELIVERED.date().isoformat()]
     assert (day["opened"], day["unique_opened"], day["unique_any_opened"]) == (2, 1, 1)
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["same promoter", "another promoter"])
+def test_each_links_counters_count_recipients_once_and_every_click(
+    services: Services, fresh: bool
+) -> None:
+    """A link's recipients are counted once however many times, and across passes; its
+    clicks each time. What the promoter keeps is what the events say."""
+    tenant = new_tenant(services.db, services.clock)
+    ann, bob = send(services, tenant, recipients=2)
+    observe(services, ann, KIND_CLICK, timedelta(minutes=5), link=2)
+    observe(services, bob, KIND_CLICK, timedelta(minutes=6), link=2, method="HEAD")  # machine
+    observe(services, ann, KIND_HONEYPOT, timedelta(minutes=7), headers="{}")  # not a link
+    promoter = promoter_of(services)
+    assert promoter.run_once(limit=3) == 3
+    observe(services, ann, KIND_CLICK, timedelta(minutes=30), link=2)  # again: one more click
+    observe(services, bob, KIND_CLICK, timedelta(minutes=31), link=2)  # now bob, himself
+    observe(services, bob, KIND_CLICK, timedelta(minutes=32), link=4, method="HEAD")
+    observe(services, bob, KIND_CLICK, timedelta(minutes=33), link=9)  # no such link
+    assert (promoter_of(services) if fresh else promoter).run_once() == 4
+    with services.db.read() as conn:
+        [message_id] = {e.message_id for e in promoted(services)}
+        report = {r.link_index: r for r in link_report.link_report(conn, message_id)}
+        assert link_figures.kept(conn) == link_figures.from_events(conn)
+    assert sorted(report) == [0, 1, 2, 3, 4]
+    two, four = report[2], report[4]
+    assert (two.human_clicks, two.human_clicks_events) == (2, 3)
+    assert (two.machine_clicks, two.machine_clicks_events) == (1, 1)
+    assert (four.human_clicks, four.machine_clicks, four.machine_clicks_events) == (0, 1, 1)
+    assert report[0].human_clicks_events == report[0].machine_clicks_events == 0
 
 
 def test_a_hit_on_a_copy_that_is_gone_is_marked_without_an_event(services: Services) -> None:

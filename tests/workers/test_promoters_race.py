@@ -1,6 +1,6 @@
 """Two promoters in two processes racing over the same copies, on PostgreSQL and on SQLite
 (issue 14): in every burst of a loop, exactly one ``first`` per copy and type, and the
-counters equal to what the events say.
+counters (daily, analytics, per link) equal to what the events say.
 
 Each burst gives new copies their first hits and old copies more, all stored at once, and
 both processes promote it in passes of a few observations, so their passes share copies.
@@ -26,6 +26,7 @@ from mailbeacon.core.analytics.classes import BITS, CLASSES
 from mailbeacon.store.db import Database
 from mailbeacon.store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN
 from mailbeacon.store.schema import analytics_hourly, events, observations, stats_daily
+from tests.support import link_figures
 from tests.support.delivered import delivered_copies
 from tests.support.tenants import Tenant, new_tenant
 
@@ -183,6 +184,7 @@ def check_exact(db: Database, expected_events: int) -> None:
                 unique = f"{name}_{'opens' if kind == 'opened' else 'clicks'}"
                 assert _one(conn, select(func.sum(analytics_hourly.c[unique]))) == marked
         assert stats["effective_opened"] == copies_with(engagement, counted)
+        assert link_figures.kept(conn) == link_figures.from_events(conn)
 
 
 def test_two_promoter_processes_keep_firsts_and_counters_exact(

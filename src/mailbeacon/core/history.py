@@ -5,7 +5,7 @@ classes of event it had (for ``first``, the unique counters and analytics' class
 its clicks of the last ten minutes (for bursts). A copy with 500,000 hits (a link posted
 publicly, a bot looping) made every pass over it read thousands of rows. A
 :class:`CopyHistory` holds the same answers in a bounded form, stored as one row per copy
-(store/copy_states.py) and updated by every pass that judges the copy:
+(``copy_states``, store/promotion.py) and updated by every pass that judges the copy:
 
 - ``opens`` / ``clicks``: bitmasks of what the copy's events of that type have been: any
   event, a countable one (``counts_for_metrics``), and each classification seen. Everything
@@ -19,6 +19,9 @@ publicly, a bot looping) made every pass over it read thousands of rows. A
   gives for every hit shipped within the settle window.
 - ``hits``: how many hits the copy has had judged; it also tells a stale read (SQLite's
   promoter judges outside the write lock and compares it before writing).
+- the links it has clicked, by people (a countable click) and by machines: two bitmasks of
+  link indexes, bounded by the message's links. What the per-link report's recipient counts
+  need (store/link_report.py): a click adds a recipient to its link's count once.
 
 Bounds: :data:`MAX_LINKS` links (a message with more keeps its most recently clicked ones,
 so "every link clicked" is not seen past that), :data:`MAX_TRAPS` honeypot hits.
@@ -71,7 +74,7 @@ class Flags(NamedTuple):
 class CopyHistory:
     """One copy's summary; :meth:`record` and :meth:`remember` move it on as hits are judged."""
 
-    __slots__ = ("clicks", "hits", "link_at", "opens", "traps")
+    __slots__ = ("clicks", "hits", "human_links", "link_at", "machine_links", "opens", "traps")
 
     def __init__(
         self,
@@ -80,10 +83,14 @@ class CopyHistory:
         hits: int = 0,
         link_at: dict[int, int] | None = None,
         traps: list[tuple[int, str | None, str]] | None = None,
+        human_links: int = 0,
+        machine_links: int = 0,
     ) -> None:
         self.opens = opens
         self.clicks = clicks
         self.hits = hits
+        self.human_links = human_links  # bit i: link i had a countable click
+        self.machine_links = machine_links  # bit i: link i had a machine click
         self.link_at: dict[int, int] = link_at if link_at is not None else {}  # link -> at_us
         self.traps: list[tuple[int, str | None, str]] = traps if traps is not None else []
 
@@ -96,6 +103,25 @@ class CopyHistory:
             flags, self.clicks = _judged(self.clicks, classification, counted, engaged)
         self.hits += 1
         return flags
+
+    def clicked(self, link: int, counted: bool, machine: bool) -> tuple[bool, bool]:
+        """A click on link ``link`` (a link of the message: 0 or more), which then counts as
+        seen: whether it is the copy's first countable one on that link, and its first
+        machine one."""
+        bit = 1 << link
+        human = counted and not self.human_links & bit
+        robot = machine and not self.machine_links & bit
+        if human:
+            self.human_links |= bit
+        if robot:
+            self.machine_links |= bit
+        return human, robot
+
+    def linked_text(self) -> str:
+        """The clicked links as stored: "HUMAN:MACHINE", bitmasks in hex ("": none)."""
+        if not self.human_links and not self.machine_links:
+            return ""
+        return f"{self.human_links:x}:{self.machine_links:x}"
 
     def context(self) -> list[Hit]:
         """The earlier hits that classify's patterns may span, oldest first."""
@@ -143,14 +169,19 @@ class CopyHistory:
         return f'{{"links":[{links}],"traps":{traps}}}'
 
     @classmethod
-    def stored(cls, opens: int, clicks: int, hits: int, window: str) -> CopyHistory:
-        """The summary as store/copy_states.py reads it."""
+    def stored(
+        cls, opens: int, clicks: int, hits: int, window: str, linked: str = ""
+    ) -> CopyHistory:
+        """The summary as store/promotion.py reads it (a ``copy_states`` row)."""
+        human, _, machine = linked.partition(":")
+        human_links, machine_links = int(human or "0", 16), int(machine or "0", 16)
         if not window:
-            return cls(opens, clicks, hits)
+            return cls(opens, clicks, hits, None, None, human_links, machine_links)
         parsed = json.loads(window)
         links: Sequence[list[int]] = parsed.get("links", ())
         traps = [(int(at), ip, str(agent)) for at, ip, agent in parsed.get("traps", ())]
-        return cls(opens, clicks, hits, {int(pair[0]): int(pair[1]) for pair in links}, traps)
+        link_at = {int(pair[0]): int(pair[1]) for pair in links}
+        return cls(opens, clicks, hits, link_at, traps, human_links, machine_links)
 
 
 @functools.cache

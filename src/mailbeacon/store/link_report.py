@@ -1,27 +1,40 @@
 """One message's links with their clicks, by people and by machines: the per-link report of
-``GET /v1/messages/{id}``.
+``GET /v1/messages/{id}``, kept as counters (``link_clicks``).
 
-Counted in the database, one GROUP BY over the message's click events that reads only the
-``ix_events_link_report`` index (store/schema.py), so a message with hundreds of thousands of
-events answers without a single event row crossing into Python. The names follow Lettermint's
-analytics metrics: a plain count is of recipients (``human_clicks``: how many recipients
-clicked the link, each once), an ``_events`` count is of clicks. "Human" is a click that
-counts for metrics (Lettermint's human-countable click), "machine" one that no person caused
-(a scanner, a link preview, a bot); a click can be neither (a privacy proxy fetching for a
-reader). The honeypot link is not a link of the message and is not reported.
+The promoter adds to them as it writes the click events (:func:`add`, in the same
+transaction), one upsert per link a pass saw clicked, so the report reads a message's few
+counter rows however many clicks it has had. Counting them from the events took an index of
+six columns (message, type, link, copy, countable, machine) that every event entered at a
+random page: the costliest of the promoter's inserts (bench/promote/event_indexes.py), for a
+read that comes once per API call. Whether a click is its recipient's first on the link, by
+a person or by a machine, is the promoter's to know: its copy summary keeps the links each
+copy has clicked (core/history.py).
+
+The names follow Lettermint's analytics metrics: a plain count is of recipients
+(``human_clicks``: how many recipients clicked the link, each once), an ``_events`` count is
+of clicks. "Human" is a click that counts for metrics (Lettermint's human-countable click),
+"machine" one that no person caused (a scanner, a link preview, a bot); a click can be
+neither (a privacy proxy fetching for a reader). The honeypot link is not a link of the
+message and is not reported.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, func, select
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .schema import events, links
+from .schema import link_clicks, links
 
-__all__ = ["LinkClicks", "link_report"]
+__all__ = ["COUNTS", "LinkClicks", "Tally", "add", "link_report"]
 
-CLICKED = "message.clicked"
+COUNTS = ("human", "human_events", "machine", "machine_events")
+# (message id, link index) -> what a pass adds to its counters, in the order of COUNTS
+Tally = Mapping[tuple[int, int], tuple[int, int, int, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,53 +48,45 @@ class LinkClicks:
     machine_clicks_events: int  # machine clicks
 
 
-def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    """How many rows meet ``condition``."""
-    return func.sum(case((condition, 1), else_=0))
+def add(conn: Connection, tally: Tally) -> None:
+    """Add a pass's clicks to their links' counters (one executemany), in the caller's
+    transaction: an upsert that adds, so promoters in several processes never lose one."""
+    if not tally:
+        return
+    insert: Any = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(link_clicks)
+    statement = statement.on_conflict_do_update(
+        index_elements=["message_id", "link_index"],
+        set_={name: link_clicks.c[name] + statement.excluded[name] for name in COUNTS},
+    )
+    conn.execute(
+        statement,
+        [
+            {"message_id": message_id, "link_index": index, **dict(zip(COUNTS, added, strict=True))}
+            for (message_id, index), added in sorted(tally.items())  # a fixed lock order
+        ],
+    )
 
 
 def link_report(conn: Connection, message_id: int) -> list[LinkClicks]:
     """Every tracked link of the message in order of appearance, clicked or not."""
-    # First per (link, recipient's copy), then per link: the inner GROUP BY follows the
-    # index's order and sorts nothing, where COUNT(DISTINCT copy_id) made SQLite build a
-    # temporary B-tree per count and took twice as long (200,000 clicks on one message:
-    # ~100 ms on SQLite, 10-40 ms on PostgreSQL, on a shared 2-core machine).
-    per_copy = (
-        select(
-            events.c.link_index,
-            _count(events.c.counts_for_metrics.is_(True)).label("human"),
-            _count(events.c.machine.is_(True)).label("machine"),
-        )
-        .where(
-            events.c.message_id == message_id,
-            events.c.type == CLICKED,
-            events.c.link_index.is_not(None),
-        )
-        .group_by(events.c.link_index, events.c.copy_id)
-        .subquery()
-    )
-    counted = (
-        select(
-            per_copy.c.link_index,
-            _count(per_copy.c.human > 0).label("human"),
-            func.sum(per_copy.c.human).label("human_events"),
-            _count(per_copy.c.machine > 0).label("machine"),
-            func.sum(per_copy.c.machine).label("machine_events"),
-        )
-        .group_by(per_copy.c.link_index)
-        .subquery()
-    )
     rows = conn.execute(
         select(
             links.c.link_index,
             links.c.url,
             links.c.anchor_text,
-            counted.c.human,
-            counted.c.human_events,
-            counted.c.machine,
-            counted.c.machine_events,
+            link_clicks.c.human,
+            link_clicks.c.human_events,
+            link_clicks.c.machine,
+            link_clicks.c.machine_events,
         )
-        .select_from(links.outerjoin(counted, counted.c.link_index == links.c.link_index))
+        .select_from(
+            links.outerjoin(
+                link_clicks,
+                (link_clicks.c.message_id == links.c.message_id)
+                & (link_clicks.c.link_index == links.c.link_index),
+            )
+        )
         .where(links.c.message_id == message_id)
         .order_by(links.c.link_index)
     )

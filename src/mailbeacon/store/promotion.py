@@ -60,8 +60,8 @@ Observed = tuple[int, int, int, int, int, str, str | None, str, str]
 CopyRow = tuple[int, int, str, datetime | None, int, int | None, str | None]
 # message id, link index, url, anchor text
 LinkRow = tuple[int, int, str, str]
-# copy id, opens, clicks, hits, recent (a copy's summary, core/history.py)
-StateRow = tuple[int, int, int, int, str]
+# copy id, opens, clicks, hits, recent, linked (a copy's summary, core/history.py)
+StateRow = tuple[int, int, int, int, str, str]
 
 _OBSERVED = (
     observations.c.id,
@@ -74,7 +74,7 @@ _OBSERVED = (
     observations.c.user_agent,
     observations.c.headers,
 )
-_STATE_NAMES = ("copy_id", "opens", "clicks", "hits", "recent")
+_STATE_NAMES = ("copy_id", "opens", "clicks", "hits", "recent", "linked")
 _STATE = tuple(copy_states.c[name] for name in _STATE_NAMES)
 
 

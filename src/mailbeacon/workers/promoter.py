@@ -6,7 +6,8 @@ observations are grouped by recipient copy and classified together with that cop
 hits (core/verdicts/classify.py) and given their user agent's facts; then, in one
 transaction, they are written as ``message.opened`` / ``message.clicked`` events
 (``first`` counted over human-countable events only) with their webhook deliveries and daily
-counters (service/events.py), and marked promoted. Each event keeps its observation id
+counters (service/events.py) and their links' counters (store/link_report.py), and marked
+promoted. Each event keeps its observation id
 (unique), so a pass that dies half-way is simply done again.
 
 On SQLite the judging happens outside the write transaction: SQLite has one writer at a time,
@@ -57,7 +58,7 @@ from ..core.verdicts.classify import Classification, Hit, Verdict, classify
 from ..core.verdicts.networks import NetworkTable
 from ..core.verdicts.useragent import client_facts
 from ..service import events
-from ..store import link_changes, promotion, rollups
+from ..store import link_changes, link_report, promotion, rollups
 from ..store import networks as network_store
 from ..store.db import Database
 from ..store.ids import new_ids
@@ -230,6 +231,7 @@ class Promoter:
         if marked != len(found):
             raise _Stale
         events.record(conn, judged.rows, now, judged.deltas())
+        link_report.add(conn, judged.link_tally)
         promotion.save_states(conn, judged.state_rows())
 
     def _judge(
@@ -349,6 +351,8 @@ class _Pass:
         self.histories: dict[int, CopyHistory] = {}  # the copies' summaries, moved on
         # how many events moved each set of counters, per rollup key
         self._tally: Counter[tuple[rollups.Key, tuple[str, ...]]] = Counter()
+        # per (message, link): recipients and clicks, by people and by machines (link_report)
+        self.link_tally: dict[tuple[int, int], tuple[int, int, int, int]] = {}
 
     def add(
         self,
@@ -381,8 +385,12 @@ class _Pass:
         if kind == KIND_CLICK:
             index = link_index
             url, anchor = copy.links.get(index, _NO_LINK)
-            if url is not None and copy.history:  # fixed after sending: as it was then
-                url = destination_at(url, copy.history.get(index, ()), at)
+            if url is not None:  # a link of the message: its report counts the click
+                if copy.history:  # fixed after sending: as it was then
+                    url = destination_at(url, copy.history.get(index, ()), at)
+                machine = verdict.machine
+                if counted or machine:
+                    self._count_link(copy.message_id, index, history, counted, machine)
         facts = client_facts(hit.user_agent)
         self.rows.append(
             Event(
@@ -415,9 +423,29 @@ class _Pass:
             )
         )
 
+    def _count_link(
+        self, message_id: int, index: int, history: CopyHistory, counted: bool, machine: bool
+    ) -> None:
+        human_first, machine_first = history.clicked(index, counted, machine)
+        key = (message_id, index)
+        human, human_events, robots, robot_events = self.link_tally.get(key, (0, 0, 0, 0))
+        self.link_tally[key] = (
+            human + human_first,
+            human_events + counted,
+            robots + machine_first,
+            robot_events + machine,
+        )
+
     def state_rows(self) -> list[StateRow]:
         return [
-            (copy_id, history.opens, history.clicks, history.hits, history.window_text())
+            (
+                copy_id,
+                history.opens,
+                history.clicks,
+                history.hits,
+                history.window_text(),
+                history.linked_text(),
+            )
             for copy_id, history in self.histories.items()
         ]
 
