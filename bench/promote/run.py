@@ -39,9 +39,10 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, case, func, select, text
 from sqlalchemy.engine import make_url
 
 from mailbeacon.app import Services, build_services
@@ -52,7 +53,7 @@ from mailbeacon.service.accept import Intake, accept
 from mailbeacon.store import migrate, rollups, tenancy
 from mailbeacon.store.db import Database
 from mailbeacon.store.observations import KIND_CLICK, KIND_OPEN
-from mailbeacon.store.schema import copies, events, observations, stats_daily
+from mailbeacon.store.schema import copies, events, link_clicks, links, observations, stats_daily
 from mailbeacon.workers.promoter import Promoter
 
 KEYS = "1:" + "bench-signing-key-0123456789abcdefgh"
@@ -245,6 +246,7 @@ def load(db: Database, rows: list[tuple]) -> None:
         conn.execute(text("DELETE FROM analytics_hourly"))
         conn.execute(text("DELETE FROM analytics_daily"))
         conn.execute(text("DELETE FROM copy_states"))
+        conn.execute(text("DELETE FROM link_clicks"))
         conn.exec_driver_sql(
             "INSERT INTO observations (copy_id, kind, link_index, at_us, method, host, ip, "
             f"user_agent, headers, promoted) VALUES ({', '.join([marker] * 10)})",
@@ -312,7 +314,7 @@ def promote_processes(url: str, count: int, total: int) -> tuple[int, float, flo
 def check(db: Database, rows: list[tuple]) -> tuple[list[str], Counter[tuple[str, str]]]:
     """What does not add up (empty if all does), and the verdicts: events per (type,
     classification). Every observation is promoted into exactly one event of its kind, and
-    the daily counters agree with the events they were added from."""
+    the daily counters and the links' counters agree with the events they were added from."""
     wrong: list[str] = []
     with db.read() as conn:
         left = conn.execute(
@@ -369,6 +371,12 @@ def check(db: Database, rows: list[tuple]) -> tuple[list[str], Counter[tuple[str
                 events.c.counts_for_metrics.is_(True)
             )
         ).scalar_one()
+        link_counts = _link_counts_from_events(conn)
+        kept_links = {
+            (row[0], row[1]): tuple(row[2:])
+            for row in conn.execute(select(link_clicks)).all()
+            if row.human_events or row.machine_events
+        }
     if left:
         wrong.append(f"{left} observations left unpromoted")
     if tuple(made) != (len(rows), len(rows)):
@@ -397,7 +405,52 @@ def check(db: Database, rows: list[tuple]) -> tuple[list[str], Counter[tuple[str
         "effective_opened": (totals["effective_opened"], engaged_copies),
     }
     wrong += [f"{name}: counters {a}, events {b}" for name, (a, b) in expected.items() if a != b]
+    if kept_links != link_counts:
+        differ = sorted(
+            k
+            for k in kept_links.keys() | link_counts.keys()
+            if kept_links.get(k) != link_counts.get(k)
+        )
+        wrong.append(
+            f"links' counters disagree with the events for {len(differ)} links, e.g. {differ[:3]}"
+        )
     return wrong, verdicts
+
+
+def _link_counts_from_events(conn: Connection) -> dict[tuple[int, int], tuple[int, ...]]:
+    """Per link of a message, from its click events: recipients with a countable click,
+    such clicks, recipients with a machine click, such clicks (what link_clicks keeps)."""
+
+    def count(condition: Any) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    per_copy = (
+        select(
+            events.c.message_id,
+            events.c.link_index,
+            count(events.c.counts_for_metrics.is_(True)).label("human"),
+            count(events.c.machine.is_(True)).label("machine"),
+        )
+        .join(
+            links,
+            (links.c.message_id == events.c.message_id)
+            & (links.c.link_index == events.c.link_index),
+        )
+        .where(events.c.type == "message.clicked")
+        .group_by(events.c.message_id, events.c.link_index, events.c.copy_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(
+            per_copy.c.message_id,
+            per_copy.c.link_index,
+            count(per_copy.c.human > 0),
+            func.sum(per_copy.c.human),
+            count(per_copy.c.machine > 0),
+            func.sum(per_copy.c.machine),
+        ).group_by(per_copy.c.message_id, per_copy.c.link_index)
+    ).all()
+    return {(row[0], row[1]): tuple(row[2:]) for row in rows if row[3] or row[5]}
 
 
 def floor(db: Database, rows: list[tuple]) -> tuple[float, float]:
