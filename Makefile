@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test lint format bench bench-tools clean tools tls-tools browser-tools
+.PHONY: run test screenshots lint format bench bench-tools clean tools tls-tools browser-tools
 
 $(STAMP): pyproject.toml setup.py $(wildcard src/mailbeacon/core/instrumentation/*.c)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ browser-tools:
 # two); every PostgreSQL template and SQLite file is per worker already.
 test: lint tools tls-tools browser-tools
 	$(BIN)/pytest -n 2
+
+# The README's pictures of the dashboard, taken by its browser tests (a test run alone keeps
+# them in a temporary directory).
+screenshots: $(STAMP) browser-tools
+	MAILBEACON_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/web/dashboard/test_browser.py
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench
