@@ -52,8 +52,15 @@ from mailbeacon.gc_tuning import GcTuning
 from mailbeacon.service.accept import Intake, accept
 from mailbeacon.store import migrate, rollups, tenancy
 from mailbeacon.store.db import Database
-from mailbeacon.store.observations import KIND_CLICK, KIND_OPEN
-from mailbeacon.store.schema import copies, events, link_clicks, links, observations, stats_daily
+from mailbeacon.store.observations import KIND_CLICK, KIND_OPEN, insert_hits
+from mailbeacon.store.schema import (
+    copies,
+    events,
+    link_clicks,
+    links,
+    stats_daily,
+    unpromoted,
+)
 from mailbeacon.workers.promoter import Promoter
 
 KEYS = "1:" + "bench-signing-key-0123456789abcdefgh"
@@ -226,32 +233,25 @@ def _row(
         ip,
         agent,
         headers,
-        0,
     )
 
 
 def load(db: Database, rows: list[tuple]) -> None:
     """Store the observations as `mailbeacon serve` does: in the order they happened. The
     observation writer appends each hit as it arrives, so ids follow time, and a pass (oldest
-    first) marks neighbouring rows promoted. Stored in the order the scenarios were drawn, a
-    pass would mark rows scattered over the whole table, a cost production never pays."""
+    first) reads neighbouring rows. Stored in the order the scenarios were drawn, a pass would
+    read rows scattered over the whole table, a cost production never pays."""
     rows = sorted(rows, key=lambda row: row[3])  # at_us; stable, so ties keep their order
-    marker = "?" if db.is_sqlite else "%s"
-    if not db.is_sqlite:
-        rows = [(*row[:-1], False) for row in rows]
     with db.write() as conn:
         conn.execute(text("DELETE FROM observations"))
+        conn.execute(text("DELETE FROM unpromoted"))
         conn.execute(text("DELETE FROM events WHERE observation_id IS NOT NULL"))
         conn.execute(text("DELETE FROM stats_daily"))
         conn.execute(text("DELETE FROM analytics_hourly"))
         conn.execute(text("DELETE FROM analytics_daily"))
         conn.execute(text("DELETE FROM copy_states"))
         conn.execute(text("DELETE FROM link_clicks"))
-        conn.exec_driver_sql(
-            "INSERT INTO observations (copy_id, kind, link_index, at_us, method, host, ip, "
-            f"user_agent, headers, promoted) VALUES ({', '.join([marker] * 10)})",
-            rows,
-        )
+        insert_hits(conn, rows)  # each queued for the promoter, as the shipper does
 
 
 def promote(services: Services) -> tuple[int, float, float]:
@@ -282,7 +282,7 @@ def _promote_in_process(url: str) -> None:
             if promoter.run_once() == 0:
                 with db.read() as conn:
                     waiting = conn.execute(
-                        select(func.count()).where(observations.c.promoted.is_(False))
+                        select(func.count()).select_from(unpromoted)
                     ).scalar_one()
                 if waiting == 0:
                     return
@@ -317,9 +317,7 @@ def check(db: Database, rows: list[tuple]) -> tuple[list[str], Counter[tuple[str
     the daily counters and the links' counters agree with the events they were added from."""
     wrong: list[str] = []
     with db.read() as conn:
-        left = conn.execute(
-            select(func.count()).where(observations.c.promoted.is_(False))
-        ).scalar_one()
+        left = conn.execute(select(func.count()).select_from(unpromoted)).scalar_one()
         made = conn.execute(
             select(func.count(), func.count(events.c.observation_id.distinct())).where(
                 events.c.observation_id.is_not(None)
@@ -455,7 +453,7 @@ def _link_counts_from_events(conn: Connection) -> dict[tuple[int, int], tuple[in
 
 def floor(db: Database, rows: list[tuple]) -> tuple[float, float]:
     """The database's own floor for moving the rows: (wall, CPU) seconds of one INSERT ...
-    SELECT into events and one UPDATE of the observations (CPU: this process's, and on
+    SELECT into events and one DELETE of the promoter's queue (CPU: this process's, and on
     PostgreSQL the server's work is not in it)."""
     load(db, rows)
     public_id = "hex(randomblob(16))" if db.is_sqlite else "md5(o.id::text)"
@@ -471,7 +469,7 @@ def floor(db: Database, rows: list[tuple]) -> tuple[float, float]:
                 " JOIN messages m ON m.id = c.message_id"
             )
         )
-        conn.execute(observations.update().values(promoted=True))
+        conn.execute(unpromoted.delete())
     return time.perf_counter() - wall, time.process_time() - cpu
 
 

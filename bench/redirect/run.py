@@ -328,8 +328,8 @@ def add_old_observations(database: Path, rows: int) -> None:
         conn.execute(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
             "INSERT INTO observations (copy_id, kind, link_index, at_us, method, host, ip, "
-            "user_agent, headers, promoted) SELECT i % 5000 + 1, 2, i % 20, ? + i, 'GET', "
-            "'t.example.com', '203.0.113.0', ?, '{\"accept-language\": \"en-GB\"}', 1 FROM n",
+            "user_agent, headers) SELECT i % 5000 + 1, 2, i % 20, ? + i, 'GET', "
+            "'t.example.com', '203.0.113.0', ?, '{\"accept-language\": \"en-GB\"}' FROM n",
             (rows, old_us, agent),
         )
         conn.commit()
@@ -338,9 +338,8 @@ def add_old_observations(database: Path, rows: int) -> None:
 def backlog(database: Path) -> tuple[int, int, int]:
     """(observations, those not yet promoted, events promoted from observations)."""
     with contextlib.closing(sqlite3.connect(database, timeout=60)) as conn:
-        (total, waiting) = conn.execute(
-            "SELECT count(*), count(*) FILTER (WHERE NOT promoted) FROM observations"
-        ).fetchone()
+        (total,) = conn.execute("SELECT count(*) FROM observations").fetchone()
+        (waiting,) = conn.execute("SELECT count(*) FROM unpromoted").fetchone()
         (made,) = conn.execute(
             "SELECT count(*) FROM events WHERE observation_id IS NOT NULL"
         ).fetchone()
@@ -348,12 +347,12 @@ def backlog(database: Path) -> tuple[int, int, int]:
 
 
 def unpromoted(database: Path) -> int:
-    """Observations not yet promoted: a range of the ``(promoted, at_us)`` index, as short as
-    the backlog. (Counting every row, as :func:`backlog` does, read a million-row index 5
-    times a second while the server promoted, each read a snapshot that kept the server's
-    WAL from starting over.)"""
+    """Observations not yet promoted: the promoter's queue, as short as the backlog.
+    (Counting every row, as :func:`backlog` does, read a million-row index 5 times a second
+    while the server promoted, each read a snapshot that kept the server's WAL from starting
+    over.)"""
     with contextlib.closing(sqlite3.connect(database, timeout=60)) as conn:
-        (waiting,) = conn.execute("SELECT count(*) FROM observations WHERE promoted = 0").fetchone()
+        (waiting,) = conn.execute("SELECT count(*) FROM unpromoted").fetchone()
     return int(waiting)
 
 

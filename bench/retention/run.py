@@ -49,14 +49,13 @@ def fill(db: Database, rows: int) -> None:
         if db.is_sqlite
         else "WITH n(i) AS (SELECT generate_series(1, :rows)) "
     )
-    promoted = "1" if db.is_sqlite else "true"
+    true = "1" if db.is_sqlite else "true"
     with db.write() as conn:
         conn.execute(
             text(
                 series + "INSERT INTO observations (copy_id, kind, link_index, at_us, method, "
-                "host, ip, user_agent, headers, promoted) SELECT i % 5000 + 1, 2, i % 20, "
-                f":old + i, 'GET', 't.example.com', '203.0.113.0', :agent, '{{}}', {promoted} "
-                "FROM n"
+                "host, ip, user_agent, headers) SELECT i % 5000 + 1, 2, i % 20, "
+                ":old + i, 'GET', 't.example.com', '203.0.113.0', :agent, '{}' FROM n"
             ),
             {"rows": rows, "old": old_us, "agent": AGENT},
         )
@@ -72,7 +71,7 @@ def fill(db: Database, rows: int) -> None:
                 "INSERT INTO projects (public_id, team_id, sid, name, sending_token_hash, "
                 "delivery_mode, smtp_enabled, redact_email_content, token_generated_at, "
                 "created_at, updated_at) VALUES ('p', :team, 's', 'p', 'h', 'live', "
-                f"{promoted}, {'0' if db.is_sqlite else 'false'}, :at, :at, :at) RETURNING id"
+                f"{true}, {'0' if db.is_sqlite else 'false'}, :at, :at, :at) RETURNING id"
             ),
             {"team": team, "at": OLD.replace(tzinfo=None)},
         ).scalar_one()
@@ -82,7 +81,7 @@ def fill(db: Database, rows: int) -> None:
                 '"to", cc, bcc, reply_to, tags, metadata, attachments, raw, transactional, '
                 "track_opens, track_clicks, status_changed_at, created_at) VALUES ('m', :p, "
                 "'lettermint', 'delivered', 'a@b.c', '[]', '[]', '[]', '[]', '[]', '{}', "
-                f"'[]', :raw, {promoted}, {promoted}, {promoted}, :at, :at) RETURNING id"
+                f"'[]', :raw, {true}, {true}, {true}, :at, :at) RETURNING id"
             ),
             {"p": project, "raw": b"Subject: s\r\n\r\nbody", "at": OLD.replace(tzinfo=None)},
         ).scalar_one()

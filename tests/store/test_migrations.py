@@ -31,9 +31,11 @@ from mailbeacon.store.schema import (
     observations,
     projects,
     teams,
+    unpromoted,
 )
 from mailbeacon.workers.promoter import promote_settled
 from tests.store.test_analytics_rollup import populate
+from tests.support import hits as stored_hits
 from tests.support import link_figures
 from tests.support.delivered import delivered_copies
 from tests.support.tenants import new_tenant
@@ -286,8 +288,8 @@ def test_links_counters_and_copies_clicked_links_are_filled_from_the_events(
         (copy_ids[2], 1, "GET", CHROME),
     ]
     with db.write() as conn:
-        conn.execute(
-            observations.insert(),
+        stored_hits.store(
+            conn,
             [
                 {
                     "copy_id": copy_id,
@@ -299,7 +301,6 @@ def test_links_counters_and_copies_clicked_links_are_filled_from_the_events(
                     "ip": "203.0.113.7",
                     "user_agent": agent,
                     "headers": '{"accept-language":"en-GB"}',
-                    "promoted": False,
                 }
                 for n, (copy_id, link, method, agent) in enumerate(hits)
             ],
@@ -323,3 +324,48 @@ def test_links_counters_and_copies_clicked_links_are_filled_from_the_events(
     db.engine.dispose()
     migrate.upgrade(db)
     assert kept() == (figures, linked)
+
+
+def test_the_promoters_queue_is_filled_from_the_flags_then_as_hits_are_stored(
+    database_url: str,
+) -> None:
+    """Migration 0019 queues the observations not yet promoted (and only those); from then
+    on every observation stored is queued with it."""
+    db = Database(database_url)
+    try:
+        command.downgrade(migrate._config(db), "0018")
+        db.engine.dispose()
+
+        def hit(n: int, **more: Any) -> dict[str, Any]:
+            return {
+                "copy_id": n,
+                "kind": KIND_CLICK,
+                "link_index": 0,
+                "at_us": 1_000_000 * n,
+                "method": "GET",
+                "host": "t.example.test",
+                "ip": None,
+                "user_agent": "a",
+                "headers": "{}",
+                **more,
+            }
+
+        names = list(hit(0, promoted=False))
+        flagged = text(
+            f"INSERT INTO observations ({', '.join(names)}) "
+            f"VALUES ({', '.join(':' + name for name in names)})"
+        )
+        with db.write() as conn:  # as revision 0018 has them: a flag each
+            conn.execute(flagged, [hit(n, promoted=n % 2 == 0) for n in range(1, 7)])
+        migrate.upgrade(db)
+        with db.write() as conn:
+            stored_hits.store(conn, [hit(7), hit(8)])
+        with db.read() as conn:
+            waiting = conn.execute(
+                select(unpromoted.c.at_us, observations.c.copy_id)
+                .join(observations, observations.c.id == unpromoted.c.observation_id)
+                .order_by(unpromoted.c.at_us)
+            ).all()
+        assert [tuple(row) for row in waiting] == [(1_000_000 * n, n) for n in (1, 3, 5, 7, 8)]
+    finally:
+        db.dispose()

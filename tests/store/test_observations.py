@@ -17,6 +17,7 @@ from mailbeacon.store.checkpoints import WalCheckpointer
 from mailbeacon.store.db import Database
 from mailbeacon.store.observations import ObservationWriter
 from mailbeacon.store.schema import observations as table
+from mailbeacon.store.schema import unpromoted
 
 
 def row(copy_id: int, at_us: int = 1_000_000) -> observations.Row:
@@ -57,7 +58,9 @@ def test_hits_of_one_loop_turn_share_a_commit_and_are_stored_when_awaited(db: Da
         stored = conn.execute(select(table).order_by(table.c.id)).all()
     assert [r.copy_id for r in stored] == list(range(60))
     assert stored[0].user_agent == "Mozilla/5.0"
-    assert stored[0].promoted is False
+    with db.read() as conn:  # every one waits for the promoter (the database's trigger)
+        waiting = conn.execute(select(unpromoted).order_by(unpromoted.c.observation_id)).all()
+    assert [tuple(w) for w in waiting] == [(r.at_us, r.id) for r in stored]
 
 
 def test_claim_takes_settled_observations_oldest_first_and_mark_promoted_counts(
@@ -73,9 +76,8 @@ def test_claim_takes_settled_observations_oldest_first_and_mark_promoted_counts(
     with db.write() as conn:
         found = promotion.claim(conn, upto_us=4_000_000, limit=100, skip_locked=False)
         assert [o[1] for o in found] == [0, 1, 2, 3, 4]
-        ids = [o[0] for o in found[:3]]
-        assert promotion.mark_promoted(conn, ids) == 3
-        assert promotion.mark_promoted(conn, ids) == 0  # already: another promoter's
+        assert promotion.mark_promoted(conn, found[:3]) == 3
+        assert promotion.mark_promoted(conn, found[:3]) == 0  # already: another promoter's
         claimed = promotion.claim(conn, 10**12, 100, skip_locked=False)
         assert [o[1] for o in claimed] == [3, 4, 5, 6, 7, 8, 9]
 
@@ -84,6 +86,7 @@ def test_a_failing_database_fails_the_batch_and_is_counted(db: Database) -> None
     async def scenario() -> None:
         writer = ObservationWriter(db)
         writer._sql = "INSERT INTO no_such_table VALUES (1)"  # the database refuses the batch
+        writer._queued = False  # (the statement above is the whole batch)
         writer.start(asyncio.get_running_loop())
         try:
             with pytest.raises(Exception, match="no_such_table"):
@@ -103,9 +106,10 @@ def test_a_failed_batch_is_rolled_back_and_the_next_one_is_stored(db: Database) 
             await writer.record(row(1))
             good = writer._sql
             writer._sql = good.replace("observations", "no_such_table")
+            writer._queued = False  # (the statement above is the whole batch)
             with pytest.raises(Exception, match="no_such_table"):
                 await writer.record(row(2))
-            writer._sql = good
+            writer._sql, writer._queued = good, True
             await writer.record(row(3))
         finally:
             writer.stop()

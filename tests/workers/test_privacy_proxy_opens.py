@@ -22,8 +22,9 @@ from mailbeacon.app import Services
 from mailbeacon.service import analytics
 from mailbeacon.store import rollups
 from mailbeacon.store.observations import KIND_OPEN
-from mailbeacon.store.schema import events, observations
+from mailbeacon.store.schema import events
 from mailbeacon.workers.promoter import Promoter
+from tests.support import hits as stored_hits
 from tests.support.delivered import delivered_copies
 from tests.support.tenants import Tenant, new_tenant
 
@@ -52,19 +53,21 @@ def open_(
     services: Services, copy_id: int, after: timedelta, agent: str, ip: str, headers: str
 ) -> None:
     with services.db.write() as conn:
-        conn.execute(
-            observations.insert().values(
-                copy_id=copy_id,
-                kind=KIND_OPEN,
-                link_index=0,
-                at_us=int((DELIVERED + after).timestamp() * 1_000_000),
-                method="GET",
-                host="t.example.test",
-                ip=ip,
-                user_agent=agent,
-                headers=headers,
-                promoted=False,
-            )
+        stored_hits.store(
+            conn,
+            [
+                {
+                    "copy_id": copy_id,
+                    "kind": KIND_OPEN,
+                    "link_index": 0,
+                    "at_us": int((DELIVERED + after).timestamp() * 1_000_000),
+                    "method": "GET",
+                    "host": "t.example.test",
+                    "ip": ip,
+                    "user_agent": agent,
+                    "headers": headers,
+                }
+            ],
         )
 
 

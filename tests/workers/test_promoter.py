@@ -18,8 +18,10 @@ from mailbeacon.app import Services
 from mailbeacon.clock import FixedClock
 from mailbeacon.store import link_report, rollups
 from mailbeacon.store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN
-from mailbeacon.store.schema import events, observations, stats_daily
+from mailbeacon.store.schema import events, stats_daily
+from mailbeacon.store.schema import unpromoted as waiting
 from mailbeacon.workers.promoter import PROMOTER_NICE, Promoter, promoter_worker
+from tests.support import hits as stored_hits
 from tests.support import link_figures
 from tests.support.delivered import delivered_copies
 from tests.support.tenants import Tenant, new_tenant
@@ -65,19 +67,21 @@ def observe(
 ) -> None:
     at_us = int((DELIVERED + after).timestamp() * 1_000_000)
     with services.db.write() as conn:
-        conn.execute(
-            observations.insert().values(
-                copy_id=copy_id,
-                kind=kind,
-                link_index=link,
-                at_us=at_us,
-                method=method,
-                host="t.example.test",
-                ip=ip,
-                user_agent=agent,
-                headers=headers,
-                promoted=False,
-            )
+        stored_hits.store(
+            conn,
+            [
+                {
+                    "copy_id": copy_id,
+                    "kind": kind,
+                    "link_index": link,
+                    "at_us": at_us,
+                    "method": method,
+                    "host": "t.example.test",
+                    "ip": ip,
+                    "user_agent": agent,
+                    "headers": headers,
+                }
+            ],
         )
 
 
@@ -89,7 +93,7 @@ def promoted(services: Services) -> list[Row[Any]]:
 
 def unpromoted(services: Services) -> int:
     with services.db.read() as conn:
-        query = select(func.count()).where(observations.c.promoted.is_(False))
+        query = select(func.count()).select_from(waiting)
         return int(conn.execute(query).scalar_one())
 
 

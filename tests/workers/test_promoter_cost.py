@@ -16,7 +16,7 @@ from sqlalchemy import event
 
 from mailbeacon.app import Services
 from mailbeacon.store.observations import KIND_CLICK, KIND_OPEN
-from mailbeacon.store.schema import observations
+from tests.support import hits as stored_hits
 from tests.support.tenants import new_tenant
 from tests.workers.test_promoter import CHROME, DELIVERED, PERSON, promoted, promoter_of, send
 
@@ -50,12 +50,11 @@ def store(services: Services, copy_id: int, hits: int, start: timedelta) -> None
             "ip": "203.0.113.7",
             "user_agent": CHROME,
             "headers": PERSON,
-            "promoted": False,
         }
         for n in range(hits)
     ]
     with services.db.write() as conn:
-        conn.execute(observations.insert(), rows)
+        stored_hits.store(conn, rows)
 
 
 def counting(services: Services) -> Iterator[Work]:

@@ -25,7 +25,13 @@ from mailbeacon.app import Services
 from mailbeacon.core.analytics.classes import BITS, CLASSES
 from mailbeacon.store.db import Database
 from mailbeacon.store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN
-from mailbeacon.store.schema import analytics_hourly, events, observations, stats_daily
+from mailbeacon.store.schema import (
+    analytics_hourly,
+    events,
+    stats_daily,
+    unpromoted,
+)
+from tests.support import hits as stored_hits
 from tests.support import link_figures
 from tests.support.delivered import delivered_copies
 from tests.support.tenants import Tenant, new_tenant
@@ -96,7 +102,6 @@ def burst(db: Database, copy_ids: list[int], number: int) -> int:
                 "ip": values.get("ip", "203.0.113.7"),
                 "user_agent": values.get("agent", CHROME),
                 "headers": values.get("headers", PERSON),
-                "promoted": False,
             }
         )
 
@@ -112,7 +117,7 @@ def burst(db: Database, copy_ids: list[int], number: int) -> int:
             hit(copy_id, KIND_HONEYPOT, 200.1, ip="40.107.3.1", headers="{}")
     rows.sort(key=lambda row: row["at_us"])  # as the observation writer appends them
     with db.write() as conn:
-        conn.execute(observations.insert(), rows)
+        stored_hits.store(conn, rows)
     return len(rows)
 
 
@@ -120,9 +125,7 @@ def wait_promoted(db: Database) -> None:
     deadline = time.monotonic() + 60
     while True:
         with db.read() as conn:
-            left = conn.execute(
-                select(func.count()).where(observations.c.promoted.is_(False))
-            ).scalar_one()
+            left = conn.execute(select(func.count()).select_from(unpromoted)).scalar_one()
         if left == 0:
             return
         assert time.monotonic() < deadline, f"{left} observations still unpromoted"

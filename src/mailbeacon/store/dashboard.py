@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, select
 
-from .schema import copies, events, messages, observations, projects
+from .schema import copies, events, messages, observations, projects, unpromoted
 
 __all__ = [
     "Hit",
@@ -51,7 +51,16 @@ class Verdict:
     counts_for_metrics: bool | None
 
 
-def _hits() -> Any:
+def _hits(*, waiting_only: bool = False) -> Any:
+    """The hits with their messages; ``waiting_only``: those the promoter has not judged yet,
+    read from its queue (a settle window's worth), never a scan of every hit."""
+    queue = (unpromoted.c.at_us == observations.c.at_us) & (
+        unpromoted.c.observation_id == observations.c.id
+    )
+    if waiting_only:
+        found = unpromoted.join(observations, queue)
+    else:
+        found = observations.outerjoin(unpromoted, queue)  # promoted: no longer in the queue
     return (
         select(
             observations.c.id,
@@ -62,11 +71,12 @@ def _hits() -> Any:
             observations.c.method,
             observations.c.ip,
             observations.c.user_agent,
-            observations.c.promoted,
+            unpromoted.c.observation_id.is_(None).label("promoted"),
             messages.c.public_id.label("message_public_id"),
             copies.c.recipient,
             messages.c.subject,
         )
+        .select_from(found)
         .join(copies, copies.c.id == observations.c.copy_id)
         .join(messages, messages.c.id == copies.c.message_id)
         .join(projects, projects.c.id == messages.c.project_id)
@@ -92,13 +102,13 @@ def _hit(row: Row[Any]) -> Hit:
 
 def pending_hits(conn: Connection, copy_ids: Collection[int]) -> list[Hit]:
     """The hits on these copies the promoter has not judged yet (a settle window's worth:
-    the (promoted, at_us) index finds them without scanning every hit)."""
+    read from ``unpromoted``, without scanning every hit)."""
     if not copy_ids:
         return []
     query = (
-        _hits()
-        .where(observations.c.promoted.is_(False), observations.c.copy_id.in_(list(copy_ids)))
-        .order_by(observations.c.at_us)
+        _hits(waiting_only=True)
+        .where(observations.c.copy_id.in_(list(copy_ids)))
+        .order_by(unpromoted.c.at_us)
     )
     return [_hit(row) for row in conn.execute(query)]
 

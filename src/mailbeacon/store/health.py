@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, func, select, text
 
-from .schema import copies, observations
+from .schema import copies, unpromoted
 from .schema import webhook_deliveries as deliveries
 
 __all__ = [
@@ -25,11 +25,9 @@ def ping(conn: Connection) -> None:
 
 
 def oldest_unpromoted_us(conn: Connection) -> int | None:
-    """The time of the oldest hit the promoter has not judged yet (its (promoted, at_us)
-    index answers from its first entry); None when it is up to date."""
-    found = conn.execute(
-        select(func.min(observations.c.at_us)).where(observations.c.promoted.is_(False))
-    ).scalar()
+    """The time of the oldest hit the promoter has not judged yet (the first key of
+    ``unpromoted``); None when it is up to date."""
+    found = conn.execute(select(func.min(unpromoted.c.at_us))).scalar()
     return None if found is None else int(found)
 
 

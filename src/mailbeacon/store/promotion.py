@@ -29,13 +29,12 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
-    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .schema import copies, copy_states, links, messages, observations
+from .schema import copies, copy_states, links, messages, observations, unpromoted
 
 __all__ = [
     "ENGAGEMENT",
@@ -79,17 +78,19 @@ _STATE = tuple(copy_states.c[name] for name in _STATE_NAMES)
 
 
 def claim(conn: Connection, upto_us: int, limit: int, *, skip_locked: bool) -> Sequence[Observed]:
-    """Unpromoted observations from before ``upto_us``, oldest first. ``skip_locked``
-    (PostgreSQL): rows another promoter's pass holds are left to it, and the ones returned
-    stay locked until this transaction ends."""
+    """Unpromoted observations from before ``upto_us``, oldest first: a range of
+    ``unpromoted``'s key. ``skip_locked`` (PostgreSQL): rows another promoter's pass holds are
+    left to it, and the ones returned stay locked until this transaction ends."""
     query = (
         select(*_OBSERVED)
-        .where(observations.c.promoted.is_(False), observations.c.at_us <= upto_us)
-        .order_by(observations.c.at_us, observations.c.id)
+        .select_from(unpromoted)
+        .join(observations, observations.c.id == unpromoted.c.observation_id)
+        .where(unpromoted.c.at_us <= upto_us)
+        .order_by(unpromoted.c.at_us, unpromoted.c.observation_id)
         .limit(limit)
     )
     if skip_locked:
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(of=unpromoted, skip_locked=True)
     return _tuples(conn, query)
 
 
@@ -155,14 +156,23 @@ def save_states(conn: Connection, rows: Sequence[StateRow]) -> None:
     conn.execute(statement, [dict(zip(_STATE_NAMES, row, strict=True)) for row in rows])
 
 
-def mark_promoted(conn: Connection, ids: Collection[int]) -> int:
-    """Mark these observations promoted; how many were not yet (fewer than ``ids``: another
-    promoter took some first)."""
-    result = conn.execute(
-        update(observations)
-        .where(_among(conn, observations.c.id, ids), observations.c.promoted.is_(False))
-        .values(promoted=True)
-    )
+def mark_promoted(conn: Connection, found: Sequence[Observed]) -> int:
+    """Mark these observations promoted (their ``unpromoted`` rows go, by key); how many were
+    not yet (fewer than ``found``: another promoter took some first)."""
+    if conn.dialect.name == "postgresql":
+        keys = [(observation[4], observation[0]) for observation in found]
+        result = conn.exec_driver_sql(
+            "DELETE FROM unpromoted WHERE (at_us, observation_id) IN "
+            "(SELECT * FROM unnest(%s::bigint[], %s::bigint[]))",
+            ([at_us for at_us, _ in keys], [id_ for _, id_ in keys]),
+        )
+    else:
+        pairs = json.dumps([[observation[4], observation[0]] for observation in found])
+        result = conn.exec_driver_sql(
+            "DELETE FROM unpromoted WHERE (at_us, observation_id) IN "
+            "(SELECT value ->> 0, value ->> 1 FROM json_each(?))",
+            (pairs,),
+        )
     return int(result.rowcount)
 
 

@@ -29,6 +29,7 @@ from .schema import (
     messages,
     observations,
     retention_marks,
+    unpromoted,
     webhook_attempts,
     webhook_deliveries,
 )
@@ -67,21 +68,39 @@ def set_mark(conn: Connection, name: str, last_id: int) -> None:
 
 
 def purge_hits(conn: Connection, before_us: int, limit: int) -> int:
-    """Delete raw hits (IP, user agent, headers) older than ``before_us``: promoted ones (their
-    events keep the verdict) and any never promoted (their copy is gone). An index range of
-    ``(promoted, at_us)`` each: deleted rows leave the index, so no pass rereads them."""
-    deleted = 0
-    for promoted in (True, False):
-        ids = select(observations.c.id).where(
-            observations.c.promoted.is_(promoted), observations.c.at_us < before_us
+    """Delete raw hits (IP, user agent, headers) older than ``before_us``, walked by id from a
+    mark (hits are written in time order): promoted ones (their events keep the verdict),
+    and any the promoter never judged (its queue's rows go too, a range of its key)."""
+    waiting = conn.execute(
+        select(unpromoted.c.at_us, unpromoted.c.observation_id)
+        .where(unpromoted.c.at_us < before_us)
+        .order_by(unpromoted.c.at_us)
+        .limit(limit)
+    ).all()
+    for at_us, observation_id in waiting:
+        conn.execute(
+            unpromoted.delete().where(
+                unpromoted.c.at_us == at_us, unpromoted.c.observation_id == observation_id
+            )
         )
-        found = [row[0] for row in conn.execute(ids.limit(limit - deleted))]
-        if found:
-            conn.execute(observations.delete().where(observations.c.id.in_(found)))
-            deleted += len(found)
-        if deleted >= limit:
+    if len(waiting) >= limit:
+        return len(waiting)  # the hits themselves next time, once none of them waits
+    start = mark(conn, "hits")
+    rows = conn.execute(
+        select(observations.c.id, observations.c.at_us)
+        .where(observations.c.id > start)
+        .order_by(observations.c.id)
+        .limit(limit - len(waiting))
+    )
+    due: list[int] = []
+    for observation_id, at_us in rows:
+        if at_us >= before_us:
             break
-    return deleted
+        due.append(observation_id)
+    if due:
+        conn.execute(observations.delete().where(observations.c.id.in_(due)))
+        set_mark(conn, "hits", due[-1])
+    return len(waiting) + len(due)
 
 
 def _walk(

@@ -67,6 +67,7 @@ __all__ = [
     "teams",
     "tracking_domains",
     "tracking_opt_outs",
+    "unpromoted",
     "webhook_attempts",
     "webhook_deliveries",
     "webhooks",
@@ -227,10 +228,26 @@ observations = Table(
     Column("ip", String(64), nullable=True),
     Column("user_agent", Text, nullable=False),
     Column("headers", Text, nullable=False),  # JSON object: the few headers classification uses
-    Column("promoted", Boolean, nullable=False, default=False),
-    # Only indexes that grow at the end: hits arrive in time order, so (promoted, at_us) is
-    # appended to, where an index on copy_id would take a random page write per hit.
-    Index(None, "promoted", "at_us"),
+    # No index: an index on copy_id would take a random page write per hit. Retention walks
+    # the rows by id (hits are written in time order); the promoter reads them from
+    # ``unpromoted``.
+)
+
+# The observations the promoter has not judged yet, oldest first: what it claims, and what
+# "promoted" means (a hit is promoted once its row here is gone). Whatever inserts
+# observations queues them here in the same transaction (store/observations.py
+# ``insert_hits``, and the shipper's copy from a journal); the promoter deletes a pass's rows
+# in the pass's transaction. A flag on the observation did the same, but marking a pass
+# promoted rewrote each of its ~300-byte observation rows and moved it in an index of (flag,
+# time): every page of the pass's hits went to the WAL again. Deleting a 16-byte key costs a
+# third as much (bench/promote/marks.py). Keyed by time first, so a claim is a range from the
+# start.
+unpromoted = Table(
+    "unpromoted",
+    metadata,
+    Column("at_us", BigInteger, primary_key=True, autoincrement=False),
+    Column("observation_id", BigInteger, primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,
 )
 
 # How far each serve process's hit journal (store/journal.py) has been shipped into

@@ -27,6 +27,7 @@ from sqlalchemy import Connection
 from .checkpoints import WalCheckpointer
 from .db import Database
 from .journal import HIT_COLUMNS
+from .observations import QUEUE_SINCE, insert_hits
 
 __all__ = ["SqliteShipping", "ship", "shipped_up_to"]
 
@@ -59,13 +60,7 @@ def ship(conn: Connection, source: int, hits: list[tuple[Any, ...]], up_to: int)
     marker = "%s" if dialect == "postgresql" else "?"
     mark = shipped_up_to(conn, source, lock=True)
     rows = [hit[1:] for hit in hits if hit[0] > mark]
-    if rows:
-        false = "false" if dialect == "postgresql" else "0"
-        conn.exec_driver_sql(
-            f"INSERT INTO observations ({_COLUMNS}, promoted) "
-            f"VALUES ({', '.join([marker] * len(HIT_COLUMNS))}, {false})",
-            rows,
-        )
+    insert_hits(conn, rows)  # each queued for the promoter
     conn.exec_driver_sql(_move_mark(dialect, marker), (source, up_to))
     return len(rows)
 
@@ -89,13 +84,19 @@ class SqliteShipping:
         with self._db.sqlite_lock:
             conn.execute("BEGIN")
             try:
-                inserted = conn.execute(
-                    f"INSERT INTO main.observations ({_COLUMNS}, promoted) "
-                    f"SELECT {_COLUMNS}, 0 FROM journal.hits WHERE seq > coalesce("
+                copied = conn.execute(
+                    f"INSERT INTO main.observations ({_COLUMNS}) "
+                    f"SELECT {_COLUMNS} FROM journal.hits WHERE seq > coalesce("
                     "(SELECT shipped_seq FROM main.journal_marks WHERE journal = ?), 0) "
                     "AND seq <= ? ORDER BY seq",
                     (source, up_to),
-                ).rowcount
+                )
+                inserted = copied.rowcount
+                if inserted > 0:
+                    # under the write lock, one statement's rows take consecutive ids up to
+                    # the last: each is queued for the promoter (store/schema.py unpromoted)
+                    assert copied.lastrowid is not None
+                    conn.execute(QUEUE_SINCE, (copied.lastrowid - inserted,))
                 conn.execute(_move_mark("sqlite", "?"), (source, up_to))
                 conn.execute("COMMIT")
             except BaseException:

@@ -227,7 +227,7 @@ class Promoter:
             current = promotion.states(conn, judged.histories, lock=False)
             if {row[0]: row[3] for row in current} != judged.before:
                 raise _Stale
-        marked = promotion.mark_promoted(conn, [observation[0] for observation in found])
+        marked = promotion.mark_promoted(conn, found)
         if marked != len(found):
             raise _Stale
         events.record(conn, judged.rows, now, judged.deltas())
