@@ -206,7 +206,6 @@ def wrk_rows(copy_ids: list[int], wanted: int) -> list[tuple]:
             "127.0.0.0",
             "",
             "{}",
-            0,
         )
         for n in range(wanted)
     ]
