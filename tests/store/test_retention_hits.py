@@ -52,3 +52,15 @@ def test_old_hits_go_judged_or_not_and_a_late_one_once_the_walk_reaches_it(db: D
         assert retention.purge_hits(conn, 200 * MINUTE, limit=1) == 1
         assert retention.purge_hits(conn, 200 * MINUTE, limit=1) == 0
     assert left() == ([], [])
+
+
+def test_hits_stored_after_the_table_was_emptied_are_purged_in_their_turn(db: Database) -> None:
+    """SQLite numbers rows from 1 again once its table is empty: the walk has no mark that
+    would leave such rows behind."""
+    with db.write() as conn:
+        stored_hits.store(conn, [_hit(n * MINUTE) for n in range(1, 4)])
+        assert retention.purge_hits(conn, 10 * MINUTE, limit=10) == 3 + 3  # queue rows, hits
+        stored_hits.store(conn, [_hit(20 * MINUTE)])  # id 1 again, on SQLite
+        conn.execute(unpromoted.delete())  # judged
+        assert retention.purge_hits(conn, 30 * MINUTE, limit=10) == 1
+        assert conn.execute(select(observations.c.id)).all() == []

@@ -68,9 +68,12 @@ def set_mark(conn: Connection, name: str, last_id: int) -> None:
 
 
 def purge_hits(conn: Connection, before_us: int, limit: int) -> int:
-    """Delete raw hits (IP, user agent, headers) older than ``before_us``, walked by id from a
-    mark (hits are written in time order): promoted ones (their events keep the verdict),
-    and any the promoter never judged (its queue's rows go too, a range of its key)."""
+    """Delete raw hits (IP, user agent, headers) older than ``before_us``: promoted ones (their
+    events keep the verdict) and any the promoter never judged (its queue's rows go too, a
+    range of its key). Walked in id order from the first hit left (hits are written in time
+    order), up to the first one too young: no mark, because SQLite gives ids again from 1 once
+    the table is empty, which a quiet instance's purge can make it; deleted rows leave the
+    key, so no pass rereads them."""
     waiting = conn.execute(
         select(unpromoted.c.at_us, unpromoted.c.observation_id)
         .where(unpromoted.c.at_us < before_us)
@@ -85,10 +88,8 @@ def purge_hits(conn: Connection, before_us: int, limit: int) -> int:
         )
     if len(waiting) >= limit:
         return len(waiting)  # the hits themselves next time, once none of them waits
-    start = mark(conn, "hits")
     rows = conn.execute(
         select(observations.c.id, observations.c.at_us)
-        .where(observations.c.id > start)
         .order_by(observations.c.id)
         .limit(limit - len(waiting))
     )
@@ -99,7 +100,6 @@ def purge_hits(conn: Connection, before_us: int, limit: int) -> int:
         due.append(observation_id)
     if due:
         conn.execute(observations.delete().where(observations.c.id.in_(due)))
-        set_mark(conn, "hits", due[-1])
     return len(waiting) + len(due)
 
 
