@@ -22,11 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .schema import link_clicks, links
 
@@ -48,24 +45,25 @@ class LinkClicks:
     machine_clicks_events: int  # machine clicks
 
 
+# written through the driver, rows as tuples: SQLAlchemy's executemany of dicts took ~11 ms
+# of Python for a pass's 2,000 links, this ~4 (the promoter shares a core with the redirect)
+_ADD = {
+    marker: "INSERT INTO link_clicks (message_id, link_index, "
+    + ", ".join(COUNTS)
+    + f") VALUES ({', '.join([marker] * (2 + len(COUNTS)))}) "
+    + "ON CONFLICT (message_id, link_index) DO UPDATE SET "
+    + ", ".join(f"{name} = link_clicks.{name} + excluded.{name}" for name in COUNTS)
+    for marker in ("?", "%s")  # sqlite3's, psycopg's
+}
+
+
 def add(conn: Connection, tally: Tally) -> None:
     """Add a pass's clicks to their links' counters (one executemany), in the caller's
     transaction: an upsert that adds, so promoters in several processes never lose one."""
     if not tally:
         return
-    insert: Any = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(link_clicks)
-    statement = statement.on_conflict_do_update(
-        index_elements=["message_id", "link_index"],
-        set_={name: link_clicks.c[name] + statement.excluded[name] for name in COUNTS},
-    )
-    conn.execute(
-        statement,
-        [
-            {"message_id": message_id, "link_index": index, **dict(zip(COUNTS, added, strict=True))}
-            for (message_id, index), added in sorted(tally.items())  # a fixed lock order
-        ],
-    )
+    rows = [(*key, *added) for key, added in sorted(tally.items())]  # a fixed lock order
+    conn.exec_driver_sql(_ADD["%s" if conn.dialect.name == "postgresql" else "?"], rows)
 
 
 def link_report(conn: Connection, message_id: int) -> list[LinkClicks]:
