@@ -124,8 +124,10 @@ class ObservationWriter:
         # a hit's row goes to the driver as the endpoint built it; into ``observations`` (not
         # a journal), each is queued for the promoter in the same transaction
         self._queued = sql is None
+        marker = "?" if db.is_sqlite else "%s"
         self._sql = sql or (
-            f"INSERT INTO observations ({_COLUMNS}) VALUES ({', '.join(['?'] * len(HIT_COLUMNS))})"
+            f"INSERT INTO observations ({_COLUMNS}) "
+            f"VALUES ({', '.join([marker] * len(HIT_COLUMNS))})"
         )
         self._batches: queue.SimpleQueue[tuple[list[Row], asyncio.Future[None]] | None] = (
             queue.SimpleQueue()

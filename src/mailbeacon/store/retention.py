@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, func, or_, select, update
+from sqlalchemy import Column, Connection, Table, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -74,24 +74,20 @@ def purge_hits(conn: Connection, before_us: int, limit: int) -> int:
     order), up to the first one too young: no mark, because SQLite gives ids again from 1 once
     the table is empty, which a quiet instance's purge can make it; deleted rows leave the
     key, so no pass rereads them."""
-    waiting = conn.execute(
+    key = tuple_(unpromoted.c.at_us, unpromoted.c.observation_id)
+    oldest = (
         select(unpromoted.c.at_us, unpromoted.c.observation_id)
         .where(unpromoted.c.at_us < before_us)
         .order_by(unpromoted.c.at_us)
         .limit(limit)
-    ).all()
-    for at_us, observation_id in waiting:
-        conn.execute(
-            unpromoted.delete().where(
-                unpromoted.c.at_us == at_us, unpromoted.c.observation_id == observation_id
-            )
-        )
-    if len(waiting) >= limit:
-        return len(waiting)  # the hits themselves next time, once none of them waits
+    )
+    waiting = int(conn.execute(unpromoted.delete().where(key.in_(oldest))).rowcount or 0)
+    if waiting >= limit:
+        return waiting  # the hits themselves next time, once none of them waits
     rows = conn.execute(
         select(observations.c.id, observations.c.at_us)
         .order_by(observations.c.id)
-        .limit(limit - len(waiting))
+        .limit(limit - waiting)
     )
     due: list[int] = []
     for observation_id, at_us in rows:
@@ -100,7 +96,7 @@ def purge_hits(conn: Connection, before_us: int, limit: int) -> int:
         due.append(observation_id)
     if due:
         conn.execute(observations.delete().where(observations.c.id.in_(due)))
-    return len(waiting) + len(due)
+    return waiting + len(due)
 
 
 def _walk(
