@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "memory": set(),
     "gc_tuning": set(),
     "parent_death": set(),
+    "supervisor": set(),
     "config": BASE,
     "store": BASE,
     "service": FOUNDATIONS | {"store"},
@@ -33,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "smtp": FOUNDATIONS | {"store", "service"},
     "workers": FOUNDATIONS | {"store", "service", "smtp"},
     "app": FOUNDATIONS
-    | {"store", "service", "web", "smtp", "workers", "gc_tuning", "parent_death"},
+    | {"store", "service", "web", "smtp", "workers", "gc_tuning", "parent_death", "supervisor"},
     "__init__": BASE,
 }
 ENTRY_POINTS = {"cli", "__main__"}

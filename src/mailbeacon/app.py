@@ -50,6 +50,7 @@ from .store.db import Database
 from .store.journal import Journal, journal_path
 from .store.migrate import open_database
 from .store.observations import ObservationWriter
+from .supervisor import BACKGROUND_NICE, PROMOTER_CHILD_VARIABLE
 from .web.asgi_bridge import serve_asgi
 from .web.errors import install_error_handlers
 from .web.limits import RequestLimits
@@ -121,8 +122,11 @@ def build_services(
     )
 
 
-def build_workers(services: Services, only: Collection[str] = WORKER_NAMES) -> dict[str, Worker]:
-    """The background workers by name (``only`` these), each bound to what it uses."""
+def build_workers(
+    services: Services, only: Collection[str] = WORKER_NAMES, *, promoter_nice: int = 0
+) -> dict[str, Worker]:
+    """The background workers by name (``only`` these), each bound to what it uses;
+    ``promoter_nice``: added to the promoter thread's priority (beside the redirect)."""
     settings = services.settings
     db, clock = services.db, services.clock
     workers: dict[str, Worker] = {}
@@ -136,7 +140,9 @@ def build_workers(services: Services, only: Collection[str] = WORKER_NAMES) -> d
             lease=timedelta(seconds=settings.lease_seconds),
         )
     if "promoter" in only:
-        workers["promoter"] = functools.partial(promoter_worker, db, clock, settings.settle_seconds)
+        workers["promoter"] = functools.partial(
+            promoter_worker, db, clock, settings.settle_seconds, nice=promoter_nice
+        )
     if "dispatcher" in only:
         workers["dispatcher"] = functools.partial(dispatcher_worker, build_dispatcher(services))
     if "domains" in only:
@@ -327,14 +333,19 @@ def app_from_environment() -> MailbeaconApp:
     if parent:  # granian's worker of `mailbeacon serve`: it must not outlive serve
         die_with_parent(int(parent))
     services = build_services(load_settings(os.environ))
-    # The workers' threads (the promoter above all) share the interpreter with the event
-    # loop that answers clicks: CPython hands the GIL to a waiting thread only after the
-    # switch interval, 5 ms by default, which a click waiting behind a promotion pass paid
-    # (bench/redirect: p99 with the promoter working). A tenth of it bounds that wait.
+    # The workers' threads (the shipper, the webhook dispatcher's, the promoter's where it
+    # runs in-process) share the interpreter with the event loop that answers clicks: CPython
+    # hands the GIL to a waiting thread only after the switch interval, 5 ms by default,
+    # which a click waiting behind a promotion pass paid (bench/redirect: p99 with the
+    # promoter working, when it was a thread here). A tenth of it bounds that wait.
     sys.setswitchinterval(SWITCH_INTERVAL)
     relay = None
     if services.settings.smtp_port:
         from .smtp.relay import SmtpRelay
 
         relay = SmtpRelay(services)
-    return create_app(services, workers=build_workers(services), relay=relay, gc_tuning=GcTuning())
+    if os.environ.get(PROMOTER_CHILD_VARIABLE):  # serve runs it in a child (supervisor.py)
+        workers = build_workers(services, [name for name in WORKER_NAMES if name != "promoter"])
+    else:
+        workers = build_workers(services, promoter_nice=BACKGROUND_NICE)
+    return create_app(services, workers=workers, relay=relay, gc_tuning=GcTuning())

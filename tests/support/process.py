@@ -34,6 +34,34 @@ def run_cli(
     return result
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            found.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def command_line(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_text().rstrip("\0").split("\0")
+
+
+def serve_children(serve: subprocess.Popen[str]) -> dict[str, int]:
+    """`mailbeacon serve`'s children by role: "server" (granian's worker: HTTP, the workers)
+    and "promoter" (supervisor.py); whatever else is there is named by its command line."""
+    found: dict[str, int] = {}
+    for child in children(serve.pid):
+        command = command_line(child)
+        if command[-3:] == ["worker", "--only", "promoter"]:
+            found["promoter"] = child
+        elif "serve" in command:
+            found["server"] = child
+        else:
+            found[" ".join(command)] = child
+    return found
+
+
 @contextlib.contextmanager
 def serve_processes(
     env: dict[str, str], cwd: Path, count: int

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import SIGNING_KEYS
-from tests.support.process import run_cli, serve_process
+from tests.support.process import run_cli, serve_children, serve_process
 
 MB = 1 << 20
 BODY = 8 * MB  # each message's HTML
@@ -27,10 +27,11 @@ def _rss(pid: int) -> int:
 
 
 def _server_pid(parent: subprocess.Popen[str]) -> int:
-    """granian's worker process: the one that serves and runs the workers."""
-    children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()
-    assert len(children) == 1, children
-    return int(children[0])
+    """granian's worker process: the one that serves and runs the workers (the promoter runs
+    in a child of its own, which large messages do not reach)."""
+    found = serve_children(parent)
+    assert set(found) == {"server", "promoter"}, found
+    return found["server"]
 
 
 def _html(seed: int) -> str:

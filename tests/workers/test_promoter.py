@@ -20,7 +20,7 @@ from mailbeacon.store import link_report, rollups
 from mailbeacon.store.observations import KIND_CLICK, KIND_HONEYPOT, KIND_OPEN
 from mailbeacon.store.schema import events, stats_daily
 from mailbeacon.store.schema import unpromoted as waiting
-from mailbeacon.workers.promoter import PROMOTER_NICE, Promoter, promoter_worker
+from mailbeacon.workers.promoter import Promoter, promoter_worker
 from tests.support import hits as stored_hits
 from tests.support import link_figures
 from tests.support.delivered import delivered_copies
@@ -341,11 +341,14 @@ def test_a_hot_copys_many_hits_in_one_pass_still_see_each_other(
         assert seen_from_both_sides.details == ["2 different links clicked within 1.5 s"]
 
 
-def test_the_worker_promotes_in_a_thread_of_its_own_at_a_lower_priority(
-    services: Services, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("nice", [0, 10])
+def test_the_worker_promotes_in_a_thread_of_its_own_at_the_priority_asked(
+    services: Services, monkeypatch: pytest.MonkeyPatch, nice: int
 ) -> None:
-    """In serve the promoter shares a core with the loop that answers clicks: the kernel must
-    run the loop first when both are ready (the redirect's p99, bench/redirect)."""
+    """Beside the loop that answers clicks (an application built in-process), the promoter
+    shares a core with it: the kernel must run the loop first when both are ready (the
+    redirect's p99, bench/redirect). In its own process (serve's child, `mailbeacon worker`)
+    the process's priority is the one to have."""
     seen: list[tuple[str, int, int]] = []
 
     async def scenario() -> None:
@@ -359,12 +362,12 @@ def test_the_worker_promotes_in_a_thread_of_its_own_at_a_lower_priority(
             return 0
 
         monkeypatch.setattr(Promoter, "run_once", run_once)
-        await promoter_worker(services.db, services.clock, 0, stop)
+        await promoter_worker(services.db, services.clock, 0, stop, nice=nice)
 
     loop_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     asyncio.run(scenario())
     [(name, thread_id, priority)] = seen
     assert name.startswith("promoter")
     assert thread_id != threading.get_native_id()
-    assert priority == min(loop_priority + PROMOTER_NICE, 19)
+    assert priority == min(loop_priority + nice, 19)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_priority

@@ -7,9 +7,10 @@ import os
 import sys
 from typing import Any
 
-from ..config import load_settings
+from ..config import Settings, load_settings
 from ..parent_death import PARENT_VARIABLE
 from ..store.migrate import open_database
+from ..supervisor import BACKGROUND_NICE, PROMOTER_CHILD_VARIABLE, ChildProcess
 from .command import add_listener_options, listener_overrides
 
 
@@ -51,6 +52,24 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    # The promoter judges in a process of its own, at a lower priority (supervisor.py says
+    # why); granian's worker leaves it out.
+    promoter = ChildProcess(
+        "the promoter",
+        [sys.executable, "-m", "mailbeacon", "worker", "--only", "promoter"],
+        os.environ,
+        nice=BACKGROUND_NICE,
+    )
+    promoter.start()
+    os.environ[PROMOTER_CHILD_VARIABLE] = "1"
+    try:
+        _serve(settings)
+    finally:
+        promoter.stop()
+    return 0
+
+
+def _serve(settings: Settings) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
@@ -64,4 +83,3 @@ def run(args: argparse.Namespace) -> int:
         workers=1,
         log_level="warning",  # type: ignore[arg-type]
     ).serve()
-    return 0

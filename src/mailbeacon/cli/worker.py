@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import load_settings
 from ..gc_tuning import GcTuning
+from ..parent_death import PARENT_VARIABLE, die_with_parent
 from ..workers import WORKER_NAMES
 from .command import configure_logging
 
@@ -52,6 +53,9 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(os.environ, **({"auto_migrate": "true"} if args.migrate else {}))
     configure_logging()
+    parent = os.environ.get(PARENT_VARIABLE)
+    if parent:  # `mailbeacon serve`'s promoter (supervisor.py): it must not outlive serve
+        die_with_parent(int(parent))
     from ..app import build_services, build_workers
 
     services = build_services(settings)  # NotMigrated says what to run

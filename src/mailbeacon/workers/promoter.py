@@ -73,7 +73,6 @@ log = logging.getLogger(__name__)
 BATCH = 10_000
 RETRIES = 10  # SQLite: times a pass is judged again because another promoter wrote first
 IDLE_SECONDS = 0.5
-PROMOTER_NICE = 10  # added to the promoter thread's nice value (see _yield_to_the_redirect)
 NETWORKS_REFRESH = 60.0  # seconds between re-reading imported network lists
 # Bounds on what is remembered across passes; past one, it is forgotten and read again.
 REMEMBERED_LINKS = 50_000
@@ -90,11 +89,13 @@ _NO_HISTORY: History = {}
 
 
 async def promoter_worker(
-    db: Database, clock: Clock, settle_seconds: float, stop: asyncio.Event
+    db: Database, clock: Clock, settle_seconds: float, stop: asyncio.Event, *, nice: int = 0
 ) -> None:
+    """Passes until ``stop``, in a thread of their own, ``nice`` added to its priority where
+    the process also answers clicks (see :func:`_yield_to_the_redirect`)."""
     promoter = Promoter(db, clock, settle_seconds)
     loop = asyncio.get_running_loop()
-    thread = ThreadPoolExecutor(1, "promoter", initializer=_yield_to_the_redirect)
+    thread = ThreadPoolExecutor(1, "promoter", initializer=_yield_to_the_redirect, initargs=(nice,))
     try:
         while not stop.is_set():
             try:
@@ -108,24 +109,26 @@ async def promoter_worker(
         thread.shutdown(wait=False)  # a pass under way ends on its own; the loop goes on
 
 
-def _yield_to_the_redirect() -> None:
-    """Lower the promoter thread's scheduling priority (its nice value, Linux: per thread).
+def _yield_to_the_redirect(nice: int) -> None:
+    """Lower the promoter thread's scheduling priority by ``nice`` (Linux: per thread).
 
-    In `mailbeacon serve` it shares a core, and the GIL, with the event loop that answers
-    clicks. The GIL's switch interval asks a running thread to let a waiting one in, but on a
-    busy core the waiting thread must first be scheduled to ask, and at equal priority the
-    kernel let the promoter run out its time slice first. At a lower priority the kernel runs
+    Where it shares a process with the event loop that answers clicks (an application built
+    in-process; `mailbeacon serve` itself runs the promoter in a child process at a lower
+    priority, supervisor.py), it shares a core and the GIL with it. The GIL's switch interval
+    asks a running thread to let a waiting one in, but on a busy core the waiting thread must
+    first be scheduled to ask, and at equal priority the kernel let the promoter run out its
+    time slice first. At a lower priority the kernel runs
     the loop as soon as it wakes; the promoter still has every cycle the redirect leaves, so
     it falls behind only while the redirect saturates the core, and the backlog waits,
     durable, for the load to ease. bench/redirect's whole job, back to back, two runs each:
     p99 14.8-16.3 ms before, 11.9-12.4 after (the redirect alone: 9-10 ms in those runs);
     clicks fully processed 0.121-0.123x nginx before, 0.132-0.134x after, the whole job's
     CPU per click 97-103 us before, 87-100 after (fewer switches between the two)."""
+    if not nice:
+        return
     with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed
         me = threading.get_native_id()  # the thread starts at its creator's nice value
-        os.setpriority(
-            os.PRIO_PROCESS, me, min(os.getpriority(os.PRIO_PROCESS, me) + PROMOTER_NICE, 19)
-        )
+        os.setpriority(os.PRIO_PROCESS, me, min(os.getpriority(os.PRIO_PROCESS, me) + nice, 19))
 
 
 def promote_settled(
