@@ -103,7 +103,7 @@ def build_services(
         journal_path(settings.journal_dir, settings.port),
         synchronous=settings.sqlite_synchronous,
     )
-    writer = ObservationWriter(journal.db, sql=journal.insert_sql)
+    writer = ObservationWriter(journal.db, sql=journal.insert_sql, tidy=journal.tidy)
     links = LinkCache(db)
     shipper = Shipper(journal, db, writer, cap=settings.journal_cap, before_each_pass=links.persist)
     return Services(

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 _FIRST_PAUSE, _LONGEST_PAUSE = 0.1, 2.0  # seconds between tries while the database is away
 _FULL_WARNING_EVERY = 10.0  # seconds
+_COMMITTING_SECONDS = 0.5  # a writer that committed this recently is writing
 
 
 class Shipper:
@@ -160,6 +161,8 @@ class Shipper:
                 self._update_full()
         try:  # the last pass; on failure the hits wait in the journal for the next start
             self.ship_now()
+            if self.journal.unforgotten:
+                self.journal.forget(self.journal.shipped)
         except Exception:
             log.warning("%d hits stay in the journal until the next start", self.depth)
 
@@ -182,6 +185,8 @@ class Shipper:
         """Ship the next batch of ``journal``; how many hits (0: it is all shipped)."""
         newest, done = journal.newest(), journal.shipped
         if newest <= done:
+            if journal.unforgotten and not self._clicks_committing():
+                journal.forget(done)  # the clicks stopped before their commits deleted these
             return 0
         up_to = min(newest, done + self._batch)  # the numbers have no gaps
         if shipping is not None:
@@ -190,9 +195,17 @@ class Shipper:
             hits = journal.after(done, up_to)
             with self._db.write() as conn:
                 ship(conn, journal.source, hits, up_to)
-        journal.forget(up_to)
+        if journal is self.journal and self._clicks_committing():
+            journal.forget_later(up_to)  # their commits delete these, a share each (tidy)
+        else:  # an adopted journal, or nobody writes: no click waits for the lock
+            journal.forget(up_to)
         self.shipped += up_to - done
         return up_to - done
+
+    def _clicks_committing(self) -> bool:
+        """Whether the writer committed hits to the journal lately (store/journal.py
+        ``forget_later``: then its commits delete what was shipped)."""
+        return time.monotonic() - self._writer.written_at < _COMMITTING_SECONDS
 
     def _update_full(self) -> None:
         depth = self.depth

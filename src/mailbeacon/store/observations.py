@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -117,10 +119,18 @@ def insert_hits(conn: Connection, rows: Sequence[Row]) -> None:
 class ObservationWriter:
     """Group commit of observation rows (see the module docstring)."""
 
-    def __init__(self, db: Database, *, sql: str | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        sql: str | None = None,
+        tidy: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
         """``sql`` inserts one :data:`Row` (the journal's, store/journal.py); by default the
-        writer inserts into ``observations``."""
+        writer inserts into ``observations``. ``tidy``: more work for each commit's
+        transaction, on SQLite (the journal's shipped hits deleted, store/journal.py)."""
         self._db = db
+        self._tidy = tidy
         # a hit's row goes to the driver as the endpoint built it; into ``observations`` (not
         # a journal), each is queued for the promoter in the same transaction
         self._queued = sql is None
@@ -147,6 +157,7 @@ class ObservationWriter:
         self.inline_batches = 0  # batches committed on the event loop, for tests
         self.lock_waits = 0  # tries put off because another thread held the lock, for tests
         self.written = 0  # rows committed, for the benchmark's accounting
+        self.written_at = -math.inf  # time.monotonic() of the last commit
         self.failed = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -242,7 +253,7 @@ class ObservationWriter:
             except Exception:  # SQLITE_BUSY, or worse: the thread waits, retries, reports
                 return _BUSY
             try:
-                _insert_and_commit(conn, self._sql, rows, queued=self._queued)
+                _insert_and_commit(conn, self._sql, rows, queued=self._queued, tidy=self._tidy)
             except Exception as exc:
                 self.failed += len(rows)
                 log.exception("could not record %d observations", len(rows))
@@ -251,6 +262,7 @@ class ObservationWriter:
         finally:
             lock.release()
         self.written += len(rows)
+        self.written_at = time.monotonic()
         self.inline_batches += 1
         future.set_result(None)
         assert self._checkpointer is not None
@@ -284,6 +296,7 @@ class ObservationWriter:
                         else:
                             conn.exec_driver_sql(self._sql, rows)
                 self.written += len(rows)
+                self.written_at = time.monotonic()
             except Exception as exc:  # the database is unavailable: answer, but say so
                 error = exc
                 self.failed += len(rows)
@@ -304,7 +317,7 @@ class ObservationWriter:
             conn = self._sqlite = self._connect()
         with self._db.sqlite_lock:
             conn.execute("BEGIN IMMEDIATE")
-            _insert_and_commit(conn, self._sql, rows, queued=self._queued)
+            _insert_and_commit(conn, self._sql, rows, queued=self._queued, tidy=self._tidy)
 
     def _connect(self) -> sqlite3.Connection:
         """A connection of the writer's own, configured as the pool's (store/db.py)."""
@@ -317,15 +330,23 @@ class ObservationWriter:
 
 
 def _insert_and_commit(
-    conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]], *, queued: bool
+    conn: sqlite3.Connection,
+    sql: str,
+    rows: list[tuple[Any, ...]],
+    *,
+    queued: bool,
+    tidy: Callable[[sqlite3.Connection], None] | None = None,
 ) -> None:
     """The rest of a transaction begun with BEGIN IMMEDIATE: rolled back if it fails.
-    ``queued``: the rows go into ``observations``, and into the promoter's queue too."""
+    ``queued``: the rows go into ``observations``, and into the promoter's queue too;
+    ``tidy``: run before the commit."""
     try:
         before = conn.execute(_LAST_ID).fetchone()[0] if queued else 0
         conn.executemany(sql, rows)
         if queued:
             conn.execute(QUEUE_SINCE, (before,))
+        if tidy is not None:
+            tidy(conn)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
