@@ -352,8 +352,10 @@ class _Pass:
         self._public_ids = public_ids
         self.before = before  # each copy's hits as its summary said when the pass was judged
         self.histories: dict[int, CopyHistory] = {}  # the copies' summaries, moved on
-        # how many events moved each set of counters, per rollup key
-        self._tally: Counter[tuple[rollups.Key, tuple[str, ...]]] = Counter()
+        # how many events moved each set of counters, per (project, route, tag, day's ordinal):
+        # the rollup key (rollups.key) is made once per distinct one, in deltas()
+        self._tally: Counter[tuple[int, int | None, str | None, int, tuple[str, ...]]]
+        self._tally = Counter()
         # per (message, link): recipients and clicks, by people and by machines (link_report)
         self.link_tally: dict[tuple[int, int], tuple[int, int, int, int]] = {}
 
@@ -383,7 +385,7 @@ class _Pass:
         )
         at = hit.at
         assert at is not None
-        self._tally[(_rollup_key(copy, at.date()), counters)] += 1
+        self._tally[(copy.project_id, copy.route_id, copy.tag, at.toordinal(), counters)] += 1
         url = anchor = index = None
         if kind == KIND_CLICK:
             index = link_index
@@ -454,7 +456,8 @@ class _Pass:
 
     def deltas(self) -> rollups.Deltas:
         deltas = rollups.Deltas()
-        for (key, counters), count in self._tally.items():
+        for (project_id, route_id, tag, day, counters), count in self._tally.items():
+            key = rollups.key(project_id, route_id, tag, date.fromordinal(day))
             deltas.bump(key, **dict.fromkeys(counters, count))
         return deltas
 
@@ -465,10 +468,6 @@ def _micros(moment: datetime) -> int:
 
 def _at(micros: int) -> datetime:
     return datetime.fromtimestamp(micros / 1_000_000, UTC)
-
-
-def _rollup_key(copy: _CopyContext, day: date) -> rollups.Key:
-    return rollups.key(copy.project_id, copy.route_id, copy.tag, day)
 
 
 @functools.cache
