@@ -1,11 +1,13 @@
 """Click redirects: `mailbeacon serve` (SQLite) against nginx answering `return 302`, under wrk.
 
 First the whole job with the promoter working, as an operator runs it (the default settle
-window): clicks answered per second and the redirect's p99 while the promoter works, the
-time the backlog takes to drain after the load, and clicks fully processed (answered,
-judged, an event, counters) per second, against nginx's keep-alive rate; then the same load
-on one recipient's copy (a hot copy). Then, as a second table, the redirect alone with the
-promoter idle (MAILBEACON_SETTLE_SECONDS=3600, the server restarted on the same database).
+window; `mailbeacon serve` runs the promoter in a child process at a lower priority; the project
+has no webhook endpoint, so a pass's enqueue finds no subscriber: bench/webhooks measures
+deliveries): clicks answered per second and the redirect's p99 while the promoter works, the
+time the backlog takes to drain after the load, and clicks fully processed (answered, judged, an
+event, counters) per second, against nginx's keep-alive rate; then the same load on one
+recipient's copy (a hot copy). Then, as a second table, the redirect alone with the promoter
+idle (MAILBEACON_SETTLE_SECONDS=3600, the server restarted on the same database).
 
 Everything runs on loopback in one temporary directory: the benchmark migrates a SQLite
 database, creates a project, starts `mailbeacon serve`, sends messages through POST /v1/send
@@ -661,7 +663,11 @@ def rate_of(result: WrkResult) -> float:
 
 
 def print_end_to_end_header(args: argparse.Namespace) -> None:
-    print(f"\nthe whole job, promoter working: wrk -t1 -c{args.connections} -d{args.seconds:g}s")
+    print(
+        f"\nthe whole job, promoter working: wrk -t1 -c{args.connections} -d{args.seconds:g}s "
+        "(no webhook endpoint subscribed: each pass asks for subscribers and finds none; "
+        "bench/webhooks measures deliveries)"
+    )
     print(
         f"{'load':10}{'answered/s':>12}{'p99 ms':>9}{'drain s':>9}{'processed/s':>13}"
         f"{'x nginx':>9}{'CPU us/click':>14}{'job CPU us':>12}{'per core/s':>12}",
