@@ -4,11 +4,12 @@
 promoter`` in a process of its own, at a lower scheduling priority. In a thread of the process
 that answers clicks it shared that process's GIL and its garbage collector with the event
 loop: a click waited whenever the promoter held the GIL (up to the 0.5 ms switch interval, or
-longer inside a C call) or a collection of the promoter's young objects ran, and the redirect's
-p99 while the promoter worked was 9.0-11.2 ms, 10.0 the median of five runs; in a process of
-its own 6.3-8.5 ms in three (bench/redirect, the whole job, back to back, the same day). The
-kernel shares the core by priority alone, which is what "the promoter has every cycle the
-redirect leaves" meant all along.
+longer inside a C call) or a collection of the promoter's young objects ran. bench/redirect,
+the whole job, the same day, runs alternating: the redirect's p99 while the promoter worked was
+9.0-12.0 ms as a thread (median 10.1 of eight runs), 6.3-10.1 ms in a process of its own
+(median 9.1 of eight; 6.3-7.0 in five once the journal's deletes left the shipper,
+store/journal.py). The kernel shares the core by priority alone, which is what "the promoter
+has every cycle the redirect leaves" meant all along.
 
 The child dies with serve however serve dies: it asks the kernel for that itself
 (parent_death.py, through :data:`~mailbeacon.parent_death.PARENT_VARIABLE`, which serve sets).
