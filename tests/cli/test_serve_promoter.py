@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from mailbeacon.store.db import Database
 from mailbeacon.store.schema import copies, events
 from tests.conftest import SIGNING_KEYS
-from tests.support.process import run_cli, serve_children, serve_process
+from tests.support.process import migrated_project, serve_children, serve_process
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 
@@ -52,9 +52,7 @@ def test_serve_promotes_in_a_supervised_child_at_a_lower_priority(tmp_path: Path
         "MAILBEACON_UPSTREAM": "capture",
         "MAILBEACON_SETTLE_SECONDS": "0",
     }
-    run_cli("migrate", env=env, cwd=tmp_path)
-    project = run_cli("project", "create", "Child", "--json", env=env, cwd=tmp_path).stdout
-    token = re.search(r'"sending_token": "([^"]+)"', project).group(1)  # type: ignore[union-attr]
+    token = migrated_project(env, tmp_path, "Child")
     db = Database(env["MAILBEACON_DATABASE_URL"])
     try:
         with serve_process(env, tmp_path) as (base, serve):

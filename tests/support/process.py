@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -32,6 +33,13 @@ def run_cli(
     if check and result.returncode != 0:
         raise AssertionError(f"mailbeacon {' '.join(args)} failed: {result.stderr}")
     return result
+
+
+def migrated_project(env: dict[str, str], cwd: Path, name: str) -> str:
+    """Migrate the database of ``env`` and create a project: its sending token."""
+    run_cli("migrate", env=env, cwd=cwd)
+    made = run_cli("project", "create", name, "--json", env=env, cwd=cwd).stdout
+    return str(json.loads(made)["sending_token"])
 
 
 def children(pid: int) -> list[int]:

@@ -19,7 +19,7 @@ from mailbeacon.store import observations
 from mailbeacon.store.db import Database
 from mailbeacon.store.schema import copies
 from tests.conftest import SIGNING_KEYS
-from tests.support.process import run_cli, serve_process
+from tests.support.process import migrated_project, serve_process
 
 LINKS = "".join(f'<a href="https://shop.example/{i}">{i}</a>' for i in range(20))
 
@@ -37,9 +37,7 @@ def test_no_answered_hit_is_lost_when_the_process_is_killed(tmp_path: Path) -> N
         # answering before the commit would show up here as lost hits
         "MAILBEACON_SQLITE_SYNCHRONOUS": "full",
     }
-    run_cli("migrate", env=env, cwd=tmp_path)
-    project = run_cli("project", "create", "Crash", "--json", env=env, cwd=tmp_path).stdout
-    token = re.search(r'"sending_token": "([^"]+)"', project).group(1)  # type: ignore[union-attr]
+    token = migrated_project(env, tmp_path, "Crash")
     with serve_process(env, tmp_path) as (base, process):
         sent = httpx.post(
             f"{base}/v1/send",

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import SIGNING_KEYS
-from tests.support.process import run_cli, serve_children, serve_process
+from tests.support.process import migrated_project, serve_children, serve_process
 
 MB = 1 << 20
 BODY = 8 * MB  # each message's HTML
@@ -48,9 +48,7 @@ def test_large_messages_leave_the_server_near_its_idle_size(tmp_path: Path) -> N
         "MAILBEACON_UPSTREAM": "capture",
         "MAILBEACON_MAX_MESSAGE_BYTES": str(20 * MB),
     }
-    run_cli("migrate", env=env, cwd=tmp_path)
-    project = run_cli("project", "create", "Big", "--json", env=env, cwd=tmp_path).stdout
-    token = re.search(r'"sending_token": "([^"]+)"', project).group(1)  # type: ignore[union-attr]
+    token = migrated_project(env, tmp_path, "Big")
     with serve_process(env, tmp_path) as (base, process), httpx.Client(timeout=120) as client:
         pid = _server_pid(process)
         headers = {"x-lettermint-token": token}
