@@ -159,7 +159,8 @@ class Journal:
             conn.exec_driver_sql(_NO_AUTOCHECKPOINT)
             conn.exec_driver_sql(_FORGET, (up_to,))
             conn.exec_driver_sql(_MARK, (str(up_to),))
-        self._forgotten_below = max(self._forgotten_below, up_to)
+            # under the lock: a commit of clicks must not move the mark back after this one
+            self._forgotten_below = max(self._forgotten_below, up_to)
 
     def forget_later(self, up_to: int) -> None:
         """The hits up to ``seq`` ``up_to`` are in the central database: the next batches
