@@ -44,10 +44,12 @@ def _until(what: Callable[[], object], seconds: float, message: str) -> object:
     return found
 
 
-def test_serve_promotes_in_a_supervised_child_at_a_lower_priority(tmp_path: Path) -> None:
-    database = tmp_path / "mb.sqlite3"
+def test_serve_promotes_in_a_supervised_child_at_a_lower_priority(
+    tmp_path: Path, database_url: str
+) -> None:
+    """On SQLite and on PostgreSQL."""
     env = {
-        "MAILBEACON_DATABASE_URL": f"sqlite:///{database}",
+        "MAILBEACON_DATABASE_URL": database_url,
         "MAILBEACON_SIGNING_KEYS": SIGNING_KEYS,
         "MAILBEACON_UPSTREAM": "capture",
         "MAILBEACON_SETTLE_SECONDS": "0",
