@@ -35,7 +35,7 @@ from .clock import Clock, SystemClock
 from .config import Settings
 from .core.instrumentation.tokens import Keyring, TokenCodec
 from .gc_tuning import GcTuning
-from .parent_death import PARENT_VARIABLE, die_with_parent
+from .parent_death import die_with_serve
 from .service.cnames import CnameResolver
 from .service.context import Services
 from .service.domains import DomainPolicy
@@ -329,9 +329,7 @@ def app_from_environment() -> MailbeaconApp:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    parent = os.environ.get(PARENT_VARIABLE)
-    if parent:  # granian's worker of `mailbeacon serve`: it must not outlive serve
-        die_with_parent(int(parent))
+    die_with_serve()  # granian's worker of `mailbeacon serve` must not outlive it
     services = build_services(load_settings(os.environ))
     # The workers' threads (the shipper, the webhook dispatcher's, the promoter's where it
     # runs in-process) share the interpreter with the event loop that answers clicks: CPython

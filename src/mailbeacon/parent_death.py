@@ -21,11 +21,11 @@ import os
 import signal
 import sys
 
-__all__ = ["PARENT_VARIABLE", "die_with_parent"]
+__all__ = ["PARENT_VARIABLE", "die_with_parent", "die_with_serve"]
 
 log = logging.getLogger(__name__)
 
-PARENT_VARIABLE = "MAILBEACON_SERVE_PID"  # set by `mailbeacon serve` for its worker
+PARENT_VARIABLE = "MAILBEACON_SERVE_PID"  # set by `mailbeacon serve` for its children
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -43,3 +43,11 @@ def die_with_parent(expected_parent: int) -> bool:
         log.error("the serve process %d is gone: exiting", expected_parent)
         os._exit(1)
     return armed
+
+
+def die_with_serve() -> None:
+    """In a child of `mailbeacon serve` (granian's worker, the promoter: serve sets
+    :data:`PARENT_VARIABLE` for them), die with serve; elsewhere nothing."""
+    parent = os.environ.get(PARENT_VARIABLE)
+    if parent:
+        die_with_parent(int(parent))

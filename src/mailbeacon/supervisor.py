@@ -7,7 +7,7 @@ loop: a click waited whenever the promoter held the GIL (up to the 0.5 ms switch
 longer inside a C call) or a collection of the promoter's young objects ran. bench/redirect,
 the whole job, the same day, runs alternating: the redirect's p99 while the promoter worked was
 9.0-12.0 ms as a thread (median 10.1 of eight runs), 6.3-10.1 ms in a process of its own
-(median 9.1 of eight; 6.3-7.0 in five once the journal's deletes left the shipper,
+(median 9.1 of eight; 6.3-7.0 in seven once the journal's deletes left the shipper,
 store/journal.py). The kernel shares the core by priority alone, which is what "the promoter
 has every cycle the redirect leaves" meant all along.
 

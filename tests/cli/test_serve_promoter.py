@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from collections.abc import Callable
@@ -17,7 +16,13 @@ from sqlalchemy import func, select
 from mailbeacon.store.db import Database
 from mailbeacon.store.schema import copies, events
 from tests.conftest import SIGNING_KEYS
-from tests.support.process import migrated_project, serve_children, serve_process
+from tests.support.process import (
+    click_urls,
+    migrated_project,
+    send_one,
+    serve_children,
+    serve_process,
+)
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 
@@ -63,17 +68,7 @@ def test_serve_promotes_in_a_supervised_child_at_a_lower_priority(
             assert _nice(found["server"]) == _nice(serve.pid)
             assert _nice(found["promoter"]) == min(_nice(serve.pid) + 10, 19)
 
-            sent = httpx.post(
-                f"{base}/v1/send",
-                headers={"x-lettermint-token": token},
-                json={
-                    "from": "a@shop.example",
-                    "to": ["b@example.org"],
-                    "subject": "s",
-                    "html": '<body><a href="https://shop.example/1">one</a></body>',
-                },
-            )
-            assert sent.status_code == 202, sent.text
+            send_one(base, token, '<body><a href="https://shop.example/1">one</a></body>')
 
             def raw() -> bytes | None:
                 with db.read() as conn:
@@ -81,9 +76,7 @@ def test_serve_promotes_in_a_supervised_child_at_a_lower_priority(
 
             copy = _until(raw, 30, "the copy was not captured")
             assert isinstance(copy, bytes)
-            url = re.findall(
-                r"http://127\.0\.0\.1:\d+/c/[A-Za-z0-9_-]{32}", copy.decode().replace("=\r\n", "")
-            )[0]
+            url = click_urls(copy)[0]
 
             def clicked() -> int:
                 with db.read() as conn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,6 +41,22 @@ def migrated_project(env: dict[str, str], cwd: Path, name: str) -> str:
     run_cli("migrate", env=env, cwd=cwd)
     made = run_cli("project", "create", name, "--json", env=env, cwd=cwd).stdout
     return str(json.loads(made)["sending_token"])
+
+
+def send_one(base: str, token: str, html: str) -> None:
+    """POST /v1/send of ``html`` to one recipient, with the project's sending token."""
+    sent = httpx.post(
+        f"{base}/v1/send",
+        headers={"x-lettermint-token": token},
+        json={"from": "a@shop.example", "to": ["b@example.org"], "subject": "s", "html": html},
+    )
+    assert sent.status_code == 202, sent.text
+
+
+def click_urls(raw: bytes) -> list[str]:
+    """The /c/ tracking URLs of a captured copy (quoted-printable soft breaks undone)."""
+    text = raw.decode().replace("=\r\n", "")
+    return re.findall(r"http://127\.0\.0\.1:\d+/c/[A-Za-z0-9_-]{32}", text)
 
 
 def children(pid: int) -> list[int]:

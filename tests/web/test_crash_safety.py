@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import socket
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import select
 
 from mailbeacon.store import observations
 from mailbeacon.store.db import Database
 from mailbeacon.store.schema import copies
 from tests.conftest import SIGNING_KEYS
-from tests.support.process import migrated_project, serve_process
+from tests.support.process import click_urls, migrated_project, send_one, serve_process
 
 LINKS = "".join(f'<a href="https://shop.example/{i}">{i}</a>' for i in range(20))
 
@@ -39,21 +37,10 @@ def test_no_answered_hit_is_lost_when_the_process_is_killed(tmp_path: Path) -> N
     }
     token = migrated_project(env, tmp_path, "Crash")
     with serve_process(env, tmp_path) as (base, process):
-        sent = httpx.post(
-            f"{base}/v1/send",
-            headers={"x-lettermint-token": token},
-            json={
-                "from": "a@shop.example",
-                "to": ["b@example.org"],
-                "subject": "s",
-                "html": f"<body>{LINKS}</body>",
-            },
-        )
-        assert sent.status_code == 202
+        send_one(base, token, f"<body>{LINKS}</body>")
         db = Database(env["MAILBEACON_DATABASE_URL"])
         with db.read() as conn:
-            raw = conn.execute(select(copies.c.raw)).scalar_one().decode().replace("=\r\n", "")
-        urls = re.findall(r"http://127\.0\.0\.1:\d+/c/[A-Za-z0-9_-]{32}", raw)
+            urls = click_urls(conn.execute(select(copies.c.raw)).scalar_one())
         assert len(urls) == 21  # 20 links and the honeypot
         answered = asyncio.run(_hammer_then_kill(urls, process.pid))
     port = int(urlsplit(base).port or 0)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import load_settings
 from ..gc_tuning import GcTuning
-from ..parent_death import PARENT_VARIABLE, die_with_parent
+from ..parent_death import die_with_serve
 from ..workers import WORKER_NAMES
 from .command import configure_logging
 
@@ -53,9 +53,7 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(os.environ, **({"auto_migrate": "true"} if args.migrate else {}))
     configure_logging()
-    parent = os.environ.get(PARENT_VARIABLE)
-    if parent:  # `mailbeacon serve`'s promoter (supervisor.py): it must not outlive serve
-        die_with_parent(int(parent))
+    die_with_serve()  # serve's promoter (supervisor.py) must not outlive it
     from ..app import build_services, build_workers
 
     services = build_services(settings)  # NotMigrated says what to run

@@ -91,6 +91,11 @@ _LAST_ID = "SELECT coalesce(max(id), 0) FROM observations"
 QUEUE_SINCE = (
     "INSERT INTO unpromoted (at_us, observation_id) SELECT at_us, id FROM observations WHERE id > ?"
 )
+_INSERT = {  # one hit's row, by the driver's parameter marker: sqlite3's, psycopg's
+    marker: f"INSERT INTO observations ({_COLUMNS}) "
+    f"VALUES ({', '.join([marker] * len(HIT_COLUMNS))})"
+    for marker in ("?", "%s")
+}
 # PostgreSQL: a batch in one statement, its rows queued by what the insert returns
 _POSTGRES_INSERT = (
     f"WITH made AS (INSERT INTO observations ({_COLUMNS}) SELECT * FROM unnest("
@@ -110,10 +115,15 @@ def insert_hits(conn: Connection, rows: Sequence[Row]) -> None:
         columns = tuple(list(values) for values in zip(*rows, strict=True))  # one array each
         conn.exec_driver_sql(_POSTGRES_INSERT, columns)
         return
-    before = conn.exec_driver_sql(_LAST_ID).scalar_one()
-    marks = ", ".join(["?"] * len(HIT_COLUMNS))
-    conn.exec_driver_sql(f"INSERT INTO observations ({_COLUMNS}) VALUES ({marks})", list(rows))
-    conn.exec_driver_sql(QUEUE_SINCE, (before,))
+    _insert_queued(conn.connection.driver_connection, _INSERT["?"], rows)
+
+
+def _insert_queued(dbapi: Any, sql: str, rows: Sequence[Row]) -> None:
+    """SQLite, inside a write transaction: insert ``rows`` with ``sql`` (one executemany) and
+    queue each for the promoter: the ids above the largest before are theirs."""
+    before = dbapi.execute(_LAST_ID).fetchone()[0]
+    dbapi.executemany(sql, rows)
+    dbapi.execute(QUEUE_SINCE, (before,))
 
 
 class ObservationWriter:
@@ -134,11 +144,7 @@ class ObservationWriter:
         # a hit's row goes to the driver as the endpoint built it; into ``observations`` (not
         # a journal), each is queued for the promoter in the same transaction
         self._queued = sql is None
-        marker = "?" if db.is_sqlite else "%s"
-        self._sql = sql or (
-            f"INSERT INTO observations ({_COLUMNS}) "
-            f"VALUES ({', '.join([marker] * len(HIT_COLUMNS))})"
-        )
+        self._sql = sql or _INSERT["?" if db.is_sqlite else "%s"]
         self._batches: queue.SimpleQueue[tuple[list[Row], asyncio.Future[None]] | None] = (
             queue.SimpleQueue()
         )
@@ -341,10 +347,10 @@ def _insert_and_commit(
     ``queued``: the rows go into ``observations``, and into the promoter's queue too;
     ``tidy``: run before the commit."""
     try:
-        before = conn.execute(_LAST_ID).fetchone()[0] if queued else 0
-        conn.executemany(sql, rows)
         if queued:
-            conn.execute(QUEUE_SINCE, (before,))
+            _insert_queued(conn, sql, rows)
+        else:
+            conn.executemany(sql, rows)
         if tidy is not None:
             tidy(conn)
         conn.execute("COMMIT")

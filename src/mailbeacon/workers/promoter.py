@@ -114,16 +114,16 @@ def _yield_to_the_redirect(nice: int) -> None:
 
     Where it shares a process with the event loop that answers clicks (an application built
     in-process; `mailbeacon serve` itself runs the promoter in a child process at a lower
-    priority, supervisor.py), it shares a core and the GIL with it. The GIL's switch interval
-    asks a running thread to let a waiting one in, but on a busy core the waiting thread must
-    first be scheduled to ask, and at equal priority the kernel let the promoter run out its
-    time slice first. At a lower priority the kernel runs
-    the loop as soon as it wakes; the promoter still has every cycle the redirect leaves, so
-    it falls behind only while the redirect saturates the core, and the backlog waits,
-    durable, for the load to ease. bench/redirect's whole job, back to back, two runs each:
-    p99 14.8-16.3 ms before, 11.9-12.4 after (the redirect alone: 9-10 ms in those runs);
-    clicks fully processed 0.121-0.123x nginx before, 0.132-0.134x after, the whole job's
-    CPU per click 97-103 us before, 87-100 after (fewer switches between the two)."""
+    priority, supervisor.py), it shares a core and the GIL with it. The GIL's switch
+    interval asks a running thread to let a waiting one in, but on a busy core the waiting
+    thread must first be scheduled to ask, and at equal priority the kernel let the promoter
+    run out its time slice first. At a lower priority the kernel runs the loop as soon as it
+    wakes; the promoter still has every cycle the redirect leaves, so it falls behind only
+    while the redirect saturates the core, and the backlog waits, durable, for the load to
+    ease. bench/redirect's whole job, back to back, two runs each: p99 14.8-16.3 ms before,
+    11.9-12.4 after (the redirect alone: 9-10 ms in those runs); clicks fully processed
+    0.121-0.123x nginx before, 0.132-0.134x after, the whole job's CPU per click 97-103 us
+    before, 87-100 after (fewer switches between the two)."""
     if not nice:
         return
     with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed
