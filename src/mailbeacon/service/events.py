@@ -34,7 +34,7 @@ from ..store import analytics_rollups, rollups, webhooks
 from ..store import events as event_store
 from ..store.ids import new_id
 
-__all__ = ["enqueue", "enqueue_test", "record"]
+__all__ = ["analytics_of", "enqueue", "enqueue_test", "record"]
 
 
 def record(
@@ -42,14 +42,26 @@ def record(
     found: Sequence[Event],
     now: datetime,
     counters: rollups.Deltas | None = None,
+    *,
+    analytics: analytics_rollups.Deltas | None = None,
 ) -> None:
     """Write ``found`` with their webhook deliveries and ``counters``, in the caller's
-    transaction."""
+    transaction. ``analytics``: the analytics increments of ``found``, when the caller made
+    them beforehand (:func:`analytics_of`)."""
     event_store.insert_many(conn, found)
     enqueue(conn, found, now)
-    analytics_rollups.add(conn, analytics_rollups.deltas(conn, found))
+    if analytics is None:
+        analytics = analytics_rollups.deltas(conn, found)
+    analytics_rollups.add(conn, analytics)
     if counters is not None:
         rollups.add(conn, counters)
+
+
+def analytics_of(conn: Connection, found: Sequence[Event]) -> analytics_rollups.Deltas:
+    """The analytics increments ``found`` make, for :func:`record` (one read: their messages'
+    facts). The promoter makes them before it takes SQLite's write lock: about 3 us an event
+    of pure work that other writers no longer wait through."""
+    return analytics_rollups.deltas(conn, found)
 
 
 def enqueue(conn: Connection, found: Sequence[Event], now: datetime) -> int:
