@@ -25,6 +25,7 @@ import contextlib
 import fcntl
 import json
 import secrets
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -175,7 +176,7 @@ class Journal:
         self.shipped = max(self.shipped, up_to)
         self._forget_below = max(self._forget_below, up_to)
 
-    def tidy(self, conn: Any) -> None:
+    def tidy(self, conn: sqlite3.Connection) -> None:
         """Inside a transaction of the observation writer (a DBAPI connection of this file,
         its write lock held): delete up to :data:`FORGET_CHUNK` of the shipped hits, oldest
         first, and move the mark, so that a click's commit carries a share of the deleting
